@@ -1,0 +1,41 @@
+# durably: `make demo` runs the sample app, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXTRAS ?= dev,postgres,http
+
+.PHONY: help venv demo test lint unit bench bench-peers clean
+
+help:
+	@echo "make demo | test | lint | bench | bench-peers | clean"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/durably demo --store sqlite:///durably.db
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint unit
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+bench-peers: $(STAMP)
+	$(BIN)/python -m benchmarks.run --peers
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache durably.db durably.db-*

@@ -1,0 +1,1 @@
+"""durably: durable functions for Python, with no cloud attached."""

@@ -1,0 +1,62 @@
+"""Actions: what an episode of an orchestrator asks for. Imperative names.
+
+The replay engine turns the generator's requests into these; the worker turns them into
+history events and store messages inside one commit.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+from durably.history import FailureDetails, OrchestrationRuntimeStatus
+
+_frozen = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+@_frozen
+class Action:
+    task_id: int
+
+
+@_frozen
+class ScheduleTask(Action):
+    """Run the activity ``name`` with ``input`` (JSON text)."""
+
+    name: str
+    input: str | None = None
+
+
+@_frozen
+class CreateTimer(Action):
+    fire_at: _dt.datetime
+
+
+@_frozen
+class StartSubOrchestration(Action):
+    name: str
+    instance_id: str
+    input: str | None = None
+
+
+@_frozen
+class SendEvent(Action):
+    """Raise the event ``name`` on another instance."""
+
+    instance_id: str
+    name: str
+    input: str | None = None
+
+
+@_frozen
+class CompleteOrchestration(Action):
+    """The execution ended: Completed, Failed, Terminated or ContinuedAsNew.
+
+    For ContinuedAsNew, ``result`` is the new input and ``carryover_events`` holds the
+    raised events (name, JSON text) that no one consumed, to be delivered again.
+    """
+
+    status: OrchestrationRuntimeStatus
+    result: str | None = None
+    failure_details: FailureDetails | None = None
+    carryover_events: tuple[tuple[str, str | None], ...] = ()

@@ -1,0 +1,282 @@
+"""The storage plug point: the :class:`Backend` protocol and the records it exchanges.
+
+A backend stores four things (durabletask-go's model): instances (one row each, with a
+lock owner and a lock expiry), history (instance id, sequence number, event), an inbox
+of messages for instances whose ``visible_at`` *is* the timer mechanism, and a queue of
+activity work. Backends never read the clock for decisions: callers pass ``now``.
+Every backend passes ``durably.testing.backend_contract``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from durably.history import (
+    ExecutionStarted,
+    HistoryEvent,
+    OrchestrationRuntimeStatus,
+    TaskCompleted,
+    TaskFailed,
+)
+
+_frozen = dataclass(frozen=True, slots=True, kw_only=True)
+
+WorkKind = Literal["orchestration", "activity", "status"]
+"""What a waiter waits for: orchestration messages, activity work, or instance status changes."""
+
+
+@_frozen
+class InstanceRecord:
+    """One orchestration instance as stored (payloads are JSON text)."""
+
+    instance_id: str
+    name: str
+    execution_id: str
+    runtime_status: OrchestrationRuntimeStatus
+    input: str | None = None
+    output: str | None = None
+    custom_status: str | None = None
+    created_time: _dt.datetime
+    last_updated_time: _dt.datetime
+    parent_instance_id: str | None = None
+    history_length: int = 0
+    """Number of events in the history; the next event gets this sequence number."""
+
+
+@_frozen
+class NewMessage:
+    """An event for an instance's inbox, visible from ``visible_at`` (timers: the fire time).
+
+    ``execution_id`` names the execution (generation) the message belongs to; ``None``
+    means whichever execution is current when it is processed.
+    """
+
+    instance_id: str
+    event: HistoryEvent
+    visible_at: _dt.datetime
+    execution_id: str | None = None
+
+
+@_frozen
+class InboxMessage:
+    """A message read from an inbox, with the id used to consume it."""
+
+    message_id: int
+    event: HistoryEvent
+    execution_id: str | None = None
+
+
+@_frozen
+class ActivityTask:
+    """A request to run an activity, enqueued by an orchestration commit."""
+
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str | None = None
+    visible_at: _dt.datetime
+
+
+@_frozen
+class ActivityWorkItem:
+    """A locked activity request."""
+
+    message_id: int
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str | None = None
+    lock_token: str
+    dequeue_count: int = 1
+    """How many times this request was handed out (1 on the first try)."""
+
+
+@_frozen
+class ActivityResult:
+    """The outcome of an activity, delivered to its instance's inbox."""
+
+    work_item: ActivityWorkItem
+    event: TaskCompleted | TaskFailed
+    visible_at: _dt.datetime
+
+
+@_frozen
+class NewInstance:
+    """An instance to create, with its ExecutionStarted message.
+
+    If the id belongs to an instance that is Pending, Running, Suspended or
+    ContinuedAsNew, creation fails: :meth:`Backend.create_instance` raises
+    ``InstanceExistsError``; inside a commit, ``on_conflict`` (if any) is delivered
+    instead. A terminal instance with the id is replaced (its history, inbox and
+    activity work are deleted).
+    """
+
+    instance_id: str
+    name: str
+    execution_id: str
+    input: str | None = None
+    parent_instance_id: str | None = None
+    created_time: _dt.datetime
+    start_event: ExecutionStarted
+    visible_at: _dt.datetime
+    """When the ExecutionStarted message becomes visible (a scheduled start)."""
+    on_conflict: NewMessage | None = None
+
+
+@_frozen
+class OrchestrationWorkItem:
+    """An instance locked for one episode, with the inbox messages visible at lock time."""
+
+    instance: InstanceRecord
+    messages: tuple[InboxMessage, ...]
+    lock_token: str
+
+
+@_frozen
+class OrchestrationCommit:
+    """Everything one episode writes, applied in one transaction.
+
+    Consumes the work item's messages, appends ``new_events`` to history (after
+    deleting the old history when ``reset_history``), updates the instance row,
+    creates ``new_instances``, enqueues ``activities`` and ``messages``, and releases
+    the lock.
+    """
+
+    work_item: OrchestrationWorkItem
+    new_events: tuple[HistoryEvent, ...] = ()
+    reset_history: bool = False
+    runtime_status: OrchestrationRuntimeStatus
+    execution_id: str
+    name: str
+    input: str | None = None
+    output: str | None = None
+    custom_status: str | None = None
+    last_updated_time: _dt.datetime
+    activities: tuple[ActivityTask, ...] = ()
+    messages: tuple[NewMessage, ...] = ()
+    new_instances: tuple[NewInstance, ...] = ()
+
+
+@_frozen
+class InstanceQuery:
+    """Filters for :meth:`Backend.list_instances`; ``None`` means no filter."""
+
+    runtime_status: frozenset[OrchestrationRuntimeStatus] | None = None
+    name: str | None = None
+    instance_id_prefix: str | None = None
+    created_time_from: _dt.datetime | None = None
+    created_time_to: _dt.datetime | None = None
+    page_size: int = 100
+    continuation_token: str | None = None
+
+
+@_frozen
+class InstancePage:
+    instances: tuple[InstanceRecord, ...]
+    continuation_token: str | None = None
+    """Opaque; ``None`` on the last page."""
+
+
+@dataclass(slots=True, kw_only=True)
+class BackendOptions:
+    """Settings every backend understands (parsed from the store URL's query string)."""
+
+    task_hub: str = "default"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Durable storage for one task hub. Thread-safe: one object serves a whole process.
+
+    Errors: driver errors are translated to :class:`durably.errors.StoreError`.
+    """
+
+    # -- client side -------------------------------------------------------------
+    def create_instance(self, instance: NewInstance) -> None:
+        """Create the instance (Pending) and enqueue its ExecutionStarted message.
+
+        Raises ``InstanceExistsError`` if an active instance has the id.
+        """
+
+    def send_message(self, message: NewMessage) -> None:
+        """Enqueue an event for an instance. Raises ``InstanceNotFoundError``."""
+
+    def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        """The instance row, or ``None``."""
+
+    def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        """The history in sequence order (empty for an unknown instance)."""
+
+    def list_instances(self, query: InstanceQuery) -> InstancePage:
+        """A page of instances ordered by (created_time, instance_id)."""
+
+    def purge_instance(self, instance_id: str) -> bool:
+        """Delete a terminal instance with its history, inbox and activity work.
+
+        Returns False if there is no such instance. Raises ``InvalidInstanceStateError``
+        if it is not terminal.
+        """
+
+    def purge_instances(self, query: InstanceQuery) -> int:
+        """Delete every terminal instance matching ``query`` (paging ignored); the count."""
+
+    # -- orchestration work ------------------------------------------------------
+    def lock_next_orchestrations(
+        self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
+    ) -> list[OrchestrationWorkItem]:
+        """Lock up to ``limit`` instances that have visible messages and no live lock.
+
+        A lock whose expiry passed may be taken over (its holder's commit then fails).
+        Each item carries the instance's messages visible at ``now``, oldest first.
+        """
+
+    def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
+        """Apply each commit atomically (all in one transaction when possible).
+
+        Returns the instance ids whose lock token no longer matched: those commits
+        changed nothing (``LockLost`` semantics, per item).
+        """
+
+    def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
+        """Release the lock without consuming anything (no-op if the lock was lost)."""
+
+    def renew_orchestration_locks(
+        self, work_items: Sequence[OrchestrationWorkItem], *, until: _dt.datetime
+    ) -> list[str]:
+        """Extend the leases; returns the instance ids whose lock was lost."""
+
+    # -- activity work -----------------------------------------------------------
+    def lock_next_activities(
+        self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
+    ) -> list[ActivityWorkItem]:
+        """Lock up to ``limit`` visible activity requests whose lock is free or expired."""
+
+    def complete_activities(self, results: Sequence[ActivityResult]) -> list[int]:
+        """Delete each request and enqueue its result into the instance's inbox, atomically.
+
+        Returns the message ids whose lock was lost: those results were dropped.
+        """
+
+    def abandon_activity(self, work_item: ActivityWorkItem, *, visible_at: _dt.datetime) -> None:
+        """Release the lock; the request is visible again at ``visible_at``."""
+
+    def renew_activity_locks(
+        self, work_items: Sequence[ActivityWorkItem], *, until: _dt.datetime
+    ) -> list[int]:
+        """Extend the leases; returns the message ids whose lock was lost."""
+
+    # -- wake-ups and lifecycle --------------------------------------------------
+    def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+        """Block until work of ``kind`` may be available, or ``timeout`` seconds pass.
+
+        Spurious returns are allowed; callers poll after every return.
+        """
+
+    def close(self) -> None:
+        """Release connections; the object is unusable afterwards."""

@@ -1,0 +1,72 @@
+"""durably's exceptions. Every one derives from :class:`DurablyError`."""
+
+from __future__ import annotations
+
+
+class DurablyError(Exception):
+    """Base class of every error raised by durably."""
+
+
+class InstanceNotFoundError(DurablyError, LookupError):
+    """No orchestration instance has this id in the task hub."""
+
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(f"no orchestration instance with id {instance_id!r}")
+        self.instance_id = instance_id
+
+
+class InstanceExistsError(DurablyError):
+    """An instance with this id is still Pending, Running or Suspended."""
+
+    def __init__(self, instance_id: str, runtime_status: str) -> None:
+        super().__init__(
+            f"an orchestration instance with id {instance_id!r} already exists "
+            f"and is {runtime_status}; pick another id or wait until it finishes"
+        )
+        self.instance_id = instance_id
+        self.runtime_status = runtime_status
+
+
+class InvalidInstanceStateError(DurablyError):
+    """The operation is not allowed in the instance's current runtime status."""
+
+    def __init__(self, instance_id: str, runtime_status: str, operation: str) -> None:
+        super().__init__(
+            f"cannot {operation} instance {instance_id!r}: it is {runtime_status}"
+        )
+        self.instance_id = instance_id
+        self.runtime_status = runtime_status
+        self.operation = operation
+
+
+class NonDeterministicOrchestrationError(DurablyError):
+    """Replay produced a different action than the one recorded in history."""
+
+
+class TaskFailedError(DurablyError):
+    """A task the orchestrator waited on failed.
+
+    ``error_type``, ``message`` and ``details`` (the traceback text) describe the
+    original error, raised in another process or another episode.
+    """
+
+    def __init__(self, message: str, *, error_type: str, details: str | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return f"{self.error_type}: {self.message}"
+
+
+class LockLost(DurablyError):
+    """A worker's lease on an instance or an activity expired before it committed."""
+
+
+class OrchestrationFailedError(DurablyError):
+    """Raised by helpers that wait for a result when the instance did not complete."""
+
+
+class StoreError(DurablyError):
+    """The store could not be reached or refused an operation."""

@@ -1,0 +1,318 @@
+"""History events: one frozen dataclass per event type, named as in the Durable Task Framework.
+
+Payload fields (``input``, ``result``) hold JSON text exactly as it was recorded, so a
+history replays byte for byte. ``event_id`` is the task id for events that schedule or
+refer to a task, ``-1`` otherwise. ``to_dict()`` gives the Durable Functions JSON shape
+(``EventType``, ``EventId``, ``Timestamp``, ``Name``, ``Input``, ``Result``, ``FireAt``...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self, get_type_hints
+
+_frozen = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+class OrchestrationRuntimeStatus(enum.StrEnum):
+    """The runtime status of an orchestration instance (Durable Functions names)."""
+
+    Pending = "Pending"
+    Running = "Running"
+    Completed = "Completed"
+    ContinuedAsNew = "ContinuedAsNew"
+    Failed = "Failed"
+    Canceled = "Canceled"
+    Terminated = "Terminated"
+    Suspended = "Suspended"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the instance will not run again by itself."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {
+        OrchestrationRuntimeStatus.Completed,
+        OrchestrationRuntimeStatus.Failed,
+        OrchestrationRuntimeStatus.Terminated,
+        OrchestrationRuntimeStatus.Canceled,
+    }
+)
+
+
+@_frozen
+class FailureDetails:
+    """What went wrong: the original error type, its message and the traceback text."""
+
+    error_type: str
+    message: str
+    details: str | None = None
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> FailureDetails:
+        import traceback
+
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return cls(error_type=type(exc).__name__, message=str(exc), details=text)
+
+    def __str__(self) -> str:
+        return f"{self.error_type}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ErrorType": self.error_type, "ErrorMessage": self.message, "StackTrace": self.details}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FailureDetails:
+        return cls(
+            error_type=data["ErrorType"], message=data["ErrorMessage"], details=data.get("StackTrace")
+        )
+
+
+@_frozen
+class HistoryEvent:
+    """Base of every history event."""
+
+    event_type: ClassVar[str] = "HistoryEvent"
+    event_id: int = -1
+    timestamp: _dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Durable Functions JSON shape of this event."""
+        out: dict[str, Any] = {"EventType": self.event_type}
+        for field in dataclasses.fields(self):
+            out[_pascal(field.name)] = _encode(getattr(self, field.name))
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HistoryEvent:
+        """Rebuild an event from :meth:`to_dict` output."""
+        try:
+            kind = EVENT_TYPES[data["EventType"]]
+        except KeyError:
+            raise ValueError(f"unknown history event type {data.get('EventType')!r}") from None
+        return kind._from_fields(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> HistoryEvent:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def _from_fields(cls, data: dict[str, Any]) -> Self:
+        hints = _hints(cls)
+        kwargs = {}
+        for field in dataclasses.fields(cls):
+            key = _pascal(field.name)
+            if key in data:
+                kwargs[field.name] = _decode(hints[field.name], data[key])
+        return cls(**kwargs)
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, FailureDetails):
+        return value.to_dict()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _decode(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    text = str(hint)
+    if "datetime" in text:
+        return parse_time(value)
+    if "FailureDetails" in text:
+        return FailureDetails.from_dict(value)
+    if "OrchestrationRuntimeStatus" in text:
+        return OrchestrationRuntimeStatus(value)
+    return value
+
+
+def parse_time(value: str) -> _dt.datetime:
+    """Parse an ISO-8601 timestamp; naive values are taken as UTC."""
+    parsed = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.UTC)
+
+
+@_frozen
+class OrchestratorStarted(HistoryEvent):
+    """An episode began; its timestamp is the orchestration's current time."""
+
+    event_type: ClassVar[str] = "OrchestratorStarted"
+
+
+@_frozen
+class OrchestratorCompleted(HistoryEvent):
+    """An episode ended."""
+
+    event_type: ClassVar[str] = "OrchestratorCompleted"
+
+
+@_frozen
+class ExecutionStarted(HistoryEvent):
+    event_type: ClassVar[str] = "ExecutionStarted"
+    name: str
+    instance_id: str
+    input: str | None = None
+    parent_instance_id: str | None = None
+    parent_task_id: int = -1
+
+
+@_frozen
+class ExecutionCompleted(HistoryEvent):
+    event_type: ClassVar[str] = "ExecutionCompleted"
+    orchestration_status: OrchestrationRuntimeStatus
+    result: str | None = None
+    failure_details: FailureDetails | None = None
+
+
+@_frozen
+class ExecutionTerminated(HistoryEvent):
+    event_type: ClassVar[str] = "ExecutionTerminated"
+    input: str | None = None  # the reason, as JSON text
+
+
+@_frozen
+class ExecutionSuspended(HistoryEvent):
+    event_type: ClassVar[str] = "ExecutionSuspended"
+    reason: str | None = None
+
+
+@_frozen
+class ExecutionResumed(HistoryEvent):
+    event_type: ClassVar[str] = "ExecutionResumed"
+    reason: str | None = None
+
+
+@_frozen
+class ContinueAsNew(HistoryEvent):
+    """The execution ended and a new one starts with ``input``."""
+
+    event_type: ClassVar[str] = "ContinueAsNew"
+    input: str | None = None
+
+
+@_frozen
+class TaskScheduled(HistoryEvent):
+    event_type: ClassVar[str] = "TaskScheduled"
+    name: str
+    input: str | None = None
+
+
+@_frozen
+class TaskCompleted(HistoryEvent):
+    event_type: ClassVar[str] = "TaskCompleted"
+    task_scheduled_id: int
+    result: str | None = None
+
+
+@_frozen
+class TaskFailed(HistoryEvent):
+    event_type: ClassVar[str] = "TaskFailed"
+    task_scheduled_id: int
+    failure_details: FailureDetails
+
+
+@_frozen
+class TimerCreated(HistoryEvent):
+    event_type: ClassVar[str] = "TimerCreated"
+    fire_at: _dt.datetime
+
+
+@_frozen
+class TimerFired(HistoryEvent):
+    event_type: ClassVar[str] = "TimerFired"
+    timer_id: int
+    fire_at: _dt.datetime
+
+
+@_frozen
+class EventRaised(HistoryEvent):
+    event_type: ClassVar[str] = "EventRaised"
+    name: str
+    input: str | None = None
+
+
+@_frozen
+class EventSent(HistoryEvent):
+    event_type: ClassVar[str] = "EventSent"
+    instance_id: str
+    name: str
+    input: str | None = None
+
+
+@_frozen
+class SubOrchestrationInstanceCreated(HistoryEvent):
+    event_type: ClassVar[str] = "SubOrchestrationInstanceCreated"
+    name: str
+    instance_id: str
+    input: str | None = None
+
+
+@_frozen
+class SubOrchestrationInstanceCompleted(HistoryEvent):
+    event_type: ClassVar[str] = "SubOrchestrationInstanceCompleted"
+    task_scheduled_id: int
+    result: str | None = None
+
+
+@_frozen
+class SubOrchestrationInstanceFailed(HistoryEvent):
+    event_type: ClassVar[str] = "SubOrchestrationInstanceFailed"
+    task_scheduled_id: int
+    failure_details: FailureDetails
+
+
+@_frozen
+class GenericEvent(HistoryEvent):
+    """A free-form note in history (durably records rewinds with it)."""
+
+    event_type: ClassVar[str] = "GenericEvent"
+    data: str | None = None
+
+
+EVENT_TYPES: dict[str, type[HistoryEvent]] = {
+    kind.event_type: kind
+    for kind in (
+        OrchestratorStarted,
+        OrchestratorCompleted,
+        ExecutionStarted,
+        ExecutionCompleted,
+        ExecutionTerminated,
+        ExecutionSuspended,
+        ExecutionResumed,
+        ContinueAsNew,
+        TaskScheduled,
+        TaskCompleted,
+        TaskFailed,
+        TimerCreated,
+        TimerFired,
+        EventRaised,
+        EventSent,
+        SubOrchestrationInstanceCreated,
+        SubOrchestrationInstanceCompleted,
+        SubOrchestrationInstanceFailed,
+        GenericEvent,
+    )
+}

@@ -1,0 +1,57 @@
+"""JSON conversion of user payloads (inputs, outputs, event data, entity state).
+
+Payloads are stored as JSON text. Common Python types are converted on the way in
+(datetimes and dates become ISO-8601 strings, dataclasses dicts, enums their value,
+UUIDs and Decimals strings, sets and tuples lists, objects with a ``to_json()`` method
+what it returns); anything else is refused with :class:`TypeError` at the call that
+passed it, never later in a worker. Values come back as plain JSON types.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import decimal
+import enum
+import json
+import uuid
+from typing import Any
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, _dt.datetime | _dt.date | _dt.time):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def dumps(value: Any, *, what: str = "value") -> str | None:
+    """Encode a payload as JSON text; ``None`` stays ``None``.
+
+    Raises ``TypeError`` naming ``what`` and the offending type.
+    """
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, default=_default, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
+
+
+def loads(text: str | None) -> Any:
+    """Decode JSON text written by :func:`dumps`."""
+    if text is None:
+        return None
+    return json.loads(text)
