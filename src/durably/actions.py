@@ -11,15 +11,13 @@ from dataclasses import dataclass
 
 from durably.history import FailureDetails, OrchestrationRuntimeStatus
 
-_frozen = dataclass(frozen=True, slots=True, kw_only=True)
 
-
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Action:
     task_id: int
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduleTask(Action):
     """Run the activity ``name`` with ``input`` (JSON text)."""
 
@@ -27,19 +25,19 @@ class ScheduleTask(Action):
     input: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CreateTimer(Action):
     fire_at: _dt.datetime
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StartSubOrchestration(Action):
     name: str
     instance_id: str
     input: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SendEvent(Action):
     """Raise the event ``name`` on another instance."""
 
@@ -48,7 +46,7 @@ class SendEvent(Action):
     input: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CompleteOrchestration(Action):
     """The execution ended: Completed, Failed, Terminated or ContinuedAsNew.
 

@@ -31,9 +31,7 @@ class InvalidInstanceStateError(DurablyError):
     """The operation is not allowed in the instance's current runtime status."""
 
     def __init__(self, instance_id: str, runtime_status: str, operation: str) -> None:
-        super().__init__(
-            f"cannot {operation} instance {instance_id!r}: it is {runtime_status}"
-        )
+        super().__init__(f"cannot {operation} instance {instance_id!r}: it is {runtime_status}")
         self.instance_id = instance_id
         self.runtime_status = runtime_status
         self.operation = operation

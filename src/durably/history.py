@@ -14,9 +14,7 @@ import enum
 import functools
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self, get_type_hints
-
-_frozen = dataclass(frozen=True, slots=True, kw_only=True)
+from typing import Any, ClassVar, Self, cast, get_type_hints
 
 
 class OrchestrationRuntimeStatus(enum.StrEnum):
@@ -47,7 +45,7 @@ _TERMINAL = frozenset(
 )
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FailureDetails:
     """What went wrong: the original error type, its message and the traceback text."""
 
@@ -66,16 +64,22 @@ class FailureDetails:
         return f"{self.error_type}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ErrorType": self.error_type, "ErrorMessage": self.message, "StackTrace": self.details}
+        return {
+            "ErrorType": self.error_type,
+            "ErrorMessage": self.message,
+            "StackTrace": self.details,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FailureDetails:
         return cls(
-            error_type=data["ErrorType"], message=data["ErrorMessage"], details=data.get("StackTrace")
+            error_type=data["ErrorType"],
+            message=data["ErrorMessage"],
+            details=data.get("StackTrace"),
         )
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryEvent:
     """Base of every history event."""
 
@@ -108,7 +112,7 @@ class HistoryEvent:
 
     @classmethod
     def _from_fields(cls, data: dict[str, Any]) -> Self:
-        hints = _hints(cls)
+        hints = _hints(cast(type, cls))
         kwargs = {}
         for field in dataclasses.fields(cls):
             key = _pascal(field.name)
@@ -155,21 +159,21 @@ def parse_time(value: str) -> _dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.UTC)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrchestratorStarted(HistoryEvent):
     """An episode began; its timestamp is the orchestration's current time."""
 
     event_type: ClassVar[str] = "OrchestratorStarted"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrchestratorCompleted(HistoryEvent):
     """An episode ended."""
 
     event_type: ClassVar[str] = "OrchestratorCompleted"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionStarted(HistoryEvent):
     event_type: ClassVar[str] = "ExecutionStarted"
     name: str
@@ -179,7 +183,7 @@ class ExecutionStarted(HistoryEvent):
     parent_task_id: int = -1
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionCompleted(HistoryEvent):
     event_type: ClassVar[str] = "ExecutionCompleted"
     orchestration_status: OrchestrationRuntimeStatus
@@ -187,25 +191,25 @@ class ExecutionCompleted(HistoryEvent):
     failure_details: FailureDetails | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionTerminated(HistoryEvent):
     event_type: ClassVar[str] = "ExecutionTerminated"
     input: str | None = None  # the reason, as JSON text
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionSuspended(HistoryEvent):
     event_type: ClassVar[str] = "ExecutionSuspended"
     reason: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionResumed(HistoryEvent):
     event_type: ClassVar[str] = "ExecutionResumed"
     reason: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ContinueAsNew(HistoryEvent):
     """The execution ended and a new one starts with ``input``."""
 
@@ -213,48 +217,48 @@ class ContinueAsNew(HistoryEvent):
     input: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskScheduled(HistoryEvent):
     event_type: ClassVar[str] = "TaskScheduled"
     name: str
     input: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskCompleted(HistoryEvent):
     event_type: ClassVar[str] = "TaskCompleted"
     task_scheduled_id: int
     result: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskFailed(HistoryEvent):
     event_type: ClassVar[str] = "TaskFailed"
     task_scheduled_id: int
     failure_details: FailureDetails
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TimerCreated(HistoryEvent):
     event_type: ClassVar[str] = "TimerCreated"
     fire_at: _dt.datetime
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TimerFired(HistoryEvent):
     event_type: ClassVar[str] = "TimerFired"
     timer_id: int
     fire_at: _dt.datetime
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EventRaised(HistoryEvent):
     event_type: ClassVar[str] = "EventRaised"
     name: str
     input: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EventSent(HistoryEvent):
     event_type: ClassVar[str] = "EventSent"
     instance_id: str
@@ -262,7 +266,7 @@ class EventSent(HistoryEvent):
     input: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SubOrchestrationInstanceCreated(HistoryEvent):
     event_type: ClassVar[str] = "SubOrchestrationInstanceCreated"
     name: str
@@ -270,21 +274,21 @@ class SubOrchestrationInstanceCreated(HistoryEvent):
     input: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SubOrchestrationInstanceCompleted(HistoryEvent):
     event_type: ClassVar[str] = "SubOrchestrationInstanceCompleted"
     task_scheduled_id: int
     result: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SubOrchestrationInstanceFailed(HistoryEvent):
     event_type: ClassVar[str] = "SubOrchestrationInstanceFailed"
     task_scheduled_id: int
     failure_details: FailureDetails
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GenericEvent(HistoryEvent):
     """A free-form note in history (durably records rewinds with it)."""
 

@@ -22,13 +22,12 @@ from durably.history import (
     TaskFailed,
 )
 
-_frozen = dataclass(frozen=True, slots=True, kw_only=True)
 
 WorkKind = Literal["orchestration", "activity", "status"]
 """What a waiter waits for: orchestration messages, activity work, or instance status changes."""
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InstanceRecord:
     """One orchestration instance as stored (payloads are JSON text)."""
 
@@ -46,7 +45,7 @@ class InstanceRecord:
     """Number of events in the history; the next event gets this sequence number."""
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NewMessage:
     """An event for an instance's inbox, visible from ``visible_at`` (timers: the fire time).
 
@@ -60,7 +59,7 @@ class NewMessage:
     execution_id: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InboxMessage:
     """A message read from an inbox, with the id used to consume it."""
 
@@ -69,7 +68,7 @@ class InboxMessage:
     execution_id: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActivityTask:
     """A request to run an activity, enqueued by an orchestration commit."""
 
@@ -81,7 +80,7 @@ class ActivityTask:
     visible_at: _dt.datetime
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActivityWorkItem:
     """A locked activity request."""
 
@@ -96,7 +95,7 @@ class ActivityWorkItem:
     """How many times this request was handed out (1 on the first try)."""
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActivityResult:
     """The outcome of an activity, delivered to its instance's inbox."""
 
@@ -105,7 +104,7 @@ class ActivityResult:
     visible_at: _dt.datetime
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NewInstance:
     """An instance to create, with its ExecutionStarted message.
 
@@ -128,7 +127,7 @@ class NewInstance:
     on_conflict: NewMessage | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrchestrationWorkItem:
     """An instance locked for one episode, with the inbox messages visible at lock time."""
 
@@ -137,7 +136,7 @@ class OrchestrationWorkItem:
     lock_token: str
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrchestrationCommit:
     """Everything one episode writes, applied in one transaction.
 
@@ -162,7 +161,7 @@ class OrchestrationCommit:
     new_instances: tuple[NewInstance, ...] = ()
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InstanceQuery:
     """Filters for :meth:`Backend.list_instances`; ``None`` means no filter."""
 
@@ -175,7 +174,7 @@ class InstanceQuery:
     continuation_token: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InstancePage:
     instances: tuple[InstanceRecord, ...]
     continuation_token: str | None = None

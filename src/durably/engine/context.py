@@ -1,0 +1,264 @@
+"""OrchestrationContext: the API an orchestrator function uses. Deterministic by construction.
+
+Everything here reads time from history (``current_utc_datetime``) and numbers tasks in
+call order, so a replay against the same history makes the same calls with the same ids.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from durably import payload
+from durably.actions import Action, CreateTimer, ScheduleTask, StartSubOrchestration
+from durably.engine.retry import RetryOptions
+from durably.engine.tasks import (
+    AtomicTask,
+    EventWithTimeoutTask,
+    ExternalEventTask,
+    RetryableTask,
+    Task,
+    TimerTask,
+    WhenAllTask,
+    WhenAnyTask,
+)
+
+_UUID_NAMESPACE = uuid.UUID("7f0e4a3e-2b5e-4b8a-9c1d-6d7572616279")
+
+
+def function_name(function: str | Callable[..., Any]) -> str:
+    """The registered name of an activity or orchestrator given by name or by function."""
+    if isinstance(function, str):
+        return function
+    name = getattr(function, "durably_name", None) or getattr(function, "__name__", None)
+    if not isinstance(name, str):
+        raise TypeError(f"expected a function or a name, got {function!r}")
+    return name
+
+
+class ReplaySafeLogger:
+    """A logger that stays silent while the orchestrator replays history."""
+
+    def __init__(self, context: OrchestrationContext, logger: logging.Logger) -> None:
+        self._context, self._logger = context, logger
+
+    def _log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
+        if not self._context.is_replaying:
+            self._logger.log(level, msg, *args, stacklevel=3, **kwargs)
+
+    def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._log(logging.DEBUG, msg, *args, **kwargs)
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._log(logging.INFO, msg, *args, **kwargs)
+
+    def warning(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._log(logging.WARNING, msg, *args, **kwargs)
+
+    def error(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._log(logging.ERROR, msg, *args, **kwargs)
+
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self._log(logging.ERROR, msg, *args, exc_info=True, **kwargs)
+
+
+class OrchestrationContext:
+    """What an orchestrator receives; every scheduling method returns a :class:`Task`."""
+
+    def __init__(
+        self,
+        *,
+        instance_id: str,
+        name: str,
+        input_text: str | None,
+        parent_instance_id: str | None,
+        started_at: _dt.datetime,
+    ) -> None:
+        self._instance_id = instance_id
+        self._name = name
+        self._input_text = input_text
+        self._parent_instance_id = parent_instance_id
+        self._now = started_at
+        self._replaying = True
+        self._next_task_id = 0
+        self._uuid_counter = 0
+        self._custom_status: Any = None
+        self._continue_as_new: tuple[str | None] | None = None
+        # Tasks waiting for a completion event, by task id.
+        self._pending: dict[int, AtomicTask] = {}
+        # Actions asked for and not yet matched to a history event, in task-id order.
+        self._unmatched: dict[int, Action] = {}
+        # External events: waiters and arrived-but-unclaimed events, by lower-cased name.
+        self._waiters: dict[str, deque[ExternalEventTask]] = {}
+        self._arrived: list[tuple[str, str | None]] = []
+        self.logger = ReplaySafeLogger(self, logging.getLogger(f"durably.orchestrator.{name}"))
+
+    # -- properties --------------------------------------------------------------
+    @property
+    def instance_id(self) -> str:
+        return self._instance_id
+
+    @property
+    def name(self) -> str:
+        """The orchestrator's registered name."""
+        return self._name
+
+    @property
+    def parent_instance_id(self) -> str | None:
+        return self._parent_instance_id
+
+    @property
+    def is_replaying(self) -> bool:
+        """True while the orchestrator re-executes steps already recorded in history."""
+        return self._replaying
+
+    @property
+    def current_utc_datetime(self) -> _dt.datetime:
+        """The time of the current episode, from history (never the clock)."""
+        return self._now
+
+    @property
+    def custom_status(self) -> Any:
+        return self._custom_status
+
+    def get_input(self) -> Any:
+        """The orchestration's input, decoded from JSON."""
+        return payload.loads(self._input_text)
+
+    def new_uuid(self) -> str:
+        """A deterministic UUID, derived from the instance id, the time and a counter."""
+        self._uuid_counter += 1
+        key = f"{self._instance_id}_{self._now.isoformat()}_{self._uuid_counter}"
+        return str(uuid.uuid5(_UUID_NAMESPACE, key))
+
+    def set_custom_status(self, value: Any) -> None:
+        """Publish a JSON-serialisable value visible in the instance's status."""
+        payload.dumps(value, what="custom status")
+        self._custom_status = value
+
+    def continue_as_new(self, input_: Any = None) -> None:
+        """Restart the orchestration with a fresh history once the function returns."""
+        self._continue_as_new = (payload.dumps(input_, what="continue_as_new input"),)
+
+    # -- scheduling --------------------------------------------------------------
+    def call_activity(self, name: str | Callable[..., Any], input_: Any = None) -> Task:
+        """Schedule an activity; yielding the task gives its result."""
+        text = payload.dumps(input_, what="activity input")
+        return self._schedule_activity(function_name(name), text)
+
+    def call_activity_with_retry(
+        self, name: str | Callable[..., Any], retry_options: RetryOptions, input_: Any = None
+    ) -> Task:
+        """Schedule an activity, retried by ``retry_options`` on failure."""
+        text = payload.dumps(input_, what="activity input")
+        activity = function_name(name)
+        return self._retrying(lambda: self._schedule_activity(activity, text), retry_options)
+
+    def call_sub_orchestrator(
+        self, name: str | Callable[..., Any], input_: Any = None, instance_id: str | None = None
+    ) -> Task:
+        """Start a sub-orchestration and wait for its output."""
+        text = payload.dumps(input_, what="sub-orchestration input")
+        return self._schedule_sub(function_name(name), text, instance_id)
+
+    def call_sub_orchestrator_with_retry(
+        self,
+        name: str | Callable[..., Any],
+        retry_options: RetryOptions,
+        input_: Any = None,
+        instance_id: str | None = None,
+    ) -> Task:
+        """Start a sub-orchestration, started again by ``retry_options`` if it fails."""
+        text = payload.dumps(input_, what="sub-orchestration input")
+        orchestrator = function_name(name)
+        return self._retrying(
+            lambda: self._schedule_sub(orchestrator, text, instance_id), retry_options
+        )
+
+    def create_timer(self, fire_at: _dt.datetime | _dt.timedelta) -> TimerTask:
+        """A durable timer firing at ``fire_at`` (a UTC datetime, or a delay from now)."""
+        if isinstance(fire_at, _dt.timedelta):
+            fire_at = self._now + fire_at
+        elif fire_at.tzinfo is None:
+            fire_at = fire_at.replace(tzinfo=_dt.UTC)
+        action = CreateTimer(task_id=self._take_id(), fire_at=fire_at)
+        timer = TimerTask(action, fire_at, self._cancel_timer)
+        self._register(timer)
+        return timer
+
+    def wait_for_external_event(
+        self, name: str, timeout: float | _dt.timedelta | None = None
+    ) -> Task:
+        """Wait for an event raised on this instance; ``timeout`` (seconds) raises TimeoutError."""
+        event = ExternalEventTask(name)
+        key = name.lower()
+        for index, (arrived_name, text) in enumerate(self._arrived):
+            if arrived_name.lower() == key:
+                del self._arrived[index]
+                event._complete(payload.loads(text))
+                return event
+        self._waiters.setdefault(key, deque()).append(event)
+        if timeout is None:
+            return event
+        delay = timeout if isinstance(timeout, _dt.timedelta) else _dt.timedelta(seconds=timeout)
+        timer = self.create_timer(delay)
+        return EventWithTimeoutTask(event, timer, lambda: self._drop_waiter(key, event))
+
+    def task_all(self, tasks: Sequence[Task]) -> Task:
+        """Completes with all results in order; fails on the first failure."""
+        return WhenAllTask(tasks)
+
+    def task_any(self, tasks: Sequence[Task]) -> Task:
+        """Completes with the first task to finish (the task object itself)."""
+        return WhenAnyTask(tasks)
+
+    # -- internals used by the replay driver --------------------------------------
+    def _take_id(self) -> int:
+        task_id = self._next_task_id
+        self._next_task_id += 1
+        return task_id
+
+    def _register(self, task: AtomicTask) -> None:
+        self._pending[task.task_id] = task
+        self._unmatched[task.task_id] = task.action
+
+    def _schedule_activity(self, name: str, text: str | None) -> Task:
+        task = AtomicTask(ScheduleTask(task_id=self._take_id(), name=name, input=text))
+        self._register(task)
+        return task
+
+    def _schedule_sub(self, name: str, text: str | None, instance_id: str | None) -> Task:
+        task_id = self._take_id()
+        child_id = instance_id or f"{self._instance_id}:{task_id:04d}"
+        action = StartSubOrchestration(task_id=task_id, name=name, instance_id=child_id, input=text)
+        task = AtomicTask(action)
+        self._register(task)
+        return task
+
+    def _retrying(self, start: Callable[[], Task], options: RetryOptions) -> Task:
+        first_attempt_at = self._now
+
+        def delay(attempt: int) -> Task | None:
+            wait = options.next_delay(attempt, first_attempt_at, self._now)
+            return None if wait is None else self.create_timer(wait)
+
+        return RetryableTask(start, delay)
+
+    def _cancel_timer(self, timer: TimerTask) -> None:
+        self._pending.pop(timer.task_id, None)
+
+    def _drop_waiter(self, key: str, event: ExternalEventTask) -> None:
+        waiters = self._waiters.get(key)
+        if waiters and event in waiters:
+            waiters.remove(event)
+
+    def _deliver_event(self, name: str, text: str | None) -> None:
+        waiters = self._waiters.get(name.lower())
+        if waiters:
+            waiters.popleft()._complete(payload.loads(text))
+        else:
+            self._arrived.append((name, text))

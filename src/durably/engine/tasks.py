@@ -1,0 +1,207 @@
+"""Tasks: what an orchestrator yields and gets a result back from.
+
+A task is completed (with a result) or faulted (with an exception) exactly once.
+Composite tasks (``task_all``, ``task_any``, retries, event timeouts) listen to their
+children and settle when their rule says so.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from durably.actions import Action
+
+
+class Task:
+    """A unit of work an orchestrator waits on by yielding it."""
+
+    __slots__ = ("_exception", "_listeners", "_result", "_state")
+
+    def __init__(self) -> None:
+        self._state = 0  # 0 pending, 1 completed, 2 faulted
+        self._result: Any = None
+        self._exception: BaseException | None = None
+        self._listeners: list[Callable[[Task], None]] = []
+
+    @property
+    def is_completed(self) -> bool:
+        """True once the task finished, successfully or not."""
+        return self._state != 0
+
+    @property
+    def is_faulted(self) -> bool:
+        """True if the task finished with an exception."""
+        return self._state == 2
+
+    @property
+    def result(self) -> Any:
+        """The task's result (``None`` while pending or faulted)."""
+        return self._result
+
+    @property
+    def exception(self) -> BaseException | None:
+        """The exception of a faulted task."""
+        return self._exception
+
+    def _complete(self, result: Any) -> None:
+        if self._state:
+            return
+        self._state, self._result = 1, result
+        self._notify()
+
+    def _fail(self, exception: BaseException) -> None:
+        if self._state:
+            return
+        self._state, self._exception = 2, exception
+        self._notify()
+
+    def _notify(self) -> None:
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener(self)
+
+    def _listen(self, listener: Callable[[Task], None]) -> None:
+        if self._state:
+            listener(self)
+        else:
+            self._listeners.append(listener)
+
+
+class AtomicTask(Task):
+    """A task backed by one action (activity, timer, sub-orchestration)."""
+
+    __slots__ = ("action",)
+
+    def __init__(self, action: Action) -> None:
+        super().__init__()
+        self.action = action
+
+    @property
+    def task_id(self) -> int:
+        return self.action.task_id
+
+
+class TimerTask(AtomicTask):
+    """A durable timer; ``cancel()`` makes the orchestration stop waiting for it."""
+
+    __slots__ = ("_on_cancel", "fire_at", "is_cancelled")
+
+    def __init__(
+        self, action: Action, fire_at: _dt.datetime, on_cancel: Callable[[TimerTask], None]
+    ) -> None:
+        super().__init__(action)
+        self.fire_at = fire_at
+        self.is_cancelled = False
+        self._on_cancel = on_cancel
+
+    def cancel(self) -> None:
+        """Cancel a pending timer; a fired or cancelled timer is left as it is."""
+        if self.is_completed or self.is_cancelled:
+            return
+        self.is_cancelled = True
+        self._on_cancel(self)
+
+
+class ExternalEventTask(Task):
+    """Waits for the next event raised with ``name`` (compared case-insensitively)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+class WhenAllTask(Task):
+    """Completes with every child's result, in order; fails on the first failure."""
+
+    __slots__ = ("_children", "_remaining")
+
+    def __init__(self, children: Sequence[Task]) -> None:
+        super().__init__()
+        self._children = list(children)
+        self._remaining = len(self._children)
+        if not self._children:
+            self._complete([])
+        for child in self._children:
+            child._listen(self._on_child)
+
+    def _on_child(self, child: Task) -> None:
+        if child.is_faulted:
+            assert child.exception is not None
+            self._fail(child.exception)
+            return
+        self._remaining -= 1
+        if self._remaining == 0:
+            self._complete([c.result for c in self._children])
+
+
+class WhenAnyTask(Task):
+    """Completes with the first child to finish (the task object itself)."""
+
+    __slots__ = ()
+
+    def __init__(self, children: Sequence[Task]) -> None:
+        super().__init__()
+        if not children:
+            raise ValueError("task_any needs at least one task")
+        for child in children:
+            child._listen(self._complete)
+
+
+class EventWithTimeoutTask(Task):
+    """An external event raced against a timer; the timer winning raises ``TimeoutError``."""
+
+    __slots__ = ("_event", "_timer")
+
+    def __init__(self, event: ExternalEventTask, timer: TimerTask, on_timeout: Callable[[], None]):
+        super().__init__()
+        self._event, self._timer = event, timer
+
+        def event_done(task: Task) -> None:
+            timer.cancel()
+            self._complete(task.result)
+
+        def timer_done(_: Task) -> None:
+            on_timeout()
+            self._fail(TimeoutError(f"no event {event.name!r} arrived before {timer.fire_at}"))
+
+        event._listen(event_done)
+        timer._listen(timer_done)
+
+
+class RetryableTask(Task):
+    """Runs attempts until one succeeds or the retry policy gives up.
+
+    ``start_attempt`` schedules a fresh attempt; ``schedule_delay`` returns a timer task
+    for the wait before the next one, or ``None`` when the policy gives up.
+    """
+
+    __slots__ = ("_attempt", "_schedule_delay", "_start_attempt")
+
+    def __init__(
+        self,
+        start_attempt: Callable[[], Task],
+        schedule_delay: Callable[[int], Task | None],
+    ) -> None:
+        super().__init__()
+        self._start_attempt, self._schedule_delay = start_attempt, schedule_delay
+        self._attempt = 0
+        self._run()
+
+    def _run(self) -> None:
+        self._attempt += 1
+        self._start_attempt()._listen(self._on_attempt)
+
+    def _on_attempt(self, task: Task) -> None:
+        if not task.is_faulted:
+            self._complete(task.result)
+            return
+        delay = self._schedule_delay(self._attempt)
+        if delay is None:
+            assert task.exception is not None
+            self._fail(task.exception)
+        else:
+            delay._listen(lambda _: self._run())
