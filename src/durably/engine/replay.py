@@ -84,6 +84,8 @@ class OrchestrationExecutor:
         self._held: list[HistoryEvent] = []
         self._position = 0
         self._now: _dt.datetime | None = None
+        self.parent: tuple[str, int] | None = None
+        """(parent instance id, task id) when this is a sub-orchestration."""
 
     @property
     def is_done(self) -> bool:
@@ -218,6 +220,8 @@ class OrchestrationExecutor:
 
     def _start(self, event: ExecutionStarted, replaying: bool) -> None:
         now = self._now or event.timestamp
+        if event.parent_instance_id is not None:
+            self.parent = (event.parent_instance_id, event.parent_task_id)
         self._context = context = OrchestrationContext(
             instance_id=self._instance_id,
             name=event.name,

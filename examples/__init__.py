@@ -1,0 +1,1 @@
+"""Runnable apps for the Durable Functions application patterns."""

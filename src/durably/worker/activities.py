@@ -1,0 +1,127 @@
+"""The activity dispatcher: lock activity work, run the functions, deliver the results.
+
+Sync activities run wherever the caller runs them (the worker uses a thread pool);
+``async def`` activities run on an event loop. A result (or the failure) is delivered
+to the instance's inbox in the same transaction that deletes the work item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from durably import payload
+from durably.app import App
+from durably.backends.base import ActivityResult, ActivityWorkItem, Backend
+from durably.history import FailureDetails, TaskCompleted, TaskFailed
+
+
+class ActivityDispatcher:
+    """Runs activity work items for one worker."""
+
+    def __init__(
+        self,
+        app: App,
+        backend: Backend,
+        *,
+        owner: str,
+        lease: _dt.timedelta = _dt.timedelta(seconds=300),
+        batch_size: int = 64,
+    ) -> None:
+        self._app = app
+        self._backend = backend
+        self._owner = owner
+        self._lease = lease
+        self._batch_size = batch_size
+
+    @property
+    def lease(self) -> _dt.timedelta:
+        return self._lease
+
+    def fetch(self, now: _dt.datetime, limit: int | None = None) -> list[ActivityWorkItem]:
+        """Lock up to ``limit`` activity work items."""
+        return self._backend.lock_next_activities(
+            owner=self._owner, now=now, lease=self._lease, limit=limit or self._batch_size
+        )
+
+    def is_async(self, item: ActivityWorkItem) -> bool:
+        function = self._app.activities.get(item.name)
+        return function is not None and inspect.iscoroutinefunction(function)
+
+    def execute(self, item: ActivityWorkItem) -> TaskCompleted | TaskFailed:
+        """Run the activity here (an ``async def`` one on a fresh event loop)."""
+        try:
+            function = self._function(item.name)
+            value = _call(function, payload.loads(item.input))
+            if inspect.isawaitable(value):
+                value = asyncio.run(_awaited(value))
+            return self._completed(item, value)
+        except Exception as exc:
+            return self._failed(item, exc)
+
+    async def execute_async(self, item: ActivityWorkItem) -> TaskCompleted | TaskFailed:
+        """Run an ``async def`` activity on the running event loop."""
+        try:
+            function = self._function(item.name)
+            value = await _call(function, payload.loads(item.input))
+            return self._completed(item, value)
+        except Exception as exc:
+            return self._failed(item, exc)
+
+    def complete(
+        self, done: Sequence[tuple[ActivityWorkItem, TaskCompleted | TaskFailed]], now: _dt.datetime
+    ) -> list[int]:
+        """Deliver results in one transaction; the message ids whose lock was lost."""
+        results = [ActivityResult(work_item=i, event=e, visible_at=now) for i, e in done]
+        return self._backend.complete_activities(results)
+
+    def run_once(self, now: _dt.datetime) -> int:
+        """Fetch a batch, run each activity inline, deliver the results; the batch size."""
+        items = self.fetch(now)
+        if items:
+            self.complete([(item, self.execute(item)) for item in items], now)
+        return len(items)
+
+    def _function(self, name: str) -> Callable[..., Any]:
+        function = self._app.activities.get(name)
+        if function is None:
+            raise self._app.unknown_activity(name)
+        return function
+
+    @staticmethod
+    def _completed(item: ActivityWorkItem, value: Any) -> TaskCompleted:
+        text = payload.dumps(value, what=f"the result of activity {item.name!r}")
+        return TaskCompleted(
+            timestamp=_dt.datetime.now(_dt.UTC), task_scheduled_id=item.task_id, result=text
+        )
+
+    @staticmethod
+    def _failed(item: ActivityWorkItem, exc: Exception) -> TaskFailed:
+        return TaskFailed(
+            timestamp=_dt.datetime.now(_dt.UTC),
+            task_scheduled_id=item.task_id,
+            failure_details=FailureDetails.from_exception(exc),
+        )
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
+
+
+@functools.cache
+def _takes_input(function: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in parameters
+    )
+
+
+def _call(function: Callable[..., Any], value: Any) -> Any:
+    return function(value) if _takes_input(function) else function()

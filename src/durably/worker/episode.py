@@ -1,0 +1,234 @@
+"""Turn an episode's outcome into the one commit that records it.
+
+Actions become store work: activities go to the activity queue, timers become inbox
+messages visible at their fire time, sub-orchestrations become new instances, events for
+other instances become their inbox messages, and a finished child notifies its parent.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from collections.abc import Iterator
+
+from durably.actions import (
+    Action,
+    CompleteOrchestration,
+    CreateTimer,
+    ScheduleTask,
+    SendEvent,
+    StartSubOrchestration,
+)
+from durably.backends.base import (
+    ActivityTask,
+    InstanceRecord,
+    NewInstance,
+    NewMessage,
+    OrchestrationCommit,
+    OrchestrationWorkItem,
+)
+from durably.engine.replay import EpisodeResult
+from durably.errors import InstanceExistsError
+from durably.history import (
+    EventRaised,
+    ExecutionStarted,
+    FailureDetails,
+    HistoryEvent,
+    OrchestrationRuntimeStatus,
+    SubOrchestrationInstanceCompleted,
+    SubOrchestrationInstanceFailed,
+    TimerFired,
+)
+
+Status = OrchestrationRuntimeStatus
+
+
+def build_commit(
+    item: OrchestrationWorkItem,
+    result: EpisodeResult,
+    *,
+    parent: tuple[str, int] | None,
+    now: _dt.datetime,
+) -> OrchestrationCommit:
+    """The commit for ``result``; ``parent`` is (parent instance id, task id) if any."""
+    instance = item.instance
+    completion = result.completion
+    if completion is not None and completion.status is Status.ContinuedAsNew:
+        return _continue_as_new(item, completion, result.custom_status, parent, now)
+    activities: list[ActivityTask] = []
+    messages: list[NewMessage] = []
+    new_instances: list[NewInstance] = []
+    for action in result.actions:
+        _route(action, instance, now, activities, messages, new_instances)
+    if completion is not None and parent is not None:
+        messages.append(_notify_parent(parent, completion, now))
+    return OrchestrationCommit(
+        work_item=item,
+        new_events=result.new_events,
+        runtime_status=result.runtime_status,
+        execution_id=instance.execution_id,
+        name=instance.name,
+        input=instance.input,
+        output=result.output,
+        custom_status=result.custom_status,
+        last_updated_time=now,
+        activities=tuple(activities),
+        messages=tuple(messages),
+        new_instances=tuple(new_instances),
+    )
+
+
+def consume_only(item: OrchestrationWorkItem, now: _dt.datetime) -> OrchestrationCommit:
+    """A commit that only deletes the messages (for an instance that is already finished)."""
+    instance = item.instance
+    return OrchestrationCommit(
+        work_item=item,
+        runtime_status=instance.runtime_status,
+        execution_id=instance.execution_id,
+        name=instance.name,
+        input=instance.input,
+        output=instance.output,
+        custom_status=instance.custom_status,
+        last_updated_time=instance.last_updated_time,
+    )
+
+
+def _route(
+    action: Action,
+    instance: InstanceRecord,
+    now: _dt.datetime,
+    activities: list[ActivityTask],
+    messages: list[NewMessage],
+    new_instances: list[NewInstance],
+) -> None:
+    match action:
+        case ScheduleTask():
+            activities.append(
+                ActivityTask(
+                    instance_id=instance.instance_id,
+                    execution_id=instance.execution_id,
+                    task_id=action.task_id,
+                    name=action.name,
+                    input=action.input,
+                    visible_at=now,
+                )
+            )
+        case CreateTimer():
+            fired = TimerFired(
+                timestamp=action.fire_at, timer_id=action.task_id, fire_at=action.fire_at
+            )
+            messages.append(_message(instance, fired, action.fire_at))
+        case StartSubOrchestration():
+            new_instances.append(_sub_orchestration(action, instance, now))
+        case SendEvent():
+            raised = EventRaised(timestamp=now, name=action.name, input=action.input)
+            messages.append(
+                NewMessage(instance_id=action.instance_id, event=raised, visible_at=now)
+            )
+        case CompleteOrchestration():
+            pass
+
+
+def _message(instance: InstanceRecord, event: HistoryEvent, at: _dt.datetime) -> NewMessage:
+    return NewMessage(
+        instance_id=instance.instance_id,
+        event=event,
+        visible_at=at,
+        execution_id=instance.execution_id,
+    )
+
+
+def _sub_orchestration(
+    action: StartSubOrchestration, instance: InstanceRecord, now: _dt.datetime
+) -> NewInstance:
+    conflict = InstanceExistsError(action.instance_id, "running")
+    failed = SubOrchestrationInstanceFailed(
+        timestamp=now,
+        task_scheduled_id=action.task_id,
+        failure_details=FailureDetails(error_type="InstanceExistsError", message=str(conflict)),
+    )
+    return NewInstance(
+        instance_id=action.instance_id,
+        name=action.name,
+        execution_id=uuid.uuid4().hex,
+        input=action.input,
+        parent_instance_id=instance.instance_id,
+        created_time=now,
+        start_event=ExecutionStarted(
+            timestamp=now,
+            name=action.name,
+            instance_id=action.instance_id,
+            input=action.input,
+            parent_instance_id=instance.instance_id,
+            parent_task_id=action.task_id,
+        ),
+        visible_at=now,
+        on_conflict=_message(instance, failed, now),
+    )
+
+
+def _notify_parent(
+    parent: tuple[str, int], completion: CompleteOrchestration, now: _dt.datetime
+) -> NewMessage:
+    parent_id, task_id = parent
+    event: HistoryEvent
+    if completion.status is Status.Completed:
+        event = SubOrchestrationInstanceCompleted(
+            timestamp=now, task_scheduled_id=task_id, result=completion.result
+        )
+    else:
+        failure = completion.failure_details or FailureDetails(
+            error_type="OrchestrationTerminated",
+            message=f"sub-orchestration was terminated: {completion.result}",
+        )
+        event = SubOrchestrationInstanceFailed(
+            timestamp=now, task_scheduled_id=task_id, failure_details=failure
+        )
+    return NewMessage(instance_id=parent_id, event=event, visible_at=now)
+
+
+def _continue_as_new(
+    item: OrchestrationWorkItem,
+    completion: CompleteOrchestration,
+    custom_status: str | None,
+    parent: tuple[str, int] | None,
+    now: _dt.datetime,
+) -> OrchestrationCommit:
+    instance = item.instance
+    execution_id = uuid.uuid4().hex
+    start = ExecutionStarted(
+        timestamp=now,
+        name=instance.name,
+        instance_id=instance.instance_id,
+        input=completion.result,
+        parent_instance_id=parent[0] if parent else None,
+        parent_task_id=parent[1] if parent else -1,
+    )
+    carried = [EventRaised(timestamp=now, name=n, input=i) for n, i in completion.carryover_events]
+    messages = tuple(
+        _new_execution_messages(instance.instance_id, execution_id, start, carried, now)
+    )
+    return OrchestrationCommit(
+        work_item=item,
+        reset_history=True,
+        runtime_status=Status.ContinuedAsNew,
+        execution_id=execution_id,
+        name=instance.name,
+        input=completion.result,
+        last_updated_time=now,
+        custom_status=custom_status,
+        messages=messages,
+    )
+
+
+def _new_execution_messages(
+    instance_id: str,
+    execution_id: str,
+    start: ExecutionStarted,
+    carried: list[EventRaised],
+    now: _dt.datetime,
+) -> Iterator[NewMessage]:
+    for event in (start, *carried):
+        yield NewMessage(
+            instance_id=instance_id, event=event, visible_at=now, execution_id=execution_id
+        )

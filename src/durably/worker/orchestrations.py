@@ -1,0 +1,134 @@
+"""The orchestration dispatcher: lock instances, run their episodes, commit them in one go.
+
+``run_once(now)`` does exactly one iteration, so tests drive it without threads. Live
+executors are cached between episodes (like Durable Functions' extended sessions): a
+cached executor is used only if the instance's history length and execution id are still
+those it has seen, so the cache never changes a result, it only skips the replay.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from durably.app import App
+from durably.backends.base import Backend, OrchestrationCommit, OrchestrationWorkItem
+from durably.engine.context import OrchestrationContext
+from durably.engine.replay import OrchestrationExecutor
+from durably.errors import NonDeterministicOrchestrationError
+from durably.worker.episode import build_commit, consume_only
+
+log = logging.getLogger("durably.worker")
+
+
+@dataclass(slots=True)
+class _Cached:
+    executor: OrchestrationExecutor
+    execution_id: str
+    history_length: int
+
+
+class OrchestrationDispatcher:
+    """Runs orchestration episodes for one worker."""
+
+    def __init__(
+        self,
+        app: App,
+        backend: Backend,
+        *,
+        owner: str,
+        lease: _dt.timedelta = _dt.timedelta(seconds=60),
+        batch_size: int = 64,
+        cache_size: int = 1024,
+    ) -> None:
+        self._app = app
+        self._backend = backend
+        self._owner = owner
+        self._lease = lease
+        self._batch_size = batch_size
+        self._cache_size = cache_size
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+
+    @property
+    def cached_instances(self) -> int:
+        return len(self._cache)
+
+    def run_once(self, now: _dt.datetime) -> int:
+        """Lock a batch of instances, run one episode each, commit; the batch size."""
+        items = self._backend.lock_next_orchestrations(
+            owner=self._owner, now=now, lease=self._lease, limit=self._batch_size
+        )
+        if not items:
+            return 0
+        prepared = [self._process(item, now) for item in items]
+        try:
+            lost = set(self._backend.commit_orchestrations([commit for commit, _ in prepared]))
+        except Exception:
+            for item in items:
+                self._cache.pop(item.instance.instance_id, None)
+            raise
+        for commit, executor in prepared:
+            instance_id = commit.work_item.instance.instance_id
+            if instance_id in lost:
+                log.warning("lost the lock on %s; another worker took over", instance_id)
+            elif executor is not None and not executor.is_done:
+                self._remember(instance_id, commit, executor)
+        return len(items)
+
+    def _process(
+        self, item: OrchestrationWorkItem, now: _dt.datetime
+    ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
+        instance = item.instance
+        if instance.runtime_status.is_terminal:
+            return consume_only(item, now), None
+        events = [m.event for m in item.messages if m.execution_id in (None, instance.execution_id)]
+        executor = self._executor_for(item)
+        result = executor.execute(events, now)
+        return build_commit(item, result, parent=executor.parent, now=now), executor
+
+    def _executor_for(self, item: OrchestrationWorkItem) -> OrchestrationExecutor:
+        instance = item.instance
+        cached = self._cache.pop(instance.instance_id, None)
+        if (
+            cached is not None
+            and cached.execution_id == instance.execution_id
+            and cached.history_length == instance.history_length
+        ):
+            return cached.executor
+        executor = OrchestrationExecutor(
+            self._orchestrator(instance.name), instance_id=instance.instance_id
+        )
+        try:
+            executor.replay(self._backend.get_history(instance.instance_id))
+        except NonDeterministicOrchestrationError as exc:
+            log.error("instance %s: %s", instance.instance_id, exc)
+            executor.fail(exc)
+        return executor
+
+    def _orchestrator(self, name: str) -> Callable[[OrchestrationContext], Any]:
+        function = self._app.orchestrators.get(name)
+        if function is not None:
+            return function
+        error = self._app.unknown_orchestrator(name)
+
+        def unknown(context: OrchestrationContext) -> Any:
+            raise error
+
+        return unknown
+
+    def _remember(
+        self, instance_id: str, commit: OrchestrationCommit, executor: OrchestrationExecutor
+    ) -> None:
+        if self._cache_size <= 0 or commit.reset_history:
+            return
+        length = commit.work_item.instance.history_length + len(commit.new_events)
+        self._cache[instance_id] = _Cached(executor, commit.execution_id, length)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def forget(self, instance_id: str) -> None:
+        self._cache.pop(instance_id, None)

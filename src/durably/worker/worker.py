@@ -1,0 +1,265 @@
+"""Worker: runs an app's orchestrations and activities on threads in this process.
+
+Threads: one runs orchestration episodes in batches (episodes are short and CPU-bound,
+so one thread with group commits beats many), one fetches activity work into a thread
+pool (``async def`` activities go to an event loop thread), one delivers activity results
+in batches, and one renews the leases of running activities. Idle threads sleep on the
+store's wake-ups, with a short poll as the fallback for other processes' work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as _dt
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import uuid
+from types import FrameType
+from typing import Any
+
+from durably.app import App
+from durably.backends.base import ActivityWorkItem, Backend
+from durably.client import Client, connect
+from durably.history import TaskCompleted, TaskFailed
+from durably.worker.activities import ActivityDispatcher
+from durably.worker.orchestrations import OrchestrationDispatcher
+
+log = logging.getLogger("durably.worker")
+
+_Done = tuple[ActivityWorkItem, TaskCompleted | TaskFailed]
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+class Worker:
+    """Processes work for ``app`` from ``store`` until stopped. Use it as a context manager.
+
+    ``activity_concurrency`` bounds the activities running at once; ``cache_size`` bounds
+    the live orchestrations kept in memory between episodes (0 turns the cache off);
+    ``poll_interval`` is how often an idle worker looks for work made by other processes.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        store: str | Backend | None = None,
+        *,
+        activity_concurrency: int = 32,
+        orchestration_batch_size: int = 64,
+        cache_size: int = 4096,
+        lease_seconds: float = 60.0,
+        poll_interval: float = 0.25,
+    ) -> None:
+        self.app = app
+        self._owns_backend = not isinstance(store, Backend)
+        self.backend = connect(store, app)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        lease = _dt.timedelta(seconds=lease_seconds)
+        self.orchestrations = OrchestrationDispatcher(
+            app,
+            self.backend,
+            owner=self.worker_id,
+            lease=lease,
+            batch_size=orchestration_batch_size,
+            cache_size=cache_size,
+        )
+        self.activities = ActivityDispatcher(app, self.backend, owner=self.worker_id, lease=lease)
+        self._concurrency = activity_concurrency
+        self._poll = poll_interval
+        self._lease_seconds = lease_seconds
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots = threading.Semaphore(activity_concurrency)
+        self._results: queue.Queue[_Done | None] = queue.Queue()
+        self._in_flight: dict[int, ActivityWorkItem] = {}
+        self._in_flight_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self) -> Worker:
+        """Start the worker's threads (idempotent)."""
+        if self._threads:
+            return self
+        self._stopping.clear()
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            self._concurrency, thread_name_prefix="durably-activity"
+        )
+        targets = {
+            "orchestrations": self._orchestration_loop,
+            "activities": self._activity_loop,
+            "results": self._result_loop,
+            "leases": self._lease_loop,
+        }
+        for name, target in targets.items():
+            thread = threading.Thread(target=target, name=f"durably-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop fetching work, let running activities finish (up to ``timeout`` s), deliver
+        their results, and release the store. Unfinished work is left to be retried."""
+        if not self._threads:
+            return
+        self._stopping.set()
+        activity_thread = self._threads[1]
+        activity_thread.join(timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._results.put(None)
+        for thread in self._threads:
+            thread.join(timeout)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._threads.clear()
+        if self._owns_backend:
+            self.backend.close()
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def client(self) -> Client:
+        """A client on the same store, which knows this worker's app."""
+        return Client(self.backend, app=self.app)
+
+    def run_forever(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop gracefully."""
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            log.info("received signal %d, stopping", signum)
+            stop.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            while not stop.wait(1.0):
+                pass
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    # -- loops ------------------------------------------------------------------------
+    def _orchestration_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if self.orchestrations.run_once(_now()) == 0:
+                    self.backend.wait_for_work("orchestration", self._poll)
+            except Exception:
+                log.exception("orchestration dispatcher failed; retrying")
+                self._stopping.wait(self._poll)
+
+    def _activity_loop(self) -> None:
+        while not self._stopping.is_set():
+            free = self._take_slots()
+            try:
+                items = self.activities.fetch(_now(), free) if free else []
+            except Exception:
+                log.exception("fetching activity work failed; retrying")
+                items = []
+                self._stopping.wait(self._poll)
+            for _ in range(free - len(items)):
+                self._slots.release()
+            for item in items:
+                self._run_activity(item)
+            if not items and free:
+                self.backend.wait_for_work("activity", self._poll)
+
+    def _take_slots(self) -> int:
+        if not self._slots.acquire(timeout=self._poll):
+            return 0
+        taken = 1
+        while taken < self._concurrency and self._slots.acquire(blocking=False):
+            taken += 1
+        return taken
+
+    def _run_activity(self, item: ActivityWorkItem) -> None:
+        with self._in_flight_lock:
+            self._in_flight[item.message_id] = item
+        if self.activities.is_async(item):
+            loop = self._event_loop()
+            future = asyncio.run_coroutine_threadsafe(self.activities.execute_async(item), loop)
+        else:
+            assert self._pool is not None
+            future = self._pool.submit(self.activities.execute, item)
+        future.add_done_callback(lambda f: self._on_done(item, f))
+
+    def _on_done(self, item: ActivityWorkItem, future: Any) -> None:
+        self._slots.release()
+        if future.cancelled():  # stopped before it ran: hand it back at once
+            try:
+                self.backend.abandon_activity(item, visible_at=_now())
+            except Exception:
+                log.exception("could not hand back activity %d", item.message_id)
+            return
+        self._results.put((item, future.result()))
+
+    def _result_loop(self) -> None:
+        running = True
+        while running:
+            first = self._results.get()
+            batch: list[_Done] = []
+            for done in self._drain(first):
+                if done is None:
+                    running = False
+                else:
+                    batch.append(done)
+            if batch:
+                self._deliver(batch)
+
+    def _drain(self, first: _Done | None) -> list[_Done | None]:
+        items = [first]
+        while True:
+            try:
+                items.append(self._results.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _deliver(self, batch: list[_Done]) -> None:
+        for attempt in range(5):
+            try:
+                lost = self.activities.complete(batch, _now())
+                break
+            except Exception:
+                log.exception("delivering %d activity results failed (try %d)", len(batch), attempt)
+                self._stopping.wait(min(2**attempt * 0.1, 2.0))
+        else:
+            lost = []  # the leases expire and the activities run again: at least once
+        for message_id in lost:
+            log.warning("activity lease %d was lost; its result was dropped", message_id)
+        with self._in_flight_lock:
+            for item, _ in batch:
+                self._in_flight.pop(item.message_id, None)
+
+    def _lease_loop(self) -> None:
+        interval = self._lease_seconds / 3
+        while not self._stopping.wait(interval):
+            with self._in_flight_lock:
+                items = list(self._in_flight.values())
+            if not items:
+                continue
+            until = _now() + _dt.timedelta(seconds=self._lease_seconds)
+            try:
+                self.backend.renew_activity_locks(items, until=until)
+            except Exception:
+                log.exception("renewing activity leases failed")
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="durably-async", daemon=True)
+            thread.start()
+            self._loop = loop
+        return self._loop
