@@ -6,27 +6,33 @@ import datetime as _dt
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from durably import payload
+from durably import backends, payload
 from durably.app import App
-from durably import backends
-from durably.backends.base import Backend, NewInstance, NewMessage
+from durably.backends.base import Backend, InstanceQuery, InstanceRecord, NewInstance, NewMessage
 from durably.engine.context import function_name
+from durably.engine.rewind import rewind_request
 from durably.errors import InstanceNotFoundError, InvalidInstanceStateError
 from durably.history import (
     EventRaised,
+    ExecutionResumed,
     ExecutionStarted,
+    ExecutionSuspended,
     ExecutionTerminated,
     HistoryEvent,
     OrchestrationRuntimeStatus,
+    SubOrchestrationInstanceCreated,
 )
 from durably.ids import new_instance_id, validate_instance_id
-from durably.status import DurableOrchestrationStatus
+from durably.status import DurableOrchestrationStatus, InstancePage, PurgeHistoryResult
 
 Status = OrchestrationRuntimeStatus
+StatusFilter = Status | str | Iterable[Status | str] | None
+"""A runtime-status filter: one status, or several (names or enum members)."""
 DEFAULT_STORE = "sqlite:///durably.db"
+MAX_PAGE_SIZE = 1000
 
 
 def _now() -> _dt.datetime:
@@ -40,7 +46,7 @@ def connect(store: str | Backend | None, app: App | None) -> Backend:
     url = store or os.environ.get("DURABLY_STORE") or DEFAULT_STORE
     if app is not None and app.task_hub and "task_hub=" not in url:
         url += ("&" if "?" in url else "?") + f"task_hub={app.task_hub}"
-    return backends.open_backend(url)  # type: ignore[no-any-return,attr-defined]
+    return backends.open_backend(url)
 
 
 class Client:
@@ -80,28 +86,11 @@ class Client:
         with the id is still Pending, Running or Suspended.
         """
         orchestrator = function_name(name)
-        if self._app is not None and orchestrator not in self._app.orchestrators:
-            raise self._app.unknown_orchestrator(orchestrator)
         instance_id = (
             new_instance_id() if instance_id is None else validate_instance_id(instance_id)
         )
         text = payload.dumps(client_input, what="orchestration input")
-        now = _now()
-        start = ExecutionStarted(
-            timestamp=now, name=orchestrator, instance_id=instance_id, input=text
-        )
-        self.backend.create_instance(
-            NewInstance(
-                instance_id=instance_id,
-                name=orchestrator,
-                execution_id=uuid.uuid4().hex,
-                input=text,
-                created_time=now,
-                start_event=start,
-                visible_at=now,
-            )
-        )
-        return instance_id
+        return self._create(orchestrator, instance_id, text)
 
     def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
         """Deliver an event to a running instance (held while it is suspended)."""
@@ -114,19 +103,72 @@ class Client:
             NewMessage(instance_id=instance_id, event=event, visible_at=_now())
         )
 
-    def terminate(self, instance_id: str, reason: Any = None) -> bool:
-        """Terminate an instance; False (and nothing done) if it had already finished."""
-        record = self.backend.get_instance(instance_id)
-        if record is None:
-            raise InstanceNotFoundError(instance_id)
+    # -- steering --------------------------------------------------------------------
+    def terminate(self, instance_id: str, reason: Any = None, *, recursive: bool = True) -> bool:
+        """Terminate a Pending, Running or Suspended instance; its timers no longer matter.
+
+        With ``recursive`` (the default) its running sub-orchestrations are terminated too.
+        Returns False, doing nothing, if the instance had already finished.
+        """
+        record = self._record(instance_id)
         if record.runtime_status.is_terminal:
             return False
         text = payload.dumps(reason, what="reason")
-        event = ExecutionTerminated(timestamp=_now(), input=text)
-        self.backend.send_message(
-            NewMessage(instance_id=instance_id, event=event, visible_at=_now())
+        self._send(
+            instance_id, ExecutionTerminated(timestamp=_now(), input=text, recurse=recursive)
         )
         return True
+
+    def suspend(self, instance_id: str, reason: Any = None) -> None:
+        """Suspend an instance: it keeps receiving events but does not advance until resumed.
+
+        Raises ``InvalidInstanceStateError`` if the instance already finished.
+        """
+        text = payload.dumps(reason, what="reason")
+        self._require_active(instance_id, "suspend")
+        self._send(instance_id, ExecutionSuspended(timestamp=_now(), reason=text))
+
+    def resume(self, instance_id: str, reason: Any = None) -> None:
+        """Resume a suspended instance; the events it received meanwhile apply in order.
+
+        Requests are applied in the order they were sent, so a resume that follows a
+        suspend not yet processed still undoes it. Raises ``InvalidInstanceStateError``
+        if the instance already finished.
+        """
+        text = payload.dumps(reason, what="reason")
+        self._require_active(instance_id, "resume")
+        self._send(instance_id, ExecutionResumed(timestamp=_now(), reason=text))
+
+    def rewind(self, instance_id: str, reason: Any = None) -> None:
+        """Run a Failed instance's failed activities and sub-orchestrations again.
+
+        What succeeded is not run again; the history keeps the failures as
+        ``GenericEvent`` records and the instance goes back to Running. Failed
+        sub-orchestrations are rewound in turn. Raises ``InvalidInstanceStateError``
+        unless the instance is Failed.
+        """
+        text = payload.dumps(reason, what="reason")
+        record = self._record(instance_id)
+        if record.runtime_status is not Status.Failed:
+            raise InvalidInstanceStateError(instance_id, record.runtime_status, "rewind")
+        self._send(instance_id, rewind_request(text, _now()))
+
+    def restart(self, instance_id: str, new_instance_id: str | None = None) -> str:
+        """Start the orchestration again from its input; returns the new run's id.
+
+        With ``new_instance_id`` the new run gets that id and the old instance is left as
+        it is; without, the finished instance is replaced (``InvalidInstanceStateError``
+        if it is still Pending, Running or Suspended). A run that continued as new
+        restarts from its latest input.
+        """
+        record = self._record(instance_id)
+        if new_instance_id is None:
+            if not record.runtime_status.is_terminal:
+                raise InvalidInstanceStateError(instance_id, record.runtime_status, "restart")
+            target = instance_id
+        else:
+            target = validate_instance_id(new_instance_id)
+        return self._create(record.name, target, record.input)
 
     # -- queries ----------------------------------------------------------------------
     def get_status(
@@ -150,6 +192,94 @@ class Client:
         if self.backend.get_instance(instance_id) is None:
             raise InstanceNotFoundError(instance_id)
         return self.backend.get_history(instance_id)
+
+    def list_instances(
+        self,
+        runtime_status: StatusFilter = None,
+        name: str | None = None,
+        instance_id_prefix: str | None = None,
+        created_time_from: _dt.datetime | None = None,
+        created_time_to: _dt.datetime | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+    ) -> InstancePage:
+        """One page of instances matching every filter given, oldest first.
+
+        Pass the page's ``continuation_token`` to get the next one (None on the last).
+        Paging is by (created time, instance id), so it is stable while instances are
+        created or deleted. ``ValueError`` for a bad status, page size or token.
+        """
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+        query = InstanceQuery(
+            runtime_status=parse_statuses(runtime_status),
+            name=name,
+            instance_id_prefix=instance_id_prefix or None,
+            created_time_from=created_time_from,
+            created_time_to=created_time_to,
+            page_size=page_size,
+            continuation_token=continuation_token or None,
+        )
+        page = self.backend.list_instances(query)
+        statuses = [DurableOrchestrationStatus.from_record(r) for r in page.instances]
+        return InstancePage(instances=statuses, continuation_token=page.continuation_token)
+
+    def get_status_all(self) -> list[DurableOrchestrationStatus]:
+        """The status of every instance in the task hub, oldest first."""
+        return list(self._all_pages())
+
+    def get_status_by(
+        self,
+        created_time_from: _dt.datetime | None = None,
+        created_time_to: _dt.datetime | None = None,
+        runtime_status: StatusFilter = None,
+    ) -> list[DurableOrchestrationStatus]:
+        """The status of every instance created in the range with one of the statuses."""
+        return list(
+            self._all_pages(
+                created_time_from=created_time_from,
+                created_time_to=created_time_to,
+                runtime_status=runtime_status,
+            )
+        )
+
+    # -- purging ----------------------------------------------------------------------
+    def purge_instance_history(
+        self, instance_id: str, *, recursive: bool = False
+    ) -> PurgeHistoryResult:
+        """Delete a finished instance with its history; with ``recursive`` also the
+        finished sub-orchestrations it started (at any depth).
+
+        Raises ``InstanceNotFoundError`` for an unknown instance and
+        ``InvalidInstanceStateError`` if it is still Pending, Running or Suspended.
+        """
+        record = self._record(instance_id)
+        if not record.runtime_status.is_terminal:
+            raise InvalidInstanceStateError(instance_id, record.runtime_status, "purge")
+        doomed = self._descendants(instance_id) if recursive else []
+        deleted = sum(self._purge_if_finished(child) for child in reversed(doomed))
+        if not self.backend.purge_instance(instance_id):
+            raise InstanceNotFoundError(instance_id)
+        return PurgeHistoryResult(deleted + 1)
+
+    def purge_instance_history_by(
+        self,
+        created_time_from: _dt.datetime | None = None,
+        created_time_to: _dt.datetime | None = None,
+        runtime_status: StatusFilter = None,
+    ) -> PurgeHistoryResult:
+        """Delete every finished instance created in the range (and with one of the
+        statuses, which must be Completed, Failed, Terminated or Canceled)."""
+        statuses = parse_statuses(runtime_status)
+        active = sorted(s.value for s in statuses or () if not s.is_terminal)
+        if active:
+            raise ValueError(f"only finished instances can be purged, not {', '.join(active)}")
+        query = InstanceQuery(
+            runtime_status=statuses,
+            created_time_from=created_time_from,
+            created_time_to=created_time_to,
+        )
+        return PurgeHistoryResult(self.backend.purge_instances(query))
 
     def wait_for_completion(
         self, instance_id: str, timeout: float | None = None
@@ -177,10 +307,91 @@ class Client:
             pause = min(pause * 2, 0.25)
 
     # -- helpers ------------------------------------------------------------------------
-    def _require_active(self, instance_id: str, operation: str) -> Status:
+    def _create(self, orchestrator: str, instance_id: str, text: str | None) -> str:
+        if self._app is not None and orchestrator not in self._app.orchestrators:
+            raise self._app.unknown_orchestrator(orchestrator)
+        now = _now()
+        start = ExecutionStarted(
+            timestamp=now, name=orchestrator, instance_id=instance_id, input=text
+        )
+        self.backend.create_instance(
+            NewInstance(
+                instance_id=instance_id,
+                name=orchestrator,
+                execution_id=uuid.uuid4().hex,
+                input=text,
+                created_time=now,
+                start_event=start,
+                visible_at=now,
+            )
+        )
+        return instance_id
+
+    def _send(self, instance_id: str, event: HistoryEvent) -> None:
+        self.backend.send_message(
+            NewMessage(instance_id=instance_id, event=event, visible_at=_now())
+        )
+
+    def _record(self, instance_id: str) -> InstanceRecord:
         record = self.backend.get_instance(instance_id)
         if record is None:
             raise InstanceNotFoundError(instance_id)
+        return record
+
+    def _require_active(self, instance_id: str, operation: str) -> Status:
+        record = self._record(instance_id)
         if record.runtime_status.is_terminal:
             raise InvalidInstanceStateError(instance_id, record.runtime_status, operation)
         return record.runtime_status
+
+    def _all_pages(self, **filters: Any) -> Iterator[DurableOrchestrationStatus]:
+        token: str | None = None
+        while True:
+            page = self.list_instances(**filters, page_size=MAX_PAGE_SIZE, continuation_token=token)
+            yield from page.instances
+            token = page.continuation_token
+            if token is None:
+                return
+
+    def _descendants(self, instance_id: str) -> list[str]:
+        """Sub-orchestrations started by the instance, at any depth, parents first."""
+        found: list[str] = []
+        parents = [instance_id]
+        while parents:
+            parent = parents.pop(0)
+            for child in _started_children(self.backend.get_history(parent)):
+                record = self.backend.get_instance(child)
+                if (
+                    record is not None
+                    and record.parent_instance_id == parent
+                    and child not in found
+                ):
+                    found.append(child)
+                    parents.append(child)
+        return found
+
+    def _purge_if_finished(self, instance_id: str) -> int:
+        record = self.backend.get_instance(instance_id)
+        if record is None or not record.runtime_status.is_terminal:
+            return 0
+        return int(self.backend.purge_instance(instance_id))
+
+
+def parse_statuses(value: StatusFilter) -> frozenset[Status] | None:
+    """A runtime-status filter as a set; ``ValueError`` names the valid statuses."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    out = set()
+    for item in items:
+        try:
+            out.add(Status(item))
+        except ValueError:
+            known = ", ".join(s.value for s in Status)
+            raise ValueError(f"unknown runtime status {item!r}; use one of {known}") from None
+    return frozenset(out)
+
+
+def _started_children(history: list[HistoryEvent]) -> list[str]:
+    ids = (e.instance_id for e in history if isinstance(e, SubOrchestrationInstanceCreated))
+    return list(dict.fromkeys(ids))

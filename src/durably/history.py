@@ -193,8 +193,11 @@ class ExecutionCompleted(HistoryEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionTerminated(HistoryEvent):
+    """A termination request; ``recurse`` also terminates running sub-orchestrations."""
+
     event_type: ClassVar[str] = "ExecutionTerminated"
     input: str | None = None  # the reason, as JSON text
+    recurse: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -119,7 +119,7 @@ def _route(
             )
             messages.append(_message(instance, fired, action.fire_at))
         case StartSubOrchestration():
-            new_instances.append(_sub_orchestration(action, instance, now))
+            new_instances.append(sub_orchestration_instance(action, instance, now))
         case SendEvent():
             raised = EventRaised(timestamp=now, name=action.name, input=action.input)
             messages.append(
@@ -138,9 +138,10 @@ def _message(instance: InstanceRecord, event: HistoryEvent, at: _dt.datetime) ->
     )
 
 
-def _sub_orchestration(
+def sub_orchestration_instance(
     action: StartSubOrchestration, instance: InstanceRecord, now: _dt.datetime
 ) -> NewInstance:
+    """The child instance to create for ``action``; a conflict fails the parent's task."""
     conflict = InstanceExistsError(action.instance_id, "running")
     failed = SubOrchestrationInstanceFailed(
         timestamp=now,

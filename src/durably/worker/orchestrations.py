@@ -20,9 +20,12 @@ from durably.backends.base import Backend, OrchestrationCommit, OrchestrationWor
 from durably.engine.context import OrchestrationContext
 from durably.engine.replay import OrchestrationExecutor
 from durably.errors import NonDeterministicOrchestrationError
+from durably.history import OrchestrationRuntimeStatus
 from durably.worker.episode import build_commit, consume_only
+from durably.worker.management import rewind_commit, rewind_requested, terminate_children
 
 log = logging.getLogger("durably.worker")
+Status = OrchestrationRuntimeStatus
 
 
 @dataclass(slots=True)
@@ -84,11 +87,19 @@ class OrchestrationDispatcher:
     ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
         instance = item.instance
         if instance.runtime_status.is_terminal:
-            return consume_only(item, now), None
+            request = rewind_requested(item)
+            if request is None:
+                return consume_only(item, now), None
+            self._cache.pop(instance.instance_id, None)
+            executor = self._new_executor(instance.name, instance.instance_id)
+            return rewind_commit(item, request, executor, self._backend, now), executor
         events = [m.event for m in item.messages if m.execution_id in (None, instance.execution_id)]
         executor = self._executor_for(item)
         result = executor.execute(events, now)
-        return build_commit(item, result, parent=executor.parent, now=now), executor
+        commit = build_commit(item, result, parent=executor.parent, now=now)
+        if result.runtime_status is Status.Terminated:
+            commit = terminate_children(commit, events, self._backend, now)
+        return commit, executor
 
     def _executor_for(self, item: OrchestrationWorkItem) -> OrchestrationExecutor:
         instance = item.instance
@@ -99,15 +110,16 @@ class OrchestrationDispatcher:
             and cached.history_length == instance.history_length
         ):
             return cached.executor
-        executor = OrchestrationExecutor(
-            self._orchestrator(instance.name), instance_id=instance.instance_id
-        )
+        executor = self._new_executor(instance.name, instance.instance_id)
         try:
             executor.replay(self._backend.get_history(instance.instance_id))
         except NonDeterministicOrchestrationError as exc:
             log.error("instance %s: %s", instance.instance_id, exc)
             executor.fail(exc)
         return executor
+
+    def _new_executor(self, name: str, instance_id: str) -> OrchestrationExecutor:
+        return OrchestrationExecutor(self._orchestrator(name), instance_id=instance_id)
 
     def _orchestrator(self, name: str) -> Callable[[OrchestrationContext], Any]:
         function = self._app.orchestrators.get(name)

@@ -23,15 +23,16 @@ from types import FrameType
 from typing import Any
 
 from durably.app import App
-from durably.backends.base import ActivityWorkItem, Backend
+from durably.backends.base import ActivityWorkItem, Backend, InstanceQuery
 from durably.client import Client, connect
-from durably.history import TaskCompleted, TaskFailed
+from durably.history import OrchestrationRuntimeStatus, TaskCompleted, TaskFailed
 from durably.worker.activities import ActivityDispatcher
 from durably.worker.orchestrations import OrchestrationDispatcher
 
 log = logging.getLogger("durably.worker")
 
 _Done = tuple[ActivityWorkItem, TaskCompleted | TaskFailed]
+_FINISHED = frozenset(s for s in OrchestrationRuntimeStatus if s.is_terminal)
 
 
 def _now() -> _dt.datetime:
@@ -44,6 +45,9 @@ class Worker:
     ``activity_concurrency`` bounds the activities running at once; ``cache_size`` bounds
     the live orchestrations kept in memory between episodes (0 turns the cache off);
     ``poll_interval`` is how often an idle worker looks for work made by other processes.
+    ``retention_days`` (off by default) makes the worker purge, every
+    ``retention_check_interval`` seconds, the finished instances (Completed, Failed,
+    Terminated) created more than that many days ago.
     """
 
     def __init__(
@@ -56,7 +60,11 @@ class Worker:
         cache_size: int = 4096,
         lease_seconds: float = 60.0,
         poll_interval: float = 0.25,
+        retention_days: float | None = None,
+        retention_check_interval: float = 3600.0,
     ) -> None:
+        if retention_days is not None and retention_days < 0:
+            raise ValueError(f"retention_days must not be negative, got {retention_days}")
         self.app = app
         self._owns_backend = not isinstance(store, Backend)
         self.backend = connect(store, app)
@@ -74,6 +82,8 @@ class Worker:
         self._concurrency = activity_concurrency
         self._poll = poll_interval
         self._lease_seconds = lease_seconds
+        self._retention = None if retention_days is None else _dt.timedelta(days=retention_days)
+        self._retention_interval = retention_check_interval
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -98,6 +108,8 @@ class Worker:
             "results": self._result_loop,
             "leases": self._lease_loop,
         }
+        if self._retention is not None:
+            targets["retention"] = self._retention_loop
         for name, target in targets.items():
             thread = threading.Thread(target=target, name=f"durably-{name}", daemon=True)
             thread.start()
@@ -255,6 +267,29 @@ class Worker:
                 self.backend.renew_activity_locks(items, until=until)
             except Exception:
                 log.exception("renewing activity leases failed")
+
+    def purge_expired(self, now: _dt.datetime | None = None) -> int:
+        """Purge the finished instances older than the retention; how many were deleted.
+
+        Does nothing (returns 0) without ``retention_days``.
+        """
+        if self._retention is None:
+            return 0
+        query = InstanceQuery(
+            runtime_status=_FINISHED, created_time_to=(now or _now()) - self._retention
+        )
+        return self.backend.purge_instances(query)
+
+    def _retention_loop(self) -> None:
+        while True:
+            try:
+                deleted = self.purge_expired()
+                if deleted:
+                    log.info("retention: purged %d finished instances", deleted)
+            except Exception:
+                log.exception("retention purge failed; retrying later")
+            if self._stopping.wait(self._retention_interval):
+                return
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
