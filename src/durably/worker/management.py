@@ -4,7 +4,7 @@ A rewind request (a marker message sent by :meth:`Client.rewind`) reaches a Fail
 instance; the dispatcher then rewrites its history (:mod:`durably.engine.rewind`), replays
 the orchestrator against it and commits, with ``reset_history``, the rewritten history, the
 episode's own events and the work that must run again: failed or lost activities go back to
-the activity queue, fired timers whose message was dropped fire again, Failed children are
+the activity queue, open timers are sent again for their fire time, Failed children are
 rewound in turn, children that completed while the parent was Failed report again, and
 children that are gone are started anew. Status becomes Running.
 """
@@ -84,7 +84,7 @@ def rewind_commit(
     new_instances: list[NewInstance] = []
     if not result.runtime_status.is_terminal:
         activities = _rerun_activities(plan, instance, now)
-        messages = _refire_timers(plan, instance, now)
+        messages = _refire_timers(plan, instance)
         for child in plan.sub_orchestrations:
             _recover_child(child, instance, backend, request, now, messages, new_instances)
     return dataclasses.replace(
@@ -130,20 +130,20 @@ def _rerun_activities(
     ]
 
 
-def _refire_timers(
-    plan: RewindPlan, instance: InstanceRecord, now: _dt.datetime
-) -> list[NewMessage]:
-    # A timer due later still has its message in the inbox; one already due had it
-    # dropped while the instance was Failed. A refired timer that was cancelled is ignored.
+def _refire_timers(plan: RewindPlan, instance: InstanceRecord) -> list[NewMessage]:
+    # A timer's message may have reached the instance while it was Failed and been
+    # dropped, or may still wait in the inbox: send it again for its fire time either way
+    # (whichever copy comes second is ignored, as is one for a cancelled timer).
     return [
         NewMessage(
             instance_id=instance.instance_id,
-            event=TimerFired(timestamp=now, timer_id=timer.event_id, fire_at=timer.fire_at),
-            visible_at=now,
+            event=TimerFired(
+                timestamp=timer.fire_at, timer_id=timer.event_id, fire_at=timer.fire_at
+            ),
+            visible_at=timer.fire_at,
             execution_id=instance.execution_id,
         )
         for timer in plan.timers
-        if timer.fire_at <= now
     ]
 
 
