@@ -1,0 +1,1 @@
+"""The pure replay engine: no I/O, no clock, no threads."""

@@ -1,0 +1,99 @@
+"""Kill -9 a worker process at several points; a fresh worker finishes everything correctly."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import durably
+from durably.history import TaskCompleted, TaskFailed, TaskScheduled
+from tests.durability.crash_app import expected
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(240)
+
+
+def _spawn_worker(store: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.durability.crash_app", store],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "worker ready"
+    return process
+
+
+def _start_workload(client: durably.Client) -> dict[str, tuple[str, int]]:
+    started = {}
+    for n in range(30):
+        name, value = ("chain", n) if n % 2 == 0 else ("fan_out", 5 + n % 7)
+        started[client.start_new(name, instance_id=f"{name}-{n}", client_input=value)] = (
+            name,
+            value,
+        )
+    return started
+
+
+def _assert_history_well_formed(client: durably.Client, instance_id: str) -> None:
+    history = client.get_history(instance_id)
+    scheduled = collections.Counter(e.event_id for e in history if isinstance(e, TaskScheduled))
+    results = collections.Counter(
+        e.task_scheduled_id for e in history if isinstance(e, TaskCompleted | TaskFailed)
+    )
+    assert all(count == 1 for count in scheduled.values()), scheduled
+    assert all(count == 1 for count in results.values()), results
+    assert set(results) == set(scheduled)
+
+
+def _wait_all(client: durably.Client, ids: dict[str, tuple[str, int]]) -> None:
+    for instance_id, (name, value) in ids.items():
+        status = client.wait_for_completion(instance_id, timeout=120)
+        assert status.runtime_status == "Completed", (instance_id, status.output)
+        assert status.output == expected(name, value)
+        _assert_history_well_formed(client, instance_id)
+
+
+def test_sigkill_at_several_points_loses_nothing(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'crash.db'}"
+    with durably.Client(store) as client:
+        ids = _start_workload(client)
+        for delay in (0.2, 0.5, 0.9, 0.35):
+            worker = _spawn_worker(store)
+            time.sleep(delay)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+        finished_early = sum(
+            client.get_status(i).runtime_status == "Completed"  # type: ignore[union-attr]
+            for i in ids
+        )
+        survivor = _spawn_worker(store)
+        try:
+            _wait_all(client, ids)
+        finally:
+            survivor.send_signal(signal.SIGTERM)
+            assert survivor.wait(timeout=30) == 0
+    assert finished_early < len(ids), "the kills should have landed mid-workload"
+
+
+def test_two_worker_processes_share_one_file_without_double_processing(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'shared.db'}"
+    workers = [_spawn_worker(store), _spawn_worker(store)]
+    try:
+        with durably.Client(store) as client:
+            ids = _start_workload(client)
+            _wait_all(client, ids)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            assert worker.wait(timeout=30) == 0
