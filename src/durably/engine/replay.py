@@ -10,6 +10,7 @@ may keep the executor between episodes so that only new events are applied.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import inspect
 from collections.abc import Callable, Generator, Sequence
@@ -141,7 +142,7 @@ class OrchestrationExecutor:
         if context is not None:
             context._replaying = replaying
         if self._completion is not None:
-            return isinstance(event, OrchestratorStarted | OrchestratorCompleted)
+            return self._apply_after_completion(event)
         match event:
             case OrchestratorStarted():
                 self._now = event.timestamp
@@ -167,7 +168,8 @@ class OrchestrationExecutor:
                 self._suspended = False
                 held, self._held = self._held, []
                 for waiting in held:
-                    self._deliver(waiting)
+                    # Through _apply: a held event may arrive after the execution ended.
+                    self._apply(waiting, replaying=replaying)
                 return True
             case OrchestratorCompleted() | ExecutionCompleted() | ContinueAsNew() | GenericEvent():
                 return True
@@ -178,6 +180,27 @@ class OrchestrationExecutor:
                     return False
                 self._held.append(event)
                 return True
+
+    def _apply_after_completion(self, event: HistoryEvent) -> bool:
+        """Apply an event that comes after the execution ended in this episode or before.
+
+        Scheduling events are still matched, so that an orchestrator that now returns
+        earlier than history recorded is caught. A raised event is carried over to the
+        execution that continues as new (it arrived in the same batch, after the
+        ``continue_as_new``); any other event is dropped and not recorded.
+        """
+        completion = self._completion
+        assert completion is not None
+        match event:
+            case TaskScheduled() | TimerCreated() | SubOrchestrationInstanceCreated() | EventSent():
+                self._match(event)
+                return True
+            case EventRaised() if completion.status is Status.ContinuedAsNew:
+                carried = (*completion.carryover_events, (event.name, event.input))
+                self._completion = dataclasses.replace(completion, carryover_events=carried)
+                return True
+            case _:
+                return isinstance(event, OrchestratorStarted | OrchestratorCompleted)
 
     def _deliver(self, event: HistoryEvent) -> bool:
         context = self._context
@@ -211,12 +234,16 @@ class OrchestrationExecutor:
         return True
 
     def _is_stale(self, event: HistoryEvent) -> bool:
-        """A completion for a task this instance is not waiting on (a duplicate)."""
+        """A completion for a task this instance is not waiting on, or already holds."""
         context = self._context
         if context is None:
             return False
-        task_id = getattr(event, "task_scheduled_id", getattr(event, "timer_id", None))
-        return task_id is not None and task_id not in context._pending
+        task_id = _completed_task_id(event)
+        if task_id is None:
+            return False
+        return task_id not in context._pending or any(
+            _completed_task_id(held) == task_id for held in self._held
+        )
 
     def _start(self, event: ExecutionStarted, replaying: bool) -> None:
         now = self._now or event.timestamp
@@ -350,6 +377,12 @@ class OrchestrationExecutor:
         if context is None or context._custom_status is None:
             return None
         return payload.dumps(context._custom_status, what="custom status")
+
+
+def _completed_task_id(event: HistoryEvent) -> int | None:
+    """The task id a completion event settles, or None for any other event."""
+    task_id = getattr(event, "task_scheduled_id", getattr(event, "timer_id", None))
+    return task_id if isinstance(task_id, int) else None
 
 
 def _failed(error: BaseException) -> CompleteOrchestration:

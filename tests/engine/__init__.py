@@ -1,0 +1,1 @@
+"""Tests of the pure replay engine: hand-built histories, no I/O."""

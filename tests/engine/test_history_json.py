@@ -1,0 +1,101 @@
+"""History events survive the Durable Functions JSON shape unchanged."""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import pytest
+
+from durably.history import (
+    EVENT_TYPES,
+    ContinueAsNew,
+    EventSent,
+    ExecutionCompleted,
+    GenericEvent,
+    HistoryEvent,
+    OrchestrationRuntimeStatus,
+    OrchestratorCompleted,
+    OrchestratorStarted,
+    SubOrchestrationInstanceCreated,
+    TaskScheduled,
+    TimerCreated,
+)
+
+from . import golden
+from .helpers import (
+    at,
+    completed,
+    failed,
+    failure,
+    fired,
+    raised,
+    resumed,
+    started,
+    sub_completed,
+    sub_failed,
+    suspended,
+    terminated,
+)
+
+EVERY_KIND: list[HistoryEvent] = [
+    OrchestratorStarted(timestamp=at(0)),
+    started({"a": [1, 2]}, parent_instance_id="p"),
+    TaskScheduled(event_id=0, timestamp=at(0), name="act", input='"x"'),
+    TimerCreated(event_id=1, timestamp=at(0), fire_at=at(60.5)),
+    SubOrchestrationInstanceCreated(event_id=2, timestamp=at(0), name="c", instance_id="p:1"),
+    EventSent(event_id=3, timestamp=at(0), instance_id="other", name="e", input="1"),
+    OrchestratorCompleted(timestamp=at(0)),
+    completed(0, {"ok": True}),
+    failed(0, "KeyError", "k"),
+    fired(1, at(60.5)),
+    raised("evt", [1]),
+    sub_completed(2, "r"),
+    sub_failed(2),
+    suspended(),
+    resumed(),
+    terminated("why"),
+    ContinueAsNew(timestamp=at(1), input="2"),
+    ExecutionCompleted(
+        timestamp=at(2),
+        orchestration_status=OrchestrationRuntimeStatus.Failed,
+        failure_details=failure(),
+    ),
+    GenericEvent(timestamp=at(3), data="rewound"),
+]
+
+
+def test_every_event_type_is_covered() -> None:
+    assert {type(e) for e in EVERY_KIND} == set(EVENT_TYPES.values())
+
+
+@pytest.mark.parametrize("event", EVERY_KIND, ids=lambda e: e.event_type)
+def test_event_round_trips_through_its_dict_and_json(event: HistoryEvent) -> None:
+    assert HistoryEvent.from_dict(event.to_dict()) == event
+    assert HistoryEvent.from_json(event.to_json()) == event
+
+
+def test_dict_shape_uses_durable_functions_names() -> None:
+    data = fired(1, at(60.5)).to_dict()
+    assert data == {
+        "EventType": "TimerFired",
+        "EventId": -1,
+        "Timestamp": "2024-01-01T00:01:00.500000Z",
+        "TimerId": 1,
+        "FireAt": "2024-01-01T00:01:00.500000Z",
+    }
+
+
+def test_naive_timestamps_are_read_as_utc() -> None:
+    event = HistoryEvent.from_dict({"EventType": "OrchestratorStarted", "Timestamp": "2024-01-01"})
+    assert event.timestamp == _dt.datetime(2024, 1, 1, tzinfo=_dt.UTC)
+
+
+def test_unknown_event_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown history event type 'Nope'"):
+        HistoryEvent.from_dict({"EventType": "Nope"})
+
+
+@pytest.mark.parametrize("name", sorted(golden.SCENARIOS))
+def test_golden_files_round_trip(name: str) -> None:
+    dicts = golden.load(name)
+    assert [HistoryEvent.from_dict(d).to_dict() for d in dicts] == dicts
