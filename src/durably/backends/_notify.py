@@ -1,0 +1,82 @@
+"""In-process wake-ups behind :meth:`Backend.wait_for_work` (memory and SQLite backends).
+
+One :class:`threading.Event` per work kind: writers ``notify`` after they commit, waiters
+``wait`` then clear. Clearing *after* the wait cannot lose a wake-up because callers poll
+the store after every return, so whatever was committed before the clear is seen by that
+poll (several waiters may share one wake-up: the one that clears polls for all).
+
+The notifier also remembers when enqueued work that is not yet visible (timer messages,
+delayed activity work) comes due, and shortens waits so a waiter is back in time for it.
+
+The wall clock is read here only to compute wait timeouts, never to decide what is visible.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import heapq
+import threading
+import time
+from typing import get_args
+
+from durably.backends.base import WorkKind
+
+KINDS: tuple[WorkKind, ...] = get_args(WorkKind)
+
+
+class Notifier:
+    """Per-kind wake-up events plus the due times of not-yet-visible work."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events = {kind: threading.Event() for kind in KINDS}
+        self._due: dict[WorkKind, list[float]] = {kind: [] for kind in KINDS}
+
+    def notify(self, kind: WorkKind, *, visible_at: _dt.datetime | None = None) -> None:
+        """Wake the waiters of ``kind``; remember ``visible_at`` if it is in the future.
+
+        The event is set even for future work: current waiters then recompute their
+        timeout against the new due time (a spurious return, which the protocol allows).
+        """
+        if visible_at is not None:
+            due = visible_at.timestamp()
+            if due > time.time():
+                with self._lock:
+                    heapq.heappush(self._due[kind], due)
+        self._events[kind].set()
+
+    def notify_all(self) -> None:
+        """Wake every waiter of every kind (used on close so no thread sleeps on)."""
+        for event in self._events.values():
+            event.set()
+
+    def wait(self, kind: WorkKind, timeout: float) -> bool:
+        """Wait until notified, until known work comes due, or ``timeout`` seconds pass.
+
+        Returns True when woken by a notification or a due time, False on a plain timeout.
+        """
+        now = time.time()
+        with self._lock:
+            if self._pop_due(kind, now):
+                return True
+            heap = self._due[kind]
+            limited = bool(heap) and heap[0] - now < timeout
+            if limited:
+                timeout = heap[0] - now
+        event = self._events[kind]
+        woke = event.wait(max(timeout, 0.0))
+        if woke:
+            # Clear only what woke us: a notification that lands after a timeout stays
+            # set, so the next wait returns at once instead of losing it.
+            event.clear()
+        with self._lock:
+            self._pop_due(kind, time.time())
+        return woke or limited
+
+    def _pop_due(self, kind: WorkKind, now: float) -> bool:
+        heap = self._due[kind]
+        popped = False
+        while heap and heap[0] <= now:
+            heapq.heappop(heap)
+            popped = True
+        return popped

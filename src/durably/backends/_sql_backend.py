@@ -1,0 +1,177 @@
+"""SqlBackend: the Backend protocol on top of the shared SQL operations.
+
+A database backend subclasses it and supplies only what truly differs: how to open a
+write transaction and a read cursor (connections, isolation, locking mode, translation
+of driver errors into :class:`~durably.errors.StoreError`), and optionally how to tell
+other processes about new work (:meth:`SqlBackend._publish`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+
+from durably.backends import _sql_ops as ops
+from durably.backends._notify import Notifier
+from durably.backends._sql import Cursor, Dialect, Tx
+from durably.backends.base import (
+    ActivityResult,
+    ActivityWorkItem,
+    InstancePage,
+    InstanceQuery,
+    InstanceRecord,
+    NewInstance,
+    NewMessage,
+    OrchestrationCommit,
+    OrchestrationWorkItem,
+    WorkKind,
+)
+from durably.errors import InstanceNotFoundError
+from durably.history import HistoryEvent
+
+
+class SqlBackend:
+    """The shared implementation of :class:`~durably.backends.base.Backend` for SQL stores."""
+
+    def __init__(self, *, dialect: Dialect, task_hub: str) -> None:
+        self.dialect = dialect
+        self.task_hub = task_hub
+        self._notifier = Notifier()
+
+    # -- what a database supplies ------------------------------------------------
+    def _write_cursor(self) -> AbstractContextManager[Cursor]:
+        """A cursor inside a write transaction: committed on exit, rolled back on error."""
+        raise NotImplementedError
+
+    def _read_cursor(self) -> AbstractContextManager[Cursor]:
+        """A cursor for consistent single-statement reads."""
+        raise NotImplementedError
+
+    def _publish(self, tx: Tx) -> None:
+        """Tell other processes about ``tx.notes`` before the commit (PostgreSQL: NOTIFY)."""
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Tx]:
+        with self._write_cursor() as cursor:
+            tx = Tx(cursor, self.dialect, self.task_hub)
+            yield tx
+            self._publish(tx)
+        for kind, visible_at in tx.notes:
+            self._notifier.notify(kind, visible_at=visible_at)
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Tx]:
+        with self._read_cursor() as cursor:
+            yield Tx(cursor, self.dialect, self.task_hub)
+
+    # -- client side -------------------------------------------------------------
+    def create_instance(self, instance: NewInstance) -> None:
+        """Create the instance (Pending); raises ``InstanceExistsError`` if it is active."""
+        with self._write() as tx:
+            ops.create_instance(tx, instance)
+
+    def send_message(self, message: NewMessage) -> None:
+        """Enqueue an event; raises ``InstanceNotFoundError`` for an unknown instance."""
+        with self._write() as tx:
+            if not ops.enqueue(tx, message):
+                raise InstanceNotFoundError(message.instance_id)
+
+    def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        """The instance row, or ``None``."""
+        with self._read() as tx:
+            return ops.select_instance(tx, instance_id)
+
+    def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        """The history in sequence order (empty for an unknown instance)."""
+        with self._read() as tx:
+            return ops.select_history(tx, instance_id)
+
+    def list_instances(self, query: InstanceQuery) -> InstancePage:
+        """A page of instances ordered by (created_time, instance_id)."""
+        if query.page_size < 1:
+            raise ValueError(f"page_size must be at least 1, not {query.page_size}")
+        with self._read() as tx:
+            return ops.list_instances(tx, query)
+
+    def purge_instance(self, instance_id: str) -> bool:
+        """Delete a terminal instance; raises ``InvalidInstanceStateError`` for an active one."""
+        with self._write() as tx:
+            return ops.purge_instance(tx, instance_id)
+
+    def purge_instances(self, query: InstanceQuery) -> int:
+        """Delete every terminal instance matching ``query`` (paging ignored)."""
+        with self._write() as tx:
+            return ops.purge_instances(tx, query)
+
+    # -- orchestration work ------------------------------------------------------
+    def lock_next_orchestrations(
+        self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
+    ) -> list[OrchestrationWorkItem]:
+        """Lock up to ``limit`` instances with visible messages, oldest message first."""
+        with self._write() as tx:
+            return ops.lock_orchestrations(tx, owner, now, lease, limit)
+
+    def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
+        """Apply the commits in one transaction; returns the ids whose lock was lost."""
+        if not commits:
+            return []
+        with self._write() as tx:
+            return [
+                commit.work_item.instance.instance_id
+                for commit in commits
+                if not ops.apply_commit(tx, commit)
+            ]
+
+    def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
+        """Release the lock without consuming anything (no-op if the lock was lost)."""
+        with self._write() as tx:
+            ops.release_instance(tx, work_item)
+
+    def renew_orchestration_locks(
+        self, work_items: Sequence[OrchestrationWorkItem], *, until: _dt.datetime
+    ) -> list[str]:
+        """Extend the leases; returns the instance ids whose lock was lost."""
+        if not work_items:
+            return []
+        with self._write() as tx:
+            return [
+                item.instance.instance_id
+                for item in work_items
+                if not ops.renew_instance(tx, item, until)
+            ]
+
+    # -- activity work -----------------------------------------------------------
+    def lock_next_activities(
+        self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
+    ) -> list[ActivityWorkItem]:
+        """Lock up to ``limit`` visible activity requests, oldest first."""
+        with self._write() as tx:
+            return ops.lock_activities(tx, owner, now, lease, limit)
+
+    def complete_activities(self, results: Sequence[ActivityResult]) -> list[int]:
+        """Delete each request and deliver its result; returns ids whose lock was lost."""
+        if not results:
+            return []
+        with self._write() as tx:
+            return [r.work_item.message_id for r in results if not ops.complete_activity(tx, r)]
+
+    def abandon_activity(self, work_item: ActivityWorkItem, *, visible_at: _dt.datetime) -> None:
+        """Release the lock; the request is visible again at ``visible_at``."""
+        with self._write() as tx:
+            ops.abandon_activity(tx, work_item, visible_at)
+
+    def renew_activity_locks(
+        self, work_items: Sequence[ActivityWorkItem], *, until: _dt.datetime
+    ) -> list[int]:
+        """Extend the leases; returns the message ids whose lock was lost."""
+        if not work_items:
+            return []
+        with self._write() as tx:
+            return [i.message_id for i in work_items if not ops.renew_activity(tx, i, until)]
+
+    # -- wake-ups ----------------------------------------------------------------
+    def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+        """Block until this process committed work of ``kind``, or ``timeout`` seconds pass."""
+        self._notifier.wait(kind, timeout)

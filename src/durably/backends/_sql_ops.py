@@ -1,0 +1,365 @@
+"""The storage operations of the SQL backends, each run inside one open :class:`Tx`.
+
+Every check-then-write below is safe in SQLite because write transactions start with
+``BEGIN IMMEDIATE`` (one writer at a time), and in PostgreSQL because the checks read
+with ``{for_update}`` / ``{skip_locked}`` or re-check their condition in the UPDATE's
+WHERE clause and look at the row count.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from typing import Any
+
+from durably.backends import _sql as q
+from durably.backends._codec import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    decode_token,
+    encode_token,
+    from_micros,
+    to_micros,
+)
+from durably.backends._sql import Tx
+from durably.backends.base import (
+    ActivityResult,
+    ActivityWorkItem,
+    InboxMessage,
+    InstancePage,
+    InstanceQuery,
+    InstanceRecord,
+    NewInstance,
+    NewMessage,
+    OrchestrationCommit,
+    OrchestrationWorkItem,
+)
+from durably.errors import InstanceExistsError, InvalidInstanceStateError
+from durably.history import HistoryEvent, OrchestrationRuntimeStatus
+
+_CANDIDATE_WINDOW = 8
+"""Message rows read per wanted instance when picking work: the select walks the inbox
+index oldest first and stops early, instead of grouping every visible message by
+instance; an instance with a burst of messages may make a poll return fewer items."""
+
+
+# -- instances ---------------------------------------------------------------------
+
+
+def select_instance(tx: Tx, instance_id: str) -> InstanceRecord | None:
+    row = tx.one(q.SELECT_INSTANCE, tx.hub, instance_id)
+    return _record(row) if row else None
+
+
+def _record(row: tuple[Any, ...]) -> InstanceRecord:
+    return InstanceRecord(
+        instance_id=row[0],
+        name=row[1],
+        execution_id=row[2],
+        runtime_status=OrchestrationRuntimeStatus(row[3]),
+        input=row[4],
+        output=row[5],
+        custom_status=row[6],
+        created_time=from_micros(row[7]),
+        last_updated_time=from_micros(row[8]),
+        parent_instance_id=row[9],
+        history_length=row[10],
+    )
+
+
+def create_instance(tx: Tx, new: NewInstance) -> None:
+    """Insert a Pending instance and its start message, replacing a terminal one."""
+    row = tx.one(q.SELECT_STATUS, tx.hub, new.instance_id)
+    if row is not None:
+        if row[0] in ACTIVE_STATUSES:
+            raise InstanceExistsError(new.instance_id, row[0])
+        delete_instance(tx, new.instance_id)
+    created = to_micros(new.created_time)
+    inserted = tx.execute(
+        q.INSERT_INSTANCE,
+        tx.hub,
+        new.instance_id,
+        new.name,
+        new.execution_id,
+        OrchestrationRuntimeStatus.Pending.value,
+        new.input,
+        created,
+        created,
+        new.parent_instance_id,
+    )
+    if not inserted:
+        # Only under PostgreSQL READ COMMITTED: a concurrent transaction created it first.
+        raise InstanceExistsError(new.instance_id, OrchestrationRuntimeStatus.Pending.value)
+    _insert_message(tx, new.instance_id, new.execution_id, new.visible_at, new.start_event)
+    tx.notify("status")
+
+
+def delete_instance(tx: Tx, instance_id: str) -> None:
+    for statement in (q.DELETE_HISTORY, q.DELETE_INBOX, q.DELETE_ACTIVITIES, q.DELETE_INSTANCE):
+        tx.execute(statement, tx.hub, instance_id)
+
+
+def purge_instance(tx: Tx, instance_id: str) -> bool:
+    row = tx.one(q.SELECT_STATUS, tx.hub, instance_id)
+    if row is None:
+        return False
+    if row[0] not in TERMINAL_STATUSES:
+        raise InvalidInstanceStateError(instance_id, row[0], "purge")
+    delete_instance(tx, instance_id)
+    tx.notify("status")
+    return True
+
+
+def purge_instances(tx: Tx, query: InstanceQuery) -> int:
+    where, params = _where(query)
+    statuses = sorted(s.value for s in TERMINAL_STATUSES)
+    where += f" AND runtime_status IN ({', '.join('?' * len(statuses))})"
+    select = f"SELECT instance_id FROM durably_instances WHERE {where}{{for_update}}"
+    doomed = [row[0] for row in tx.all(select, tx.hub, *params, *statuses)]
+    for instance_id in doomed:
+        delete_instance(tx, instance_id)
+    if doomed:
+        tx.notify("status")
+    return len(doomed)
+
+
+def list_instances(tx: Tx, query: InstanceQuery) -> InstancePage:
+    where, params = _where(query)
+    if query.continuation_token:
+        created, instance_id = decode_token(query.continuation_token)
+        where += " AND (created_time > ? OR (created_time = ? AND instance_id > ?))"
+        params += [created, created, instance_id]
+    rows = tx.all(
+        f"SELECT {q.INSTANCE_COLUMNS} FROM durably_instances WHERE {where}"
+        " ORDER BY created_time, instance_id LIMIT ?",
+        tx.hub,
+        *params,
+        query.page_size + 1,
+    )
+    page = [_record(row) for row in rows[: query.page_size]]
+    token = None
+    if len(rows) > query.page_size and page:
+        last = rows[query.page_size - 1]
+        token = encode_token(last[7], last[0])
+    return InstancePage(instances=tuple(page), continuation_token=token)
+
+
+def _where(query: InstanceQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = ["task_hub = ?"]
+    params: list[Any] = []
+    if query.runtime_status is not None:
+        statuses = sorted(s.value for s in query.runtime_status)
+        clauses.append(f"runtime_status IN ({', '.join('?' * len(statuses)) or 'NULL'})")
+        params += statuses
+    if query.name is not None:
+        clauses.append("name = ?")
+        params.append(query.name)
+    if query.instance_id_prefix is not None:
+        # substr rather than LIKE: LIKE is case-insensitive in SQLite and needs escaping.
+        # The length is our own int, so inlining it is safe and spares a typed parameter.
+        clauses.append(f"substr(instance_id, 1, {len(query.instance_id_prefix)}) = ?")
+        params.append(query.instance_id_prefix)
+    if query.created_time_from is not None:
+        clauses.append("created_time >= ?")
+        params.append(to_micros(query.created_time_from))
+    if query.created_time_to is not None:
+        clauses.append("created_time <= ?")
+        params.append(to_micros(query.created_time_to))
+    return " AND ".join(clauses), params
+
+
+# -- history and inbox -------------------------------------------------------------
+
+
+def select_history(tx: Tx, instance_id: str) -> list[HistoryEvent]:
+    rows = tx.all(q.SELECT_HISTORY, tx.hub, instance_id)
+    return [HistoryEvent.from_json(row[0]) for row in rows]
+
+
+def enqueue(tx: Tx, message: NewMessage) -> bool:
+    """Insert a message; False (and nothing written) when the instance does not exist."""
+    if tx.one(q.SELECT_STATUS, tx.hub, message.instance_id) is None:
+        return False
+    _insert_message(
+        tx, message.instance_id, message.execution_id, message.visible_at, message.event
+    )
+    return True
+
+
+def _insert_message(
+    tx: Tx,
+    instance_id: str,
+    execution_id: str | None,
+    visible_at: _dt.datetime,
+    event: HistoryEvent,
+) -> None:
+    tx.execute(
+        q.INSERT_MESSAGE, tx.hub, instance_id, execution_id, to_micros(visible_at), event.to_json()
+    )
+    tx.notify("orchestration", visible_at)
+
+
+# -- orchestration work ------------------------------------------------------------
+
+
+def lock_orchestrations(
+    tx: Tx, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
+) -> list[OrchestrationWorkItem]:
+    now_us, expires = to_micros(now), to_micros(now + lease)
+    rows = tx.all(q.LOCK_CANDIDATES, tx.hub, now_us, now_us, limit * _CANDIDATE_WINDOW)
+    candidates = list(dict.fromkeys(row[0] for row in rows))
+    items: list[OrchestrationWorkItem] = []
+    for instance_id in candidates:
+        if len(items) >= limit:
+            break
+        token = uuid.uuid4().hex
+        if tx.execute(q.LOCK_INSTANCE, owner, token, expires, tx.hub, instance_id, now_us) != 1:
+            continue
+        record = select_instance(tx, instance_id)
+        assert record is not None  # we just locked its row
+        messages = tuple(
+            InboxMessage(
+                message_id=row[0], execution_id=row[1], event=HistoryEvent.from_json(row[2])
+            )
+            for row in tx.all(q.SELECT_VISIBLE_MESSAGES, tx.hub, instance_id, now_us)
+        )
+        items.append(OrchestrationWorkItem(instance=record, messages=messages, lock_token=token))
+    return items
+
+
+def apply_commit(tx: Tx, commit: OrchestrationCommit) -> bool:
+    """Apply one episode's writes; False (nothing written) if the lock token changed."""
+    item = commit.work_item
+    instance_id = item.instance.instance_id
+    row = tx.one(q.SELECT_LOCKED_LENGTH, tx.hub, instance_id, item.lock_token)
+    if row is None:
+        return False
+    tx.executemany(q.DELETE_MESSAGE, [(tx.hub, instance_id, m.message_id) for m in item.messages])
+    start = int(row[0])
+    if commit.reset_history:
+        tx.execute(q.DELETE_HISTORY, tx.hub, instance_id)
+        start = 0
+    events = [
+        (tx.hub, instance_id, start + n, e.to_json()) for n, e in enumerate(commit.new_events)
+    ]
+    tx.executemany(q.INSERT_HISTORY, events)
+    tx.execute(
+        q.UPDATE_AFTER_EPISODE,
+        commit.name,
+        commit.execution_id,
+        commit.runtime_status.value,
+        commit.input,
+        commit.output,
+        commit.custom_status,
+        to_micros(commit.last_updated_time),
+        start + len(events),
+        tx.hub,
+        instance_id,
+    )
+    _write_outbox(tx, commit)
+    # Releasing the lock may expose messages that arrived during the episode.
+    tx.notify("orchestration")
+    tx.notify("status")
+    return True
+
+
+def _write_outbox(tx: Tx, commit: OrchestrationCommit) -> None:
+    for new in commit.new_instances:
+        try:
+            create_instance(tx, new)
+        except InstanceExistsError:
+            if new.on_conflict is not None:
+                enqueue(tx, new.on_conflict)
+    tx.executemany(
+        q.INSERT_ACTIVITY,
+        [
+            (
+                tx.hub,
+                a.instance_id,
+                a.execution_id,
+                a.task_id,
+                a.name,
+                a.input,
+                to_micros(a.visible_at),
+            )
+            for a in commit.activities
+        ],
+    )
+    for activity in commit.activities:
+        tx.notify("activity", activity.visible_at)
+    for message in commit.messages:
+        enqueue(tx, message)
+
+
+def release_instance(tx: Tx, work_item: OrchestrationWorkItem) -> None:
+    tx.execute(q.RELEASE_INSTANCE, tx.hub, work_item.instance.instance_id, work_item.lock_token)
+    tx.notify("orchestration")
+
+
+def renew_instance(tx: Tx, work_item: OrchestrationWorkItem, until: _dt.datetime) -> bool:
+    instance_id = work_item.instance.instance_id
+    return (
+        tx.execute(q.RENEW_INSTANCE, to_micros(until), tx.hub, instance_id, work_item.lock_token)
+        == 1
+    )
+
+
+# -- activity work -----------------------------------------------------------------
+
+
+def lock_activities(
+    tx: Tx, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
+) -> list[ActivityWorkItem]:
+    now_us, expires = to_micros(now), to_micros(now + lease)
+    rows = tx.all(q.ACTIVITY_CANDIDATES, tx.hub, now_us, now_us, limit)
+    items: list[ActivityWorkItem] = []
+    for (activity_id,) in rows:
+        token = uuid.uuid4().hex
+        # Re-queue at the lease expiry (visible_at = lock_expires): see the schema.
+        locked = tx.execute(
+            q.LOCK_ACTIVITY, owner, token, expires, expires, tx.hub, activity_id, now_us
+        )
+        row = tx.one(q.SELECT_ACTIVITY, tx.hub, activity_id) if locked == 1 else None
+        if row is not None:
+            items.append(
+                ActivityWorkItem(
+                    message_id=row[0],
+                    instance_id=row[1],
+                    execution_id=row[2],
+                    task_id=row[3],
+                    name=row[4],
+                    input=row[5],
+                    lock_token=token,
+                    dequeue_count=row[6],
+                )
+            )
+    return items
+
+
+def complete_activity(tx: Tx, result: ActivityResult) -> bool:
+    """Delete the locked request and deliver its result; False if the lock was lost."""
+    item = result.work_item
+    if tx.execute(q.DELETE_LOCKED_ACTIVITY, tx.hub, item.message_id, item.lock_token) != 1:
+        return False
+    message = NewMessage(
+        instance_id=item.instance_id,
+        event=result.event,
+        visible_at=result.visible_at,
+        execution_id=item.execution_id,
+    )
+    enqueue(tx, message)
+    return True
+
+
+def abandon_activity(tx: Tx, work_item: ActivityWorkItem, visible_at: _dt.datetime) -> None:
+    visible = to_micros(visible_at)
+    if tx.execute(q.ABANDON_ACTIVITY, visible, tx.hub, work_item.message_id, work_item.lock_token):
+        tx.notify("activity", visible_at)
+
+
+def renew_activity(tx: Tx, work_item: ActivityWorkItem, until: _dt.datetime) -> bool:
+    expires = to_micros(until)
+    changed = tx.execute(
+        q.RENEW_ACTIVITY, expires, expires, tx.hub, work_item.message_id, work_item.lock_token
+    )
+    return changed == 1

@@ -1,0 +1,194 @@
+"""SqliteBackend: durably's store in one SQLite file, on the standard library only.
+
+The file is in WAL mode so readers never block the writer. Write transactions start with
+``BEGIN IMMEDIATE``: they take the database's write lock up front, so every check-then-
+write in the shared SQL is serialised across threads *and* processes, and a transaction
+never has to be retried half way for a lock upgrade. In this process one writer connection
+behind a lock serves every thread; each thread reads on its own connection.
+
+``synchronous=FULL`` (the default) makes a commit durable when it returns; ``NORMAL``
+(opt-in) may lose the last commits on power loss but never corrupts the file.
+Other processes' commits are noticed by polling ``PRAGMA data_version`` while waiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from typing import Self
+from urllib.parse import unquote, urlsplit
+
+from durably.backends._sql import SQLITE, Cursor, migrate
+from durably.backends._sql_backend import SqlBackend
+from durably.backends.base import BackendOptions, WorkKind
+from durably.errors import StoreError
+
+_SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
+
+
+class _Reader:
+    """A thread's read connection; closed when the thread (and its locals) go away."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        weakref.finalize(self, connection.close)
+
+
+class SqliteBackend(SqlBackend):
+    """A :class:`~durably.backends.base.Backend` on a SQLite file.
+
+    ``busy_timeout`` is how long (seconds) to wait for another process's write lock;
+    ``poll_interval`` how often (seconds) a waiter checks for other processes' commits
+    (0 disables it: then only this process's commits wake waiters).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        task_hub: str = "default",
+        synchronous: str = "FULL",
+        busy_timeout: float = 30.0,
+        poll_interval: float = 0.1,
+    ) -> None:
+        super().__init__(dialect=SQLITE, task_hub=task_hub)
+        self.path = os.fspath(path)
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            raise ValueError("SqliteBackend needs a file path; use memory:// for a scratch store")
+        if synchronous.upper() not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
+        self._synchronous = synchronous.upper()
+        self._busy_timeout = busy_timeout
+        self._poll_interval = poll_interval
+        self._closed = False
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        self._writer = self._connect()
+        try:
+            with self._write() as tx:
+                migrate(tx)
+        except BaseException:
+            self._writer.close()
+            raise
+
+    @classmethod
+    def from_url(cls, url: str, options: BackendOptions) -> Self:
+        """Open ``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``.
+
+        Options: ``synchronous`` (FULL or NORMAL), ``busy_timeout`` and ``poll_interval``
+        (seconds).
+        """
+        extra = dict(options.extra)
+        synchronous = extra.pop("synchronous", "FULL")
+        busy_timeout = float(extra.pop("busy_timeout", "30"))
+        poll_interval = float(extra.pop("poll_interval", "0.1"))
+        if extra:
+            raise ValueError(f"unknown sqlite:// options: {', '.join(sorted(extra))}")
+        path = unquote(urlsplit(url).path)
+        if not path.startswith("/") or len(path) < 2:
+            raise ValueError(f"a SQLite store URL looks like sqlite:///path.db, not {url!r}")
+        return cls(
+            path[1:],
+            task_hub=options.task_hub,
+            synchronous=synchronous,
+            busy_timeout=busy_timeout,
+            poll_interval=poll_interval,
+        )
+
+    # -- connections ---------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves; check_same_thread=False
+            # because connections are shared (writer) or closed from another thread.
+            connection = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(f"PRAGMA synchronous={self._synchronous}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+        return connection
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"the SQLite store {self.path!r} is closed")
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = _Reader(self._connect())
+            self._local.reader = reader
+            self._readers.add(reader)
+        return reader.connection
+
+    @contextlib.contextmanager
+    def _write_cursor(self) -> Iterator[Cursor]:
+        with self._write_lock, self._translated():
+            if self._closed:
+                raise StoreError(f"the SQLite store {self.path!r} is closed")
+            connection = self._writer
+            connection.execute("BEGIN IMMEDIATE")
+            cursor = connection.cursor()
+            try:
+                yield cursor
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+            finally:
+                cursor.close()
+
+    @contextlib.contextmanager
+    def _read_cursor(self) -> Iterator[Cursor]:
+        with self._translated():
+            cursor = self._reader().cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
+
+    # -- wake-ups and lifecycle ----------------------------------------------------
+    def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+        """Wait for this process's notifications, or for any commit by another process."""
+        if self._closed:
+            return
+        if self._poll_interval <= 0:
+            self._notifier.wait(kind, timeout)
+            return
+        deadline = time.monotonic() + timeout
+        seen = self._data_version()
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self._notifier.wait(kind, min(remaining, self._poll_interval)):
+                return
+            if self._closed or self._data_version() != seen:
+                return
+
+    def _data_version(self) -> int:
+        # Changes whenever another connection (another process, or our writer) commits.
+        with self._read_cursor() as cursor:
+            cursor.execute("PRAGMA data_version", ())
+            return int(cursor.fetchone()[0])
+
+    def close(self) -> None:
+        """Close every connection; the backend is unusable afterwards."""
+        self._closed = True
+        with self._write_lock:
+            self._writer.close()
+        for reader in list(self._readers):
+            reader.connection.close()
+        self._notifier.notify_all()

@@ -1,0 +1,1 @@
+"""Test helpers shipped with durably: the backend contract suite (more to come)."""
