@@ -32,6 +32,7 @@ from .helpers import (
     fired,
     raised,
     resumed,
+    started,
     sub_completed,
     sub_failed,
     suspended,
@@ -276,6 +277,16 @@ SCENARIOS = {
             (2, (resumed(when=2),)),
             (3, (completed(1, "Hello Seattle!"),)),
             (4, (completed(2, "Hello London!"),)),
+        ),
+        # Bug fix: a second ExecutionStarted restarted the orchestrator from scratch and
+        # scheduled task 0 again; it is now dropped.
+        _scenario(
+            "duplicate_start",
+            hello_sequence,
+            None,
+            (1, (started(name="hello_sequence", instance_id="golden", when=1), completed(0, "Hi"))),
+            (2, (completed(1, "Hello Seattle!"),)),
+            (3, (completed(2, "Hello London!"),)),
         ),
     )
 }

@@ -78,3 +78,16 @@ def test_replay_reruns_nothing_and_waits_for_the_pending_task() -> None:
     executor = run.replayed()
     assert not executor.is_done
     assert executor.history_length == len(run.history)
+
+
+def test_activity_registered_under_another_name_is_called_by_that_name() -> None:
+    def charge(amount: int) -> str:
+        return "ok"
+
+    charge.durably_name = "payments.charge"  # what App.activity(name=...) sets
+
+    def uses_function(context: OrchestrationContext) -> Generator[Any, Any, Any]:
+        yield context.call_activity(charge, 5)
+
+    result = Run(uses_function).start()
+    assert result.actions == (ScheduleTask(task_id=0, name="payments.charge", input="5"),)

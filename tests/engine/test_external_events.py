@@ -11,7 +11,7 @@ from durably.actions import CreateTimer
 from durably.engine.context import OrchestrationContext
 from durably.history import OrchestrationRuntimeStatus
 
-from .helpers import Run, at, completed, event_types, fired, output, raised
+from .helpers import Run, at, completed, event_types, fired, output, raised, started
 
 Status = OrchestrationRuntimeStatus
 
@@ -165,3 +165,9 @@ def test_buffered_event_satisfies_a_wait_with_timeout_without_a_timer() -> None:
     result = run.episode(completed(0), when=2)
     assert output(result) == "early"
     assert result.actions == (result.completion,)
+
+
+def test_event_in_the_batch_before_execution_started_is_not_lost() -> None:
+    run = Run(approval)
+    result = run.episode(raised("approval", "early"), started(), when=0)
+    assert output(result) == "early"

@@ -17,6 +17,7 @@ from durably.history import (
     HistoryEvent,
     OrchestrationRuntimeStatus,
     TaskCompleted,
+    TaskScheduled,
     TimerCreated,
 )
 from durably.testing.replay import replay_history
@@ -150,3 +151,11 @@ def test_golden_duplicate_while_suspended_is_recorded_once() -> None:
         "Hello Seattle!",
         "Hello London!",
     ]
+
+
+def test_golden_duplicate_start_is_recorded_once() -> None:
+    """Bug fix: a duplicate ExecutionStarted restarted the orchestrator from scratch."""
+    events = history("duplicate_start")
+    assert [e.event_type for e in events].count("ExecutionStarted") == 1
+    assert [e.event_id for e in events if isinstance(e, TaskScheduled)] == [0, 1, 2]
+    assert output_of("duplicate_start") == ["Hi", "Hello Seattle!", "Hello London!"]

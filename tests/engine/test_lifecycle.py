@@ -18,6 +18,7 @@ from .helpers import (
     output,
     raised,
     resumed,
+    started,
     suspended,
     terminated,
 )
@@ -180,4 +181,17 @@ def test_resume_without_suspension_changes_nothing() -> None:
     run = Run(pair)
     run.start()
     result = run.episode(resumed(), completed(0, 1), when=1)
+    assert [a.task_id for a in result.actions] == [1]
+
+
+def test_duplicate_execution_started_is_dropped_and_not_recorded() -> None:
+    run = Run(pair)
+    run.start()
+    result = run.episode(started(), completed(0, 1), when=1)
+    assert event_types(result.new_events) == [
+        "OrchestratorStarted",
+        "TaskCompleted",
+        "TaskScheduled",
+        "OrchestratorCompleted",
+    ]
     assert [a.task_id for a in result.actions] == [1]

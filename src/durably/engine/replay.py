@@ -150,6 +150,8 @@ class OrchestrationExecutor:
                     context._now = event.timestamp
                 return True
             case ExecutionStarted():
+                if context is not None:
+                    return False  # a duplicate start: the execution is already running
                 self._start(event, replaying)
                 return True
             case TaskScheduled() | TimerCreated() | SubOrchestrationInstanceCreated() | EventSent():
