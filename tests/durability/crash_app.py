@@ -16,7 +16,7 @@ app = durably.App()
 
 @app.activity
 def slow_add(x: int) -> int:
-    time.sleep(0.01)
+    time.sleep(0.03)
     return x + 1
 
 
@@ -41,6 +41,6 @@ def expected(name: str, value: int) -> int:
 
 
 if __name__ == "__main__":
-    worker = durably.Worker(app, store=sys.argv[1], lease_seconds=1.5, activity_concurrency=8)
+    worker = durably.Worker(app, store=sys.argv[1], lease_seconds=1.5, activity_concurrency=4)
     print("worker ready", flush=True)
     worker.run_forever()

@@ -33,6 +33,11 @@ def _spawn_worker(store: str) -> subprocess.Popen[str]:
     return process
 
 
+def _close(process: subprocess.Popen[str]) -> None:
+    if process.stdout is not None:
+        process.stdout.close()
+
+
 def _start_workload(client: durably.Client) -> dict[str, tuple[str, int]]:
     started = {}
     for n in range(30):
@@ -67,11 +72,12 @@ def test_sigkill_at_several_points_loses_nothing(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'crash.db'}"
     with durably.Client(store) as client:
         ids = _start_workload(client)
-        for delay in (0.2, 0.5, 0.9, 0.35):
+        for delay in (0.3, 0.6, 0.45):
             worker = _spawn_worker(store)
             time.sleep(delay)
             worker.send_signal(signal.SIGKILL)
             worker.wait()
+            _close(worker)
         finished_early = sum(
             client.get_status(i).runtime_status == "Completed"  # type: ignore[union-attr]
             for i in ids
@@ -82,6 +88,7 @@ def test_sigkill_at_several_points_loses_nothing(tmp_path: Path) -> None:
         finally:
             survivor.send_signal(signal.SIGTERM)
             assert survivor.wait(timeout=30) == 0
+            _close(survivor)
     assert finished_early < len(ids), "the kills should have landed mid-workload"
 
 
@@ -97,3 +104,4 @@ def test_two_worker_processes_share_one_file_without_double_processing(tmp_path:
             worker.send_signal(signal.SIGTERM)
         for worker in workers:
             assert worker.wait(timeout=30) == 0
+            _close(worker)
