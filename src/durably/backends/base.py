@@ -22,7 +22,6 @@ from durably.history import (
     TaskFailed,
 )
 
-
 WorkKind = Literal["orchestration", "activity", "status"]
 """What a waiter waits for: orchestration messages, activity work, or instance status changes."""
 
