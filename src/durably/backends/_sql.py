@@ -32,7 +32,8 @@ class Dialect:
     for_update: str = ""
     """Appended to selects of rows the transaction then updates."""
     skip_locked: str = ""
-    """Appended to the selects that pick work, so competing workers pass each other by."""
+    """Appended to the selects that pick work, so competing workers pass each other by;
+    those selects alias the row to lock ``w`` (PostgreSQL: ``FOR UPDATE OF w SKIP LOCKED``)."""
 
     def render(self, template: str) -> str:
         """The statement for this database."""
@@ -162,10 +163,10 @@ UPDATE_AFTER_EPISODE = (
     " WHERE task_hub = ? AND instance_id = ?"
 )
 LOCK_CANDIDATES = (
-    "SELECT m.instance_id FROM durably_inbox m JOIN durably_instances i"
-    " ON i.task_hub = m.task_hub AND i.instance_id = m.instance_id"
+    "SELECT m.instance_id FROM durably_inbox m JOIN durably_instances w"
+    " ON w.task_hub = m.task_hub AND w.instance_id = m.instance_id"
     " WHERE m.task_hub = ? AND m.visible_at <= ?"
-    " AND (i.lock_expires IS NULL OR i.lock_expires <= ?)"
+    " AND (w.lock_expires IS NULL OR w.lock_expires <= ?)"
     " ORDER BY m.visible_at, m.id LIMIT ?{skip_locked}"
 )
 LOCK_INSTANCE = (
@@ -206,9 +207,9 @@ INSERT_ACTIVITY = (
     " visible_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 ACTIVITY_CANDIDATES = (
-    "SELECT id FROM durably_activities WHERE task_hub = ? AND visible_at <= ?"
-    " AND (lock_expires IS NULL OR lock_expires <= ?)"
-    " ORDER BY visible_at, id LIMIT ?{skip_locked}"
+    "SELECT w.id FROM durably_activities w WHERE w.task_hub = ? AND w.visible_at <= ?"
+    " AND (w.lock_expires IS NULL OR w.lock_expires <= ?)"
+    " ORDER BY w.visible_at, w.id LIMIT ?{skip_locked}"
 )
 LOCK_ACTIVITY = (
     "UPDATE durably_activities SET lock_owner = ?, lock_token = ?, lock_expires = ?,"

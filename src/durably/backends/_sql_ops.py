@@ -127,8 +127,9 @@ def list_instances(tx: Tx, query: InstanceQuery) -> InstancePage:
     where, params = _where(query)
     if query.continuation_token:
         created, instance_id = decode_token(query.continuation_token)
-        where += " AND (created_time > ? OR (created_time = ? AND instance_id > ?))"
-        params += [created, created, instance_id]
+        # A row-value comparison: both databases turn it into one index range seek.
+        where += " AND (created_time, instance_id) > (?, ?)"
+        params += [created, instance_id]
     rows = tx.all(
         f"SELECT {q.INSTANCE_COLUMNS} FROM durably_instances WHERE {where}"
         " ORDER BY created_time, instance_id LIMIT ?",

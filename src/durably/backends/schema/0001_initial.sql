@@ -51,8 +51,9 @@ CREATE TABLE IF NOT EXISTS durably_inbox (
 -- lock_next_orchestrations walks the visible messages oldest first.
 CREATE INDEX IF NOT EXISTS durably_inbox_visible
     ON durably_inbox (task_hub, visible_at, id);
+-- An instance's visible messages (with visible_at in the key, SQLite's planner prefers it).
 CREATE INDEX IF NOT EXISTS durably_inbox_instance
-    ON durably_inbox (task_hub, instance_id, id);
+    ON durably_inbox (task_hub, instance_id, visible_at);
 
 -- A locked request is re-queued at its lease expiry (visible_at = lock_expires), so the
 -- visible range of durably_activities_visible holds only requests that can be taken.
