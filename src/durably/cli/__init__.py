@@ -9,180 +9,34 @@ print one line on stderr, never a traceback.
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import importlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from durably.app import App
-from durably.client import Client
-from durably.errors import (
-    DurablyError,
-    InstanceExistsError,
-    InstanceNotFoundError,
-    InvalidInstanceStateError,
-    StoreError,
+from durably.cli.options import (
+    STATUS_CHOICE,
+    BadUsage,
+    Failure,
+    Timestamp,
+    command,
+    json_argument,
+    parse_statuses,
 )
-from durably.history import HistoryEvent, OrchestrationRuntimeStatus, parse_time
-from durably.status import DurableOrchestrationStatus
+from durably.cli.render import console, print_history, print_instances, print_status
+from durably.client import Client
+from durably.errors import InstanceNotFoundError
+from durably.history import HistoryEvent, OrchestrationRuntimeStatus
 
-F = TypeVar("F", bound=Callable[..., Any])
 Status = OrchestrationRuntimeStatus
-
-_STATUS_STYLE = {
-    Status.Pending: "cyan",
-    Status.Running: "blue",
-    Status.Suspended: "yellow",
-    Status.Completed: "green",
-    Status.ContinuedAsNew: "blue",
-    Status.Failed: "red",
-    Status.Terminated: "magenta",
-    Status.Canceled: "magenta",
-}
-_STATUS_NAMES = [s.value for s in Status]
-
-console = Console(highlight=False, soft_wrap=True)
-
-
-class Failure(click.ClickException):
-    """A one-line error: the instance is unknown or its status forbids the operation."""
-
-    exit_code = 1
-
-
-class BadUsage(Failure):
-    """A one-line usage error (a bad argument or option value)."""
-
-    exit_code = 2
-
-
-def _translate_errors(function: F) -> F:
-    """Turn durably's and the user's errors into one-line messages with exit codes."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except (InstanceNotFoundError, InvalidInstanceStateError, InstanceExistsError) as exc:
-            raise Failure(str(exc)) from None
-        except StoreError as exc:
-            raise Failure(f"store error: {exc}") from None
-        except DurablyError as exc:
-            raise Failure(str(exc)) from None
-        except (ValueError, TypeError) as exc:
-            raise BadUsage(str(exc)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _command(function: F) -> F:
-    """Add ``--store`` and error translation to a command function."""
-    store = click.option(
-        "--store",
-        envvar="DURABLY_STORE",
-        default=None,
-        metavar="URL",
-        help="Store URL [default: $DURABLY_STORE or sqlite:///durably.db].",
-    )
-    return store(_translate_errors(function))
 
 
 def _client(store: str | None) -> Client:
     return Client(store)
-
-
-def _json_argument(text: str | None, what: str) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise BadUsage(f"{what} must be JSON (quote text as '\"text\"'), got {text!r}") from None
-
-
-class _Timestamp(click.ParamType):  # type: ignore[type-arg]
-    name = "TIME"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> _dt.datetime:
-        if isinstance(value, _dt.datetime):
-            return value
-        try:
-            return parse_time(str(value))
-        except ValueError:
-            self.fail(f"{value!r} is not an ISO-8601 time (e.g. 2024-05-01T12:00:00Z)", param, ctx)
-
-
-_STATUS_CHOICE = click.Choice(_STATUS_NAMES, case_sensitive=False)
-
-
-def _statuses(values: tuple[str, ...]) -> list[Status] | None:
-    by_lower = {s.value.lower(): s for s in Status}
-    return [by_lower[v.lower()] for v in values] or None
-
-
-# -- rendering ----------------------------------------------------------------------
-
-
-def _styled(status: Status) -> str:
-    return f"[{_STATUS_STYLE.get(status, 'white')}]{status.value}[/]"
-
-
-def _short(value: Any, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _time(value: _dt.datetime) -> str:
-    return value.astimezone(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
-
-
-def _print_status(status: DurableOrchestrationStatus) -> None:
-    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    table.add_row("instance", status.instance_id)
-    table.add_row("name", status.name)
-    table.add_row("status", _styled(status.runtime_status))
-    table.add_row("created", _time(status.created_time))
-    table.add_row("updated", _time(status.last_updated_time))
-    if status.parent_instance_id:
-        table.add_row("parent", status.parent_instance_id)
-    table.add_row("input", _short(status.input_, 2000))
-    table.add_row("output", _short(status.output, 4000))
-    if status.custom_status is not None:
-        table.add_row("custom status", _short(status.custom_status, 2000))
-    console.print(table, markup=True)
-
-
-def _print_history(events: list[dict[str, Any]]) -> None:
-    table = Table(title="history")
-    for column in ("#", "event", "task", "time", "details"):
-        table.add_column(column, overflow="fold")
-    for number, event in enumerate(events):
-        task = event.get("EventId", -1)
-        task_ref = event.get("TaskScheduledId", event.get("TimerId", task))
-        details = {
-            k: v
-            for k, v in event.items()
-            if k not in ("EventType", "EventId", "Timestamp", "TaskScheduledId", "TimerId")
-            and v not in (None, -1, True)
-        }
-        table.add_row(
-            str(number),
-            event["EventType"],
-            "" if task_ref == -1 else str(task_ref),
-            str(event.get("Timestamp", "")),
-            _short(details, 300) if details else "",
-        )
-    console.print(table)
 
 
 # -- commands -----------------------------------------------------------------------
@@ -205,7 +59,7 @@ def main() -> None:
     "--retention-days", type=float, default=None, help="Purge finished instances older than this."
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log every episode at debug level.")
-@_command
+@command
 def worker(
     target: str,
     activity_concurrency: int,
@@ -271,7 +125,7 @@ def _default_store() -> str:
 @click.option("--id", "instance_id", default=None, help="The instance id (default: random).")
 @click.option("--wait", is_flag=True, help="Wait until the instance finishes; print its status.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after seconds.")
-@_command
+@command
 def start(
     name: str,
     input_: str | None,
@@ -284,7 +138,7 @@ def start(
 
     With --wait, exit code 1 means the instance Failed or was Terminated.
     """
-    value = _json_argument(input_, "--input")
+    value = json_argument(input_, "--input")
     with _client(store) as client:
         instance_id = client.start_new(name, instance_id=instance_id, client_input=value)
         click.echo(instance_id)
@@ -295,7 +149,7 @@ def start(
                 status = client.wait_for_completion(instance_id, timeout=timeout)
         except TimeoutError as exc:
             raise Failure(str(exc)) from None
-    _print_status(status)
+    print_status(status)
     if status.runtime_status is not Status.Completed:
         sys.exit(1)
 
@@ -304,7 +158,7 @@ def start(
 @click.argument("instance_id", metavar="ID")
 @click.option("--history", "show_history", is_flag=True, help="Show the history too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-@_command
+@command
 def status(instance_id: str, show_history: bool, as_json: bool, store: str | None) -> None:
     """Show an instance's status (and history)."""
     with _client(store) as client:
@@ -316,21 +170,21 @@ def status(instance_id: str, show_history: bool, as_json: bool, store: str | Non
     if as_json:
         click.echo(json.dumps(found.to_json(), indent=2))
         return
-    _print_status(found)
+    print_status(found)
     if found.history is not None:
-        _print_history(found.history)
+        print_history(found.history)
 
 
 @main.command(name="list")
-@click.option("--status", "statuses", multiple=True, type=_STATUS_CHOICE, help="Repeatable.")
+@click.option("--status", "statuses", multiple=True, type=STATUS_CHOICE, help="Repeatable.")
 @click.option("--name", default=None, help="Orchestrator name.")
 @click.option("--prefix", default=None, help="Instance id prefix.")
-@click.option("--created-from", type=_Timestamp(), default=None, help="ISO-8601 time.")
-@click.option("--created-to", type=_Timestamp(), default=None, help="ISO-8601 time.")
+@click.option("--created-from", type=Timestamp(), default=None, help="ISO-8601 time.")
+@click.option("--created-to", type=Timestamp(), default=None, help="ISO-8601 time.")
 @click.option("--page-size", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--continuation-token", default=None, help="From the previous page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the page as JSON.")
-@_command
+@command
 def list_(
     statuses: tuple[str, ...],
     name: str | None,
@@ -345,7 +199,7 @@ def list_(
     """List instances, oldest first, one page at a time."""
     with _client(store) as client:
         page = client.list_instances(
-            runtime_status=_statuses(statuses),
+            runtime_status=parse_statuses(statuses),
             name=name,
             instance_id_prefix=prefix,
             created_time_from=created_from,
@@ -360,30 +214,17 @@ def list_(
         }
         click.echo(json.dumps(body, indent=2))
         return
-    table = Table()
-    for column in ("instance", "name", "status", "created", "updated"):
-        table.add_column(column, overflow="fold")
-    for item in page.instances:
-        table.add_row(
-            item.instance_id,
-            item.name,
-            _styled(item.runtime_status),
-            _time(item.created_time),
-            _time(item.last_updated_time),
-        )
-    console.print(table)
-    if page.continuation_token:
-        console.print(f"next page: --continuation-token {page.continuation_token}")
+    print_instances(page)
 
 
 @main.command(name="raise")
 @click.argument("instance_id", metavar="ID")
 @click.argument("event")
 @click.argument("data", required=False, metavar="[DATA]")
-@_command
+@command
 def raise_(instance_id: str, event: str, data: str | None, store: str | None) -> None:
     """Raise EVENT on an instance, with DATA as JSON."""
-    value = _json_argument(data, "DATA")
+    value = json_argument(data, "DATA")
     with _client(store) as client:
         client.raise_event(instance_id, event, value)
     click.echo(f"raised {event} on {instance_id}")
@@ -398,7 +239,7 @@ _reason = click.option("--reason", default=None, help="Recorded in the history."
 @click.option(
     "--recursive/--no-recursive", default=True, help="Also terminate running sub-orchestrations."
 )
-@_command
+@command
 def terminate(instance_id: str, reason: str | None, recursive: bool, store: str | None) -> None:
     """Terminate an instance (a finished one is left as it is)."""
     with _client(store) as client:
@@ -413,7 +254,7 @@ def terminate(instance_id: str, reason: str | None, recursive: bool, store: str 
 @main.command()
 @click.argument("instance_id", metavar="ID")
 @_reason
-@_command
+@command
 def suspend(instance_id: str, reason: str | None, store: str | None) -> None:
     """Suspend an instance: it stores the events it receives but does not advance."""
     with _client(store) as client:
@@ -424,7 +265,7 @@ def suspend(instance_id: str, reason: str | None, store: str | None) -> None:
 @main.command()
 @click.argument("instance_id", metavar="ID")
 @_reason
-@_command
+@command
 def resume(instance_id: str, reason: str | None, store: str | None) -> None:
     """Resume a suspended instance."""
     with _client(store) as client:
@@ -435,7 +276,7 @@ def resume(instance_id: str, reason: str | None, store: str | None) -> None:
 @main.command()
 @click.argument("instance_id", metavar="ID")
 @_reason
-@_command
+@command
 def rewind(instance_id: str, reason: str | None, store: str | None) -> None:
     """Run a Failed instance's failed work again, keeping what succeeded."""
     with _client(store) as client:
@@ -446,7 +287,7 @@ def rewind(instance_id: str, reason: str | None, store: str | None) -> None:
 @main.command()
 @click.argument("instance_id", metavar="ID")
 @click.option("--new-id", default=None, help="Run under this id (default: replace ID).")
-@_command
+@command
 def restart(instance_id: str, new_id: str | None, store: str | None) -> None:
     """Start an instance's orchestration again from its input; prints the new run's id."""
     with _client(store) as client:
@@ -456,10 +297,10 @@ def restart(instance_id: str, new_id: str | None, store: str | None) -> None:
 @main.command()
 @click.argument("instance_id", metavar="[ID]", required=False)
 @click.option("--recursive", is_flag=True, help="With ID: also its finished sub-orchestrations.")
-@click.option("--status", "statuses", multiple=True, type=_STATUS_CHOICE, help="Repeatable.")
-@click.option("--created-from", type=_Timestamp(), default=None, help="ISO-8601 time.")
-@click.option("--created-to", type=_Timestamp(), default=None, help="ISO-8601 time.")
-@_command
+@click.option("--status", "statuses", multiple=True, type=STATUS_CHOICE, help="Repeatable.")
+@click.option("--created-from", type=Timestamp(), default=None, help="ISO-8601 time.")
+@click.option("--created-to", type=Timestamp(), default=None, help="ISO-8601 time.")
+@command
 def purge(
     instance_id: str | None,
     recursive: bool,
@@ -478,7 +319,9 @@ def purge(
         if instance_id is not None:
             result = client.purge_instance_history(instance_id, recursive=recursive)
         else:
-            result = client.purge_instance_history_by(created_from, created_to, _statuses(statuses))
+            result = client.purge_instance_history_by(
+                created_from, created_to, parse_statuses(statuses)
+            )
     click.echo(f"purged {result.instances_deleted} instance(s)")
 
 
@@ -486,14 +329,14 @@ def purge(
 @click.argument("instance_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Export as JSON (Durable Functions shape).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="File.")
-@_command
+@command
 def history(instance_id: str, as_json: bool, output: str | None, store: str | None) -> None:
     """Show or export an instance's history."""
     with _client(store) as client:
         events: list[HistoryEvent] = client.get_history(instance_id)
     dicts = [event.to_dict() for event in events]
     if not as_json and output is None:
-        _print_history(dicts)
+        print_history(dicts)
         return
     text = json.dumps(dicts, indent=2) + "\n"
     if output is None:
@@ -506,13 +349,9 @@ def history(instance_id: str, as_json: bool, output: str | None, store: str | No
 
 @main.command()
 @click.option("--orders", default=40, show_default=True, help="How many orders to run.")
-@_command
+@command
 def demo(orders: int, store: str | None) -> None:
     """Run the order-fulfilment demo app on the store."""
     from durably.demo import run
 
     sys.exit(run(store, orders))
-
-
-if __name__ == "__main__":
-    main()
