@@ -12,7 +12,7 @@ from durably.backends.base import Backend
 from durably.backends.memory import MemoryBackend
 from durably.backends.sqlite import SqliteBackend
 from durably.errors import StoreError
-from durably.testing._contract_kit import start
+from durably.testing.backend_contract import start
 
 
 def test_the_default_store_is_durably_db_in_the_working_directory(

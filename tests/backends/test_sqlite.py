@@ -16,7 +16,7 @@ from durably.backends import open_backend
 from durably.backends.sqlite import SqliteBackend
 from durably.errors import StoreError
 from durably.history import GenericEvent
-from durably.testing._contract_kit import message, start
+from durably.testing.backend_contract import message, start
 
 
 def test_the_file_is_in_wal_mode_and_survives_reopening(tmp_path: Path) -> None:

@@ -147,6 +147,7 @@ SELECT_STATUS = (
     "SELECT runtime_status FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
     "{for_update}"
 )
+INSTANCE_EXISTS = "SELECT 1 FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
 INSERT_INSTANCE = (
     "INSERT INTO durably_instances (task_hub, instance_id, name, execution_id, runtime_status,"
     " input, created_time, last_updated_time, parent_instance_id, history_length)"

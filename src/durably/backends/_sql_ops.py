@@ -113,7 +113,7 @@ def purge_instance(tx: Tx, instance_id: str) -> bool:
 def purge_instances(tx: Tx, query: InstanceQuery) -> int:
     where, params = _where(query)
     statuses = sorted(s.value for s in TERMINAL_STATUSES)
-    where += f" AND runtime_status IN ({', '.join('?' * len(statuses))})"
+    where += f" AND runtime_status IN ({_placeholders(len(statuses))})"
     select = f"SELECT instance_id FROM durably_instances WHERE {where}{{for_update}}"
     doomed = [row[0] for row in tx.all(select, tx.hub, *params, *statuses)]
     for instance_id in doomed:
@@ -150,7 +150,7 @@ def _where(query: InstanceQuery) -> tuple[str, list[Any]]:
     params: list[Any] = []
     if query.runtime_status is not None:
         statuses = sorted(s.value for s in query.runtime_status)
-        clauses.append(f"runtime_status IN ({', '.join('?' * len(statuses)) or 'NULL'})")
+        clauses.append(f"runtime_status IN ({_placeholders(len(statuses)) or 'NULL'})")
         params += statuses
     if query.name is not None:
         clauses.append("name = ?")
@@ -169,6 +169,10 @@ def _where(query: InstanceQuery) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
+def _placeholders(count: int) -> str:
+    return ", ".join(["?"] * count)
+
+
 # -- history and inbox -------------------------------------------------------------
 
 
@@ -179,7 +183,9 @@ def select_history(tx: Tx, instance_id: str) -> list[HistoryEvent]:
 
 def enqueue(tx: Tx, message: NewMessage) -> bool:
     """Insert a message; False (and nothing written) when the instance does not exist."""
-    if tx.one(q.SELECT_STATUS, tx.hub, message.instance_id) is None:
+    # No row lock on the target: two episodes messaging each other's instances would
+    # deadlock in PostgreSQL. A purge racing this leaves a message nobody reads.
+    if tx.one(q.INSTANCE_EXISTS, tx.hub, message.instance_id) is None:
         return False
     _insert_message(
         tx, message.instance_id, message.execution_id, message.visible_at, message.event

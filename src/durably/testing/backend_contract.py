@@ -15,14 +15,41 @@ The checks use plain ``assert`` and no pytest API (``pytest.register_assert_rewr
 time explicitly from a fixed instant; the wake-up and concurrency checks use the real
 clock and threads, with waits long enough that a backend that never wakes its waiters
 fails rather than passes slowly.
+
+The builders the checks use (``start``, ``message``, ``lock_one``, ``commit``,
+``activity``, ``note``) are exported for backend-specific tests.
 """
 
 from __future__ import annotations
 
 from durably.testing import _contract_concurrency, _contract_instances, _contract_work
-from durably.testing._contract_kit import Check, StoreFactory
+from durably.testing._contract_kit import (
+    LEASE,
+    T0,
+    Check,
+    StoreFactory,
+    activity,
+    commit,
+    lock_one,
+    message,
+    note,
+    start,
+)
 
-__all__ = ["CHECKS", "Check", "StoreFactory", "check_id"]
+__all__ = [
+    "CHECKS",
+    "LEASE",
+    "T0",
+    "Check",
+    "StoreFactory",
+    "activity",
+    "check_id",
+    "commit",
+    "lock_one",
+    "message",
+    "note",
+    "start",
+]
 
 CHECKS: tuple[Check, ...] = (
     *_contract_instances.CHECKS,
