@@ -10,13 +10,17 @@ import pytest
 
 EXPECTED: dict[str, Any] = {
     "function_chaining": ["Hello Tokyo!", "Hello Seattle!", "Hello London!"],
-    "fan_out_fan_in": {"files": 20, "total_bytes": sum(len(f"/data/file{i}.txt") * 100 for i in range(20))},
+    "fan_out_fan_in": {
+        "files": 20,
+        "total_bytes": sum(len(f"/data/file{i}.txt") * 100 for i in range(20)),
+    },
     "async_http_api": [f"page-{i}.pdf" for i in range(1, 6)],
     "monitor": {"job": "nightly-build", "state": "done", "polls": 3},
     "human_interaction": ["approved by ana", "escalated 999 to the manager"],
     "eternal": "stopped after 5 rounds",
     "sub_orchestrations": {
-        d: [f"{d} register: ok", f"{d} configure: ok", f"{d} activate: ok"] for d in ("a1", "b2", "c3")
+        d: [f"{d} register: ok", f"{d} configure: ok", f"{d} activate: ok"]
+        for d in ("a1", "b2", "c3")
     },
     "retries_and_errors": {
         "charged": "order-42 charged after 3 attempts",
