@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import enum
-import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self, cast, get_type_hints
+from typing import Any, ClassVar, get_type_hints
 
 
 class OrchestrationRuntimeStatus(enum.StrEnum):
@@ -90,12 +90,13 @@ class HistoryEvent:
     def to_dict(self) -> dict[str, Any]:
         """The Durable Functions JSON shape of this event."""
         out: dict[str, Any] = {"EventType": self.event_type}
-        for field in dataclasses.fields(self):
-            out[_pascal(field.name)] = _encode(getattr(self, field.name))
+        for attr, key, encode, _ in _plan(type(self)):
+            value = getattr(self, attr)
+            out[key] = value if encode is None or value is None else encode(value)
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        return _compact.encode(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HistoryEvent:
@@ -104,58 +105,67 @@ class HistoryEvent:
             kind = EVENT_TYPES[data["EventType"]]
         except KeyError:
             raise ValueError(f"unknown history event type {data.get('EventType')!r}") from None
-        return kind._from_fields(data)
+        kwargs = {}
+        for attr, key, _, decode in _plan(kind):
+            if key in data:
+                value = data[key]
+                kwargs[attr] = value if decode is None or value is None else decode(value)
+        return kind(**kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> HistoryEvent:
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(_loads(text))
 
-    @classmethod
-    def _from_fields(cls, data: dict[str, Any]) -> Self:
-        hints = _hints(cast(type, cls))
-        kwargs = {}
-        for field in dataclasses.fields(cls):
-            key = _pascal(field.name)
-            if key in data:
-                kwargs[field.name] = _decode(hints[field.name], data[key])
-        return cls(**kwargs)
+
+_compact = json.JSONEncoder(separators=(",", ":"))
+_loads = json.loads
+_Codec = Callable[[Any], Any] | None
 
 
 def _pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, _dt.datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, FailureDetails):
-        return value.to_dict()
-    if isinstance(value, enum.Enum):
-        return value.value
-    return value
+def _format_time(value: _dt.datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
+_Plan = tuple[tuple[str, str, _Codec, _Codec], ...]
+_PLANS: dict[type, _Plan] = {}
 
 
-def _decode(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    text = str(hint)
-    if "datetime" in text:
-        return parse_time(value)
-    if "FailureDetails" in text:
-        return FailureDetails.from_dict(value)
-    if "OrchestrationRuntimeStatus" in text:
-        return OrchestrationRuntimeStatus(value)
-    return value
+def _plan(kind: type) -> _Plan:
+    plan = _PLANS.get(kind)
+    if plan is None:
+        plan = _PLANS[kind] = _make_plan(kind)
+    return plan
+
+
+def _make_plan(kind: type) -> _Plan:
+    # Per event class, computed once: attribute, JSON key, encoder and decoder.
+    hints = get_type_hints(kind)
+    plan = []
+    for field in dataclasses.fields(kind):
+        text = str(hints[field.name])
+        encode: _Codec = None
+        decode: _Codec = None
+        if "datetime" in text:
+            encode, decode = _format_time, parse_time
+        elif "FailureDetails" in text:
+            encode, decode = FailureDetails.to_dict, FailureDetails.from_dict
+        elif "OrchestrationRuntimeStatus" in text:
+            encode, decode = _status_value, OrchestrationRuntimeStatus
+        plan.append((field.name, _pascal(field.name), encode, decode))
+    return tuple(plan)
+
+
+def _status_value(status: OrchestrationRuntimeStatus) -> str:
+    return status.value
 
 
 def parse_time(value: str) -> _dt.datetime:
     """Parse an ISO-8601 timestamp; naive values are taken as UTC."""
-    parsed = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    parsed = _dt.datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.UTC)
 
 

@@ -29,6 +29,19 @@ from durably.backends.base import BackendOptions, WorkKind
 from durably.errors import StoreError
 
 _SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
+_MAX_BATCH = 256
+"""Writes sharing one commit at most (bounds the wait of the first writer in a batch)."""
+
+
+class _Batch:
+    """The writes of several threads that one COMMIT makes durable together."""
+
+    __slots__ = ("done", "error", "size")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.size = 0
 
 
 class _Reader:
@@ -67,6 +80,9 @@ class SqliteBackend(SqlBackend):
         self._poll_interval = poll_interval
         self._closed = False
         self._write_lock = threading.Lock()
+        self._gate = threading.Lock()
+        self._wanting = 0
+        self._batch: _Batch | None = None
         self._local = threading.local()
         self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
         self._writer = self._connect()
@@ -130,21 +146,78 @@ class SqliteBackend(SqlBackend):
 
     @contextlib.contextmanager
     def _write_cursor(self) -> Iterator[Cursor]:
-        with self._write_lock, self._translated():
-            if self._closed:
-                raise StoreError(f"the SQLite store {self.path!r} is closed")
-            connection = self._writer
-            connection.execute("BEGIN IMMEDIATE")
-            cursor = connection.cursor()
-            try:
-                yield cursor
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-            finally:
-                cursor.close()
+        # Group commit: threads that want to write while a transaction is open join it,
+        # each inside its own savepoint (an error undoes only that thread's writes), and
+        # the last writer in line commits for all of them. One fsync then covers many
+        # episodes, activity results and client calls; nobody returns before the commit
+        # that holds their writes is durable.
+        with self._gate:
+            self._wanting += 1
+        batch: _Batch | None = None
+        failure: BaseException | None = None
+        lead = False
+        self._write_lock.acquire()
+        try:
+            with self._translated():
+                if self._closed:
+                    raise StoreError(f"the SQLite store {self.path!r} is closed")
+                batch = self._join_batch()
+                cursor = self._writer.cursor()
+                try:
+                    yield cursor
+                    self._writer.execute("RELEASE op")
+                except BaseException as exc:
+                    failure = exc
+                    self._undo_op(batch, exc)
+                    raise
+                finally:
+                    cursor.close()
+        finally:
+            with self._gate:
+                self._wanting -= 1
+                lead = batch is not None and batch is self._batch and (
+                    self._wanting == 0 or batch.size >= _MAX_BATCH
+                )
+            if lead:
+                assert batch is not None
+                self._commit_batch(batch)
+            self._write_lock.release()
+        if failure is None and batch is not None:
+            batch.done.wait()
+            if batch.error is not None:
+                raise StoreError(f"SQLite store {self.path!r}: {batch.error}") from batch.error
+
+    def _join_batch(self) -> _Batch:
+        batch = self._batch
+        if batch is None:
+            self._writer.execute("BEGIN IMMEDIATE")
+            batch = self._batch = _Batch()
+        batch.size += 1
+        self._writer.execute("SAVEPOINT op")
+        return batch
+
+    def _undo_op(self, batch: _Batch, error: BaseException) -> None:
+        writer = self._writer
+        if writer.in_transaction:
+            writer.execute("ROLLBACK TO op")
+            writer.execute("RELEASE op")
+            return
+        # SQLite rolled the whole transaction back (I/O error, full disk): the batch's
+        # other writes are gone too, so everyone in it fails.
+        batch.error = error
+        self._batch = None
+        batch.done.set()
+
+    def _commit_batch(self, batch: _Batch) -> None:
+        self._batch = None
+        try:
+            self._writer.execute("COMMIT")
+        except sqlite3.Error as exc:
+            batch.error = exc
+            if self._writer.in_transaction:
+                self._writer.execute("ROLLBACK")
+        finally:
+            batch.done.set()
 
     @contextlib.contextmanager
     def _read_cursor(self) -> Iterator[Cursor]:
