@@ -214,43 +214,36 @@ def lock_orchestrations(
 ) -> list[OrchestrationWorkItem]:
     now_us, expires = to_micros(now), to_micros(now + lease)
     rows = tx.all(q.LOCK_CANDIDATES, tx.hub, now_us, now_us, limit * _CANDIDATE_WINDOW)
-    candidates = list(dict.fromkeys(row[0] for row in rows))
-    items: list[OrchestrationWorkItem] = []
-    for instance_id in candidates:
-        if len(items) >= limit:
-            break
-        token = uuid.uuid4().hex
-        if tx.execute(q.LOCK_INSTANCE, owner, token, expires, tx.hub, instance_id, now_us) != 1:
-            continue
-        record = select_instance(tx, instance_id)
-        assert record is not None  # we just locked its row
-        messages = tuple(
-            InboxMessage(
-                message_id=row[0], execution_id=row[1], event=HistoryEvent.from_json(row[2])
-            )
-            for row in tx.all(q.SELECT_VISIBLE_MESSAGES, tx.hub, instance_id, now_us)
-        )
-        items.append(OrchestrationWorkItem(instance=record, messages=messages, lock_token=token))
-    return items
+    candidates = list(dict.fromkeys(row[0] for row in rows))[:limit]
+    if not candidates:
+        return []
+    token = uuid.uuid4().hex
+    ids = _placeholders(len(candidates))
+    locked = tx.all(
+        q.LOCK_INSTANCES.replace("{ids}", ids), owner, token, expires, tx.hub, *candidates, now_us
+    )
+    if not locked:
+        return []
+    records = {row[0]: _record(row) for row in locked}
+    inbox: dict[str, list[InboxMessage]] = {instance_id: [] for instance_id in records}
+    ids = _placeholders(len(records))
+    for row in tx.all(q.SELECT_VISIBLE_MESSAGES.replace("{ids}", ids), tx.hub, *records, now_us):
+        event = HistoryEvent.from_json(row[3])
+        inbox[row[0]].append(InboxMessage(message_id=row[1], execution_id=row[2], event=event))
+    return [
+        OrchestrationWorkItem(instance=records[i], messages=tuple(inbox[i]), lock_token=token)
+        for i in candidates
+        if i in records
+    ]
 
 
 def apply_commit(tx: Tx, commit: OrchestrationCommit) -> bool:
     """Apply one episode's writes; False (nothing written) if the lock token changed."""
     item = commit.work_item
     instance_id = item.instance.instance_id
-    row = tx.one(q.SELECT_LOCKED_LENGTH, tx.hub, instance_id, item.lock_token)
-    if row is None:
-        return False
-    tx.executemany(q.DELETE_MESSAGE, [(tx.hub, instance_id, m.message_id) for m in item.messages])
-    start = int(row[0])
-    if commit.reset_history:
-        tx.execute(q.DELETE_HISTORY, tx.hub, instance_id)
-        start = 0
-    events = [
-        (tx.hub, instance_id, start + n, e.to_json()) for n, e in enumerate(commit.new_events)
-    ]
-    tx.executemany(q.INSERT_HISTORY, events)
-    tx.execute(
+    # The lock is ours, so nobody appended history since we locked the instance.
+    start = 0 if commit.reset_history else item.instance.history_length
+    updated = tx.execute(
         q.UPDATE_AFTER_EPISODE,
         commit.name,
         commit.execution_id,
@@ -259,10 +252,20 @@ def apply_commit(tx: Tx, commit: OrchestrationCommit) -> bool:
         commit.output,
         commit.custom_status,
         to_micros(commit.last_updated_time),
-        start + len(events),
+        start + len(commit.new_events),
         tx.hub,
         instance_id,
+        item.lock_token,
     )
+    if updated != 1:
+        return False
+    tx.executemany(q.DELETE_MESSAGE, [(tx.hub, instance_id, m.message_id) for m in item.messages])
+    if commit.reset_history:
+        tx.execute(q.DELETE_HISTORY, tx.hub, instance_id)
+    events = [
+        (tx.hub, instance_id, start + n, e.to_json()) for n, e in enumerate(commit.new_events)
+    ]
+    tx.executemany(q.INSERT_HISTORY, events)
     _write_outbox(tx, commit)
     # Releasing the lock may expose messages that arrived during the episode.
     tx.notify("orchestration")
@@ -294,8 +297,12 @@ def _write_outbox(tx: Tx, commit: OrchestrationCommit) -> None:
     )
     for activity in commit.activities:
         tx.notify("activity", activity.visible_at)
+    own = commit.work_item.instance.instance_id
     for message in commit.messages:
-        enqueue(tx, message)
+        if message.instance_id == own:  # our own row is locked by us: it exists
+            _insert_message(tx, own, message.execution_id, message.visible_at, message.event)
+        else:
+            enqueue(tx, message)
 
 
 def release_instance(tx: Tx, work_item: OrchestrationWorkItem) -> None:
@@ -318,29 +325,24 @@ def lock_activities(
     tx: Tx, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
 ) -> list[ActivityWorkItem]:
     now_us, expires = to_micros(now), to_micros(now + lease)
-    rows = tx.all(q.ACTIVITY_CANDIDATES, tx.hub, now_us, now_us, limit)
-    items: list[ActivityWorkItem] = []
-    for (activity_id,) in rows:
-        token = uuid.uuid4().hex
-        # Re-queue at the lease expiry (visible_at = lock_expires): see the schema.
-        locked = tx.execute(
-            q.LOCK_ACTIVITY, owner, token, expires, expires, tx.hub, activity_id, now_us
+    token = uuid.uuid4().hex
+    rows = tx.all(
+        q.LOCK_ACTIVITIES, owner, token, expires, expires, tx.hub, tx.hub, now_us, now_us, limit
+    )
+    rows.sort()
+    return [
+        ActivityWorkItem(
+            message_id=row[0],
+            instance_id=row[1],
+            execution_id=row[2],
+            task_id=row[3],
+            name=row[4],
+            input=row[5],
+            lock_token=token,
+            dequeue_count=row[6],
         )
-        row = tx.one(q.SELECT_ACTIVITY, tx.hub, activity_id) if locked == 1 else None
-        if row is not None:
-            items.append(
-                ActivityWorkItem(
-                    message_id=row[0],
-                    instance_id=row[1],
-                    execution_id=row[2],
-                    task_id=row[3],
-                    name=row[4],
-                    input=row[5],
-                    lock_token=token,
-                    dequeue_count=row[6],
-                )
-            )
-    return items
+        for row in rows
+    ]
 
 
 def complete_activity(tx: Tx, result: ActivityResult) -> bool:
@@ -348,13 +350,9 @@ def complete_activity(tx: Tx, result: ActivityResult) -> bool:
     item = result.work_item
     if tx.execute(q.DELETE_LOCKED_ACTIVITY, tx.hub, item.message_id, item.lock_token) != 1:
         return False
-    message = NewMessage(
-        instance_id=item.instance_id,
-        event=result.event,
-        visible_at=result.visible_at,
-        execution_id=item.execution_id,
-    )
-    enqueue(tx, message)
+    # A purge deletes an instance's activity work with it, so the delete above
+    # succeeding means the instance is still there: no existence check needed.
+    _insert_message(tx, item.instance_id, item.execution_id, result.visible_at, result.event)
     return True
 
 
