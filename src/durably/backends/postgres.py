@@ -1,0 +1,309 @@
+"""PostgresBackend: durably's distributed store, on psycopg 3 and psycopg_pool.
+
+Any number of worker processes on any number of hosts share one database. The SQL is
+the SQLite backend's (:mod:`durably.backends._sql_ops`); only three things differ here:
+
+* **Locking.** Transactions run at READ COMMITTED. Workers pick work with
+  ``FOR UPDATE OF w SKIP LOCKED`` (competing consumers pass each other by instead of
+  queueing), and every check-then-write reads the row it will change ``FOR UPDATE``.
+  An instance is leased (lock owner, token and expiry on its row) for one episode; a
+  commit re-checks the token under the row lock, so a worker whose lease was taken over
+  changes nothing.
+* **Notifications.** Each write transaction that creates work sends one NOTIFY on the
+  task hub's channel; a dedicated LISTEN connection per backend object wakes idle
+  waiters (:mod:`durably.backends._pg_listen`). Polling remains the fallback.
+* **Connections.** A pool (``pool_min``..``pool_max`` connections) serves every thread;
+  a connection the server dropped is noticed before use and replaced, and the pool
+  reconnects in the background with backoff while the server is away. Driver errors
+  surface as :class:`~durably.errors.StoreError`; the worker retries them.
+
+The schema is created on first use inside a transaction holding an advisory lock, so
+processes that start at once against an empty database do not race.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import select
+import uuid
+from collections.abc import Iterator
+from typing import Any, Self, TypeVar
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import psycopg
+import psycopg_pool
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from durably.backends._pg_listen import Listener, channel_name, encode_payload
+from durably.backends._sql import MIGRATIONS, POSTGRES, Cursor, Tx, migrate
+from durably.backends._sql_backend import SqlBackend
+from durably.backends.base import BackendOptions, WorkKind
+from durably.errors import StoreError
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_N = TypeVar("_N", int, float)
+_OPTIONS = ("schema", "pool_min", "pool_max", "pool_timeout", "poll_interval")
+
+
+class PostgresBackend(SqlBackend):
+    """A :class:`~durably.backends.base.Backend` on a PostgreSQL database (10 or later).
+
+    ``conninfo`` is a libpq URL or key/value string. ``schema`` (lower-case letters,
+    digits and ``_``) puts durably's tables in that schema instead of the connection's
+    default (``public``); it is created if missing. ``pool_min``/``pool_max`` bound the
+    pooled connections of this object (one more is used for LISTEN); ``pool_timeout``
+    is how long (seconds) a caller waits for a connection before ``StoreError``;
+    ``poll_interval`` is how often (seconds) waiters look for work while the LISTEN
+    connection is down.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        task_hub: str = "default",
+        schema: str | None = None,
+        pool_min: int = 1,
+        pool_max: int = 4,
+        pool_timeout: float = 30.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        super().__init__(dialect=POSTGRES, task_hub=task_hub)
+        _check_settings(schema, pool_min, pool_max, pool_timeout, poll_interval)
+        try:
+            params = conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError as exc:
+            raise ValueError(f"invalid PostgreSQL connection string: {exc}") from None
+        self.schema = schema
+        self.where = _describe(params)
+        self._conninfo = conninfo
+        self._kwargs = _connect_kwargs(params, schema)
+        self._poll_interval = poll_interval
+        self._closed = False
+        self._sender = uuid.uuid4().hex[:12]
+        self._channel = channel_name(schema, task_hub)
+        self._migrate()
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = (
+            psycopg_pool.ConnectionPool(
+                conninfo,
+                kwargs=self._kwargs,
+                min_size=pool_min,
+                max_size=pool_max,
+                timeout=pool_timeout,
+                check=_check_connection,
+                name=f"durably-{self._sender}",
+                open=False,
+            )
+        )
+        self._pool.open(wait=False)
+        self._listener = Listener(
+            conninfo=conninfo,
+            connect_kwargs={**self._kwargs, "application_name": _listener_name(self._kwargs)},
+            channel=self._channel,
+            task_hub=task_hub,
+            sender=self._sender,
+            notifier=self._notifier,
+        )
+
+    @classmethod
+    def from_url(cls, url: str, options: BackendOptions) -> Self:
+        """Open ``postgresql://user@host:port/database?options``.
+
+        Options: ``schema``, ``pool_min``, ``pool_max``, ``pool_timeout``,
+        ``poll_interval``; any other query parameter is handed to libpq (``sslmode``,
+        ``connect_timeout``, ``application_name``, ...) and refused if libpq does not
+        know it.
+        """
+        extra = dict(options.extra)
+        ours = {name: extra.pop(name) for name in _OPTIONS if name in extra}
+        parts = urlsplit(url)
+        conninfo = urlunsplit(parts._replace(query=urlencode(extra)))
+        try:
+            conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError as exc:
+            raise ValueError(f"unknown postgresql:// option: {exc}") from None
+        return cls(
+            conninfo,
+            task_hub=options.task_hub,
+            schema=ours.get("schema") or None,
+            pool_min=_number(ours, "pool_min", int, 1),
+            pool_max=_number(ours, "pool_max", int, 4),
+            pool_timeout=_number(ours, "pool_timeout", float, 30.0),
+            poll_interval=_number(ours, "poll_interval", float, 1.0),
+        )
+
+    # -- schema --------------------------------------------------------------------
+    def _migrate(self) -> None:
+        try:
+            with (
+                psycopg.Connection.connect(self._conninfo, **self._kwargs) as connection,
+                connection.transaction(),
+                connection.cursor() as cursor,
+            ):
+                tx = Tx(cursor, POSTGRES, self.task_hub)
+                if _schema_version(tx) == len(MIGRATIONS):
+                    return  # the common case: no lock, no DDL (the role may lack the right)
+                # Serialise migrators across processes; the lock ends with the transaction.
+                tx.execute("SELECT pg_advisory_xact_lock(?)", _lock_key(self.schema))
+                if self.schema and not tx.one(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = ?", self.schema
+                ):
+                    cursor.execute(
+                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                            sql.Identifier(self.schema)
+                        )
+                    )
+                migrate(tx)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open PostgreSQL store {self.where}: {exc}") from exc
+
+    # -- connections -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _write_cursor(self) -> Iterator[Cursor]:
+        with (
+            self._translated(),
+            self._pool.connection() as connection,
+            connection.transaction(),
+            connection.cursor() as cursor,
+        ):
+            yield cursor
+
+    @contextlib.contextmanager
+    def _read_cursor(self) -> Iterator[Cursor]:
+        with (
+            self._translated(),
+            self._pool.connection() as connection,
+            connection.cursor() as cursor,
+        ):
+            yield cursor
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        if self._closed:
+            raise StoreError(f"the PostgreSQL store {self.where} is closed")
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL store {self.where}: {exc}") from exc
+
+    def _publish(self, tx: Tx) -> None:
+        # Delivered by the server at COMMIT, and not at all on rollback.
+        if tx.notes:
+            payload = encode_payload(self._sender, tx.notes)
+            tx.execute("SELECT pg_notify(?, ?)", self._channel, payload)
+
+    # -- wake-ups and lifecycle ------------------------------------------------------
+    def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+        """Wait for a notification from any process, for known work to come due, or for
+        ``timeout`` seconds (at most ``poll_interval`` while LISTEN is down)."""
+        if self._closed:
+            return
+        self._listener.start()
+        if not self._listener.connected:
+            timeout = min(timeout, self._poll_interval)
+        self._notifier.wait(kind, timeout)
+
+    @property
+    def listening(self) -> bool:
+        """True while the LISTEN connection is up."""
+        return self._listener.connected
+
+    def close(self) -> None:
+        """Close the pool and the LISTEN connection; the backend is unusable afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        self._listener.stop()
+        self._pool.close()
+        self._notifier.notify_all()
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({self.where!r}, task_hub={self.task_hub!r})"
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _check_settings(
+    schema: str | None, pool_min: int, pool_max: int, pool_timeout: float, poll_interval: float
+) -> None:
+    if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+        raise ValueError(
+            f"schema must be lower-case letters, digits and _ (not starting with a digit), "
+            f"not {schema!r}"
+        )
+    if pool_min < 0 or pool_max < max(pool_min, 1):
+        raise ValueError(
+            f"need 0 <= pool_min <= pool_max and pool_max >= 1, not {pool_min}, {pool_max}"
+        )
+    if pool_timeout <= 0 or poll_interval <= 0:
+        raise ValueError("pool_timeout and poll_interval must be positive")
+
+
+def _number(options: dict[str, str], name: str, kind: type[_N], default: _N) -> _N:
+    if name not in options:
+        return default
+    try:
+        return kind(options[name])
+    except ValueError:
+        raise ValueError(
+            f"postgresql:// option {name} must be a number, not {options[name]!r}"
+        ) from None
+
+
+def _describe(params: dict[str, Any]) -> str:
+    """``host:port/database`` for messages (never the password)."""
+    host = params.get("host") or params.get("hostaddr") or "localhost"
+    return f"{host}:{params.get('port') or 5432}/{params.get('dbname') or params.get('user') or ''}"
+
+
+def _connect_kwargs(params: dict[str, Any], schema: str | None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"autocommit": True}
+    if "application_name" not in params:
+        kwargs["application_name"] = "durably"
+    if "connect_timeout" not in params:
+        kwargs["connect_timeout"] = 10
+    if schema:
+        # The schema name is checked against _SCHEMA_NAME: no quoting needed.
+        options = params.get("options")
+        kwargs["options"] = (
+            f"{options} -c search_path={schema}" if options else (f"-c search_path={schema}")
+        )
+    return kwargs
+
+
+def _listener_name(kwargs: dict[str, Any]) -> str:
+    return f"{kwargs.get('application_name', 'durably')}-listener"[:63]
+
+
+def _lock_key(schema: str | None) -> int:
+    digest = hashlib.sha256(f"durably-schema:{schema or ''}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _schema_version(tx: Tx) -> int:
+    row = tx.one("SELECT to_regclass('durably_schema_version') IS NOT NULL")
+    if not row or not row[0]:
+        return 0
+    row = tx.one("SELECT MAX(version) FROM durably_schema_version")
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _check_connection(connection: psycopg.Connection[Any]) -> None:
+    """The pool's check before lending a connection: no round trip, just the socket.
+
+    An idle connection has nothing to read unless the server said goodbye (a restart or
+    ``pg_terminate_backend`` sends an error and closes the socket): then reading fails
+    and the pool replaces the connection instead of handing out a dead one.
+    """
+    if connection.closed or connection.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    poller = select.poll()
+    poller.register(connection.fileno(), select.POLLIN)
+    if poller.poll(0):
+        connection.pgconn.consume_input()  # raises OperationalError when the socket is gone
+        if connection.pgconn.status != psycopg.pq.ConnStatus.OK:
+            raise psycopg.OperationalError("the server closed the connection")
