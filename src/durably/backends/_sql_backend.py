@@ -45,6 +45,15 @@ class SqlBackend:
         """A cursor inside a write transaction: committed on exit, rolled back on error."""
         raise NotImplementedError
 
+    def _lease_cursor(self) -> AbstractContextManager[Cursor]:
+        """A write transaction that only takes, renews or releases leases.
+
+        Losing such a commit in a crash is harmless (a lease that was never recorded is
+        just free), so a database may skip flushing it to disk; by default it is an
+        ordinary write transaction.
+        """
+        return self._write_cursor()
+
     def _read_cursor(self) -> AbstractContextManager[Cursor]:
         """A cursor for consistent single-statement reads."""
         raise NotImplementedError
@@ -53,8 +62,8 @@ class SqlBackend:
         """Tell other processes about ``tx.notes`` before the commit (PostgreSQL: NOTIFY)."""
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Tx]:
-        with self._write_cursor() as cursor:
+    def _write(self, *, durable: bool = True) -> Iterator[Tx]:
+        with self._write_cursor() if durable else self._lease_cursor() as cursor:
             tx = Tx(cursor, self.dialect, self.task_hub)
             yield tx
             self._publish(tx)
@@ -110,7 +119,7 @@ class SqlBackend:
         self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
     ) -> list[OrchestrationWorkItem]:
         """Lock up to ``limit`` instances with visible messages, oldest message first."""
-        with self._write() as tx:
+        with self._write(durable=False) as tx:
             return ops.lock_orchestrations(tx, owner, now, lease, limit)
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
@@ -126,7 +135,7 @@ class SqlBackend:
 
     def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
         """Release the lock without consuming anything (no-op if the lock was lost)."""
-        with self._write() as tx:
+        with self._write(durable=False) as tx:
             ops.release_instance(tx, work_item)
 
     def renew_orchestration_locks(
@@ -135,7 +144,7 @@ class SqlBackend:
         """Extend the leases; returns the instance ids whose lock was lost."""
         if not work_items:
             return []
-        with self._write() as tx:
+        with self._write(durable=False) as tx:
             return [
                 item.instance.instance_id
                 for item in work_items
@@ -147,7 +156,7 @@ class SqlBackend:
         self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
     ) -> list[ActivityWorkItem]:
         """Lock up to ``limit`` visible activity requests, oldest first."""
-        with self._write() as tx:
+        with self._write(durable=False) as tx:
             return ops.lock_activities(tx, owner, now, lease, limit)
 
     def complete_activities(self, results: Sequence[ActivityResult]) -> list[int]:
@@ -159,7 +168,7 @@ class SqlBackend:
 
     def abandon_activity(self, work_item: ActivityWorkItem, *, visible_at: _dt.datetime) -> None:
         """Release the lock; the request is visible again at ``visible_at``."""
-        with self._write() as tx:
+        with self._write(durable=False) as tx:
             ops.abandon_activity(tx, work_item, visible_at)
 
     def renew_activity_locks(
@@ -168,7 +177,7 @@ class SqlBackend:
         """Extend the leases; returns the message ids whose lock was lost."""
         if not work_items:
             return []
-        with self._write() as tx:
+        with self._write(durable=False) as tx:
             return [i.message_id for i in work_items if not ops.renew_activity(tx, i, until)]
 
     # -- wake-ups ----------------------------------------------------------------

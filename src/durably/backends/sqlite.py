@@ -36,9 +36,10 @@ _MAX_BATCH = 256
 class _Batch:
     """The writes of several threads that one COMMIT makes durable together."""
 
-    __slots__ = ("done", "error", "size")
+    __slots__ = ("done", "durable", "error", "size")
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool) -> None:
+        self.durable = durable
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.size = 0
@@ -83,6 +84,7 @@ class SqliteBackend(SqlBackend):
         self._gate = threading.Lock()
         self._wanting = 0
         self._batch: _Batch | None = None
+        self._level = self._synchronous
         self._local = threading.local()
         self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
         self._writer = self._connect()
@@ -144,8 +146,17 @@ class SqliteBackend(SqlBackend):
             self._readers.add(reader)
         return reader.connection
 
+    def _write_cursor(self) -> contextlib.AbstractContextManager[Cursor]:
+        return self._batched(durable=True)
+
+    def _lease_cursor(self) -> contextlib.AbstractContextManager[Cursor]:
+        # Lease changes commit without an fsync (synchronous=NORMAL for that transaction):
+        # a crash may forget one, which only frees a lease early. The next durable commit
+        # flushes the WAL up to and including it, so ordering is never broken.
+        return self._batched(durable=self._synchronous == "NORMAL")
+
     @contextlib.contextmanager
-    def _write_cursor(self) -> Iterator[Cursor]:
+    def _batched(self, *, durable: bool) -> Iterator[Cursor]:
         # Group commit: threads that want to write while a transaction is open join it,
         # each inside its own savepoint (an error undoes only that thread's writes), and
         # the last writer in line commits for all of them. One fsync then covers many
@@ -161,7 +172,7 @@ class SqliteBackend(SqlBackend):
             with self._translated():
                 if self._closed:
                     raise StoreError(f"the SQLite store {self.path!r} is closed")
-                batch = self._join_batch()
+                batch = self._join_batch(durable)
                 cursor = self._writer.cursor()
                 try:
                     yield cursor
@@ -175,8 +186,10 @@ class SqliteBackend(SqlBackend):
         finally:
             with self._gate:
                 self._wanting -= 1
-                lead = batch is not None and batch is self._batch and (
-                    self._wanting == 0 or batch.size >= _MAX_BATCH
+                lead = (
+                    batch is not None
+                    and batch is self._batch
+                    and (self._wanting == 0 or batch.size >= _MAX_BATCH)
                 )
             if lead:
                 assert batch is not None
@@ -187,11 +200,20 @@ class SqliteBackend(SqlBackend):
             if batch.error is not None:
                 raise StoreError(f"SQLite store {self.path!r}: {batch.error}") from batch.error
 
-    def _join_batch(self) -> _Batch:
+    def _join_batch(self, durable: bool) -> _Batch:
         batch = self._batch
+        if batch is not None and durable and not batch.durable:
+            # A durable write cannot ride on a batch that will commit without a flush:
+            # commit that batch now (its writers are only waiting) and start another.
+            self._commit_batch(batch)
+            batch = None
         if batch is None:
+            level = self._synchronous if durable else "NORMAL"
+            if level != self._level:
+                self._writer.execute(f"PRAGMA synchronous={level}")
+                self._level = level
             self._writer.execute("BEGIN IMMEDIATE")
-            batch = self._batch = _Batch()
+            batch = self._batch = _Batch(durable)
         batch.size += 1
         self._writer.execute("SAVEPOINT op")
         return batch

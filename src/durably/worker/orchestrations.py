@@ -19,7 +19,7 @@ from durably.app import App
 from durably.backends.base import Backend, OrchestrationCommit, OrchestrationWorkItem
 from durably.engine.context import OrchestrationContext
 from durably.engine.replay import OrchestrationExecutor
-from durably.errors import NonDeterministicOrchestrationError
+from durably.errors import NonDeterministicOrchestrationError, StoreError
 from durably.history import OrchestrationRuntimeStatus
 from durably.worker.episode import build_commit, consume_only
 from durably.worker.management import rewind_commit, rewind_requested, terminate_children
@@ -67,12 +67,14 @@ class OrchestrationDispatcher:
         )
         if not items:
             return 0
-        prepared = [self._process(item, now) for item in items]
         try:
+            prepared = [self._process(item, now) for item in items]
             lost = set(self._backend.commit_orchestrations([commit for commit, _ in prepared]))
-        except Exception:
+        except Exception as exc:
             for item in items:
                 self._cache.pop(item.instance.instance_id, None)
+            if isinstance(exc, StoreError):
+                self._release(items)
             raise
         for commit, executor in prepared:
             instance_id = commit.work_item.instance.instance_id
@@ -81,6 +83,16 @@ class OrchestrationDispatcher:
             elif executor is not None and not executor.is_done:
                 self._remember(instance_id, commit, executor)
         return len(items)
+
+    def _release(self, items: list[OrchestrationWorkItem]) -> None:
+        # The store failed (a dropped connection, say): hand the instances back now rather
+        # than at lease expiry. Harmless if the commit did land: its token is gone, so
+        # abandoning is a no-op. Other errors keep the lease, which paces retries.
+        for item in items:
+            try:
+                self._backend.abandon_orchestration(item)
+            except Exception:
+                return  # the store is still away: the leases expire instead
 
     def _process(
         self, item: OrchestrationWorkItem, now: _dt.datetime
@@ -112,7 +124,8 @@ class OrchestrationDispatcher:
             return cached.executor
         executor = self._new_executor(instance.name, instance.instance_id)
         try:
-            executor.replay(self._backend.get_history(instance.instance_id))
+            if instance.history_length:  # a new instance has nothing to replay
+                executor.replay(self._backend.get_history(instance.instance_id))
         except NonDeterministicOrchestrationError as exc:
             log.error("instance %s: %s", instance.instance_id, exc)
             executor.fail(exc)
