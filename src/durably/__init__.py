@@ -4,28 +4,75 @@ Write orchestrators as generator functions that yield tasks; durably checkpoints
 step into an append-only history and rebuilds local state by replay.
 """
 
-from durably.app import App
-from durably.backends.base import Backend
-from durably.client import Client
-from durably.engine.context import OrchestrationContext
-from durably.engine.retry import RetryOptions
-from durably.engine.tasks import Task, TimerTask
-from durably.errors import (
-    DurablyError,
-    InstanceExistsError,
-    InstanceNotFoundError,
-    InvalidInstanceStateError,
-    LockLost,
-    NonDeterministicOrchestrationError,
-    OrchestrationFailedError,
-    StoreError,
-    TaskFailedError,
-)
-from durably.history import FailureDetails, HistoryEvent, OrchestrationRuntimeStatus
-from durably.status import DurableOrchestrationStatus, InstancePage, PurgeHistoryResult
-from durably.worker import Worker
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from durably.app import App
+    from durably.backends.base import Backend
+    from durably.client import Client
+    from durably.engine.context import OrchestrationContext
+    from durably.engine.retry import RetryOptions
+    from durably.engine.tasks import Task, TimerTask
+    from durably.errors import (
+        DurablyError,
+        InstanceExistsError,
+        InstanceNotFoundError,
+        InvalidInstanceStateError,
+        LockLost,
+        NonDeterministicOrchestrationError,
+        OrchestrationFailedError,
+        StoreError,
+        TaskFailedError,
+    )
+    from durably.history import FailureDetails, HistoryEvent, OrchestrationRuntimeStatus
+    from durably.status import DurableOrchestrationStatus, InstancePage, PurgeHistoryResult
+    from durably.worker import Worker
 
 __version__ = "0.1.0"
+
+# Names load on first use (PEP 562), so `import durably` stays cheap for the CLI and
+# for short scripts; `from durably import Worker` works as usual.
+_LAZY = {
+    "App": "durably.app",
+    "Backend": "durably.backends.base",
+    "Client": "durably.client",
+    "OrchestrationContext": "durably.engine.context",
+    "RetryOptions": "durably.engine.retry",
+    "Task": "durably.engine.tasks",
+    "TimerTask": "durably.engine.tasks",
+    "DurablyError": "durably.errors",
+    "InstanceExistsError": "durably.errors",
+    "InstanceNotFoundError": "durably.errors",
+    "InvalidInstanceStateError": "durably.errors",
+    "LockLost": "durably.errors",
+    "NonDeterministicOrchestrationError": "durably.errors",
+    "OrchestrationFailedError": "durably.errors",
+    "StoreError": "durably.errors",
+    "TaskFailedError": "durably.errors",
+    "FailureDetails": "durably.history",
+    "HistoryEvent": "durably.history",
+    "OrchestrationRuntimeStatus": "durably.history",
+    "DurableOrchestrationStatus": "durably.status",
+    "InstancePage": "durably.status",
+    "PurgeHistoryResult": "durably.status",
+    "Worker": "durably.worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'durably' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "App",

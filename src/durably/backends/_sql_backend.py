@@ -181,6 +181,10 @@ class SqlBackend:
             return [i.message_id for i in work_items if not ops.renew_activity(tx, i, until)]
 
     # -- wake-ups ----------------------------------------------------------------
+    def interrupt(self) -> None:
+        """Wake every waiter of this process now (a stopping worker)."""
+        self._notifier.notify_all()
+
     def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
         """Block until this process committed work of ``kind``, or ``timeout`` seconds pass."""
         self._notifier.wait(kind, timeout)

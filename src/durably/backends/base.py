@@ -276,5 +276,8 @@ class Backend(Protocol):
         Spurious returns are allowed; callers poll after every return.
         """
 
+    def interrupt(self) -> None:
+        """Wake every thread of this process blocked in :meth:`wait_for_work` now."""
+
     def close(self) -> None:
         """Release connections; the object is unusable afterwards."""

@@ -288,6 +288,10 @@ class MemoryBackend:
         if not self._closed:
             self._store.notifier.wait(kind, timeout)
 
+    def interrupt(self) -> None:
+        """Wake every waiter now (a stopping worker)."""
+        self._store.notifier.notify_all()
+
     def close(self) -> None:
         """Detach from the store (a named store lives on for its other users)."""
         self._closed = True

@@ -7,7 +7,6 @@ to the instance's inbox in the same transaction that deletes the work item.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import functools
 import inspect
@@ -58,6 +57,8 @@ class ActivityDispatcher:
             function = self._function(item.name)
             value = _call(function, payload.loads(item.input))
             if inspect.isawaitable(value):
+                import asyncio
+
                 value = asyncio.run(_awaited(value))
             return self._completed(item, value)
         except Exception as exc:

@@ -9,18 +9,19 @@ store's wake-ups, with a short poll as the fallback for other processes' work.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import datetime as _dt
 import logging
 import os
 import queue
 import signal
-import socket
 import threading
 import uuid
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 from durably.app import App
 from durably.backends.base import ActivityWorkItem, Backend, InstanceQuery
@@ -33,6 +34,8 @@ log = logging.getLogger("durably.worker")
 
 _Done = tuple[ActivityWorkItem, TaskCompleted | TaskFailed]
 _FINISHED = frozenset(s for s in OrchestrationRuntimeStatus if s.is_terminal)
+_MAX_BACKOFF = 5.0
+"""Seconds a loop waits at most between retries while the store keeps failing."""
 
 
 def _now() -> _dt.datetime:
@@ -68,7 +71,7 @@ class Worker:
         self.app = app
         self._owns_backend = not isinstance(store, Backend)
         self.backend = connect(store, app)
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.worker_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         lease = _dt.timedelta(seconds=lease_seconds)
         self.orchestrations = OrchestrationDispatcher(
             app,
@@ -122,6 +125,7 @@ class Worker:
         if not self._threads:
             return
         self._stopping.set()
+        self.backend.interrupt()
         activity_thread = self._threads[1]
         activity_thread.join(timeout)
         if self._pool is not None:
@@ -165,23 +169,38 @@ class Worker:
 
     # -- loops ------------------------------------------------------------------------
     def _orchestration_loop(self) -> None:
+        failures = 0
         while not self._stopping.is_set():
             try:
                 if self.orchestrations.run_once(_now()) == 0:
                     self.backend.wait_for_work("orchestration", self._poll)
+                failures = 0
             except Exception:
-                log.exception("orchestration dispatcher failed; retrying")
-                self._stopping.wait(self._poll)
+                failures += 1
+                self._back_off("orchestration dispatcher failed", failures)
+
+    def _back_off(self, what: str, failures: int) -> None:
+        """Log a failed iteration and wait before the next: the store may be away for a
+        while (a restart), so waits double up to _MAX_BACKOFF and only the first failure
+        in a row logs a traceback."""
+        delay = min(self._poll * 2 ** (failures - 1), _MAX_BACKOFF)
+        if failures == 1:
+            log.exception("%s; retrying", what)
+        else:
+            log.warning("%s again (%d in a row); retrying in %.1f s", what, failures, delay)
+        self._stopping.wait(delay)
 
     def _activity_loop(self) -> None:
+        failures = 0
         while not self._stopping.is_set():
             free = self._take_slots()
             try:
                 items = self.activities.fetch(_now(), free) if free else []
+                failures = 0
             except Exception:
-                log.exception("fetching activity work failed; retrying")
                 items = []
-                self._stopping.wait(self._poll)
+                failures += 1
+                self._back_off("fetching activity work failed", failures)
             for _ in range(free - len(items)):
                 self._slots.release()
             for item in items:
@@ -202,6 +221,8 @@ class Worker:
             self._in_flight[item.message_id] = item
         if self.activities.is_async(item):
             loop = self._event_loop()
+            import asyncio  # only apps with async activities pay for importing it
+
             future = asyncio.run_coroutine_threadsafe(self.activities.execute_async(item), loop)
         else:
             assert self._pool is not None
@@ -293,6 +314,8 @@ class Worker:
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
+            import asyncio
+
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="durably-async", daemon=True)
             thread.start()
