@@ -101,7 +101,7 @@ class PostgresBackend(SqlBackend):
         self._pool.open(wait=False)
         self._listener = Listener(
             conninfo=conninfo,
-            connect_kwargs={**self._kwargs, "application_name": _listener_name(self._kwargs)},
+            connect_kwargs={**self._kwargs, "application_name": _listener_name(params)},
             channel=self._channel,
             task_hub=task_hub,
             sender=self._sender,
@@ -275,8 +275,8 @@ def _connect_kwargs(params: dict[str, Any], schema: str | None) -> dict[str, Any
     return kwargs
 
 
-def _listener_name(kwargs: dict[str, Any]) -> str:
-    return f"{kwargs.get('application_name', 'durably')}-listener"[:63]
+def _listener_name(params: dict[str, Any]) -> str:
+    return f"{params.get('application_name') or 'durably'}-listener"[:63]
 
 
 def _lock_key(schema: str | None) -> int:
@@ -296,14 +296,16 @@ def _check_connection(connection: psycopg.Connection[Any]) -> None:
     """The pool's check before lending a connection: no round trip, just the socket.
 
     An idle connection has nothing to read unless the server said goodbye (a restart or
-    ``pg_terminate_backend`` sends an error and closes the socket): then reading fails
-    and the pool replaces the connection instead of handing out a dead one.
+    ``pg_terminate_backend`` sends an error and closes the socket): the pool then
+    replaces the connection instead of handing out a dead one.
     """
     if connection.closed or connection.broken:
         raise psycopg.OperationalError("the connection is closed")
     poller = select.poll()
     poller.register(connection.fileno(), select.POLLIN)
     if poller.poll(0):
-        connection.pgconn.consume_input()  # raises OperationalError when the socket is gone
-        if connection.pgconn.status != psycopg.pq.ConnStatus.OK:
-            raise psycopg.OperationalError("the server closed the connection")
+        # Almost always the server's goodbye. (A rare asynchronous notice would make us
+        # drop a good connection: a cheap reconnect, never a failed call.) Closed, the
+        # connection is discarded by the pool rather than offered again.
+        connection.close()
+        raise psycopg.OperationalError("the server sent data to an idle connection")

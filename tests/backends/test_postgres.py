@@ -1,0 +1,240 @@
+"""What only the PostgreSQL backend promises: URL options, schema, errors, wake-ups across
+processes, and recovery when the server drops its connections."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from durably.backends import open_backend
+from durably.backends.base import Backend, NewMessage
+from durably.errors import StoreError
+from durably.history import TimerFired
+from durably.testing.backend_contract import commit, lock_one, message, start
+from tests import pg
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def url() -> str:
+    return pg.with_query(pg.server_url(), task_hub=f"pg-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def opened() -> Iterator[list[Backend]]:
+    """Backends the test opens; closed at the end."""
+    backends: list[Backend] = []
+    yield backends
+    for backend in backends:
+        backend.close()
+
+
+def _open(opened: list[Backend], url: str) -> Backend:
+    backend = open_backend(url)
+    opened.append(backend)
+    return backend
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+# -- URL options and schema ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"pool_max": "lots"},
+        {"pool_min": "3", "pool_max": "2"},
+        {"pool_max": "0"},
+        {"schema": "Has-Capitals"},
+        {"poll_interval": "0"},
+        {"colour": "blue"},
+    ],
+)
+def test_bad_options_are_refused(url: str, query: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        open_backend(pg.with_query(url, **query))
+
+
+def test_libpq_parameters_pass_through(url: str, opened: list[Backend]) -> None:
+    name = f"durably-test-{uuid.uuid4().hex[:8]}"
+    _open(opened, pg.with_query(url, application_name=name, pool_min=2, pool_max=3))
+    pg.wait_until(lambda: len(pg.connections(url, name)) == 2, what="two pooled connections")
+    opened[0].wait_for_work("status", 0.0)  # starts the LISTEN connection
+    pg.wait_until(
+        lambda: f"{name}-listener" in pg.connections(url, name), what="the LISTEN connection"
+    )
+
+
+def test_a_schema_holds_the_tables_and_task_hubs_share_it(url: str, opened: list[Backend]) -> None:
+    with pg.fresh_schema(url) as schema:
+        first = _open(opened, pg.with_query(url, schema=schema))
+        first.create_instance(start("a"))
+        with pg.admin(url) as connection:
+            tables = connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (schema,),
+            ).fetchall()
+        assert {row[0] for row in tables} >= {
+            "durably_instances",
+            "durably_history",
+            "durably_inbox",
+            "durably_activities",
+            "durably_schema_version",
+        }
+        other_hub = _open(opened, pg.with_query(url, schema=schema, task_hub="other"))
+        assert other_hub.get_instance("a") is None
+        assert _open(opened, url).get_instance("a") is None  # the default schema
+        for backend in opened:
+            backend.close()
+
+
+def test_a_schema_from_a_newer_durably_is_refused(url: str) -> None:
+    with pg.fresh_schema(url) as schema:
+        open_backend(pg.with_query(url, schema=schema)).close()
+        with pg.admin(url) as connection:
+            connection.execute(f"INSERT INTO {schema}.durably_schema_version VALUES (99)")
+        with pytest.raises(StoreError, match=r"schema version is 99.*upgrade durably"):
+            open_backend(pg.with_query(url, schema=schema))
+
+
+_OPEN = """
+import sys, time
+from durably.backends import open_backend
+while time.time() < float(sys.argv[2]):
+    pass
+open_backend(sys.argv[1]).close()
+"""
+
+
+def test_processes_creating_the_schema_at_once_all_succeed(url: str) -> None:
+    with pg.fresh_schema(url) as schema:
+        target = pg.with_query(url, schema=schema)
+        go = str(time.time() + 1.0)  # start together, so the migrations really race
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN, target, go], stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(4)
+        ]
+        for process in processes:
+            _, err = process.communicate(timeout=60)
+            assert process.returncode == 0, err
+        with pg.admin(url) as connection:
+            versions = connection.execute(
+                f"SELECT version FROM {schema}.durably_schema_version"
+            ).fetchall()
+        assert versions == [(1,)]
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
+    started = time.monotonic()
+    with pytest.raises(StoreError, match=r"127\.0\.0\.1:1/nowhere") as caught:
+        open_backend("postgresql://someone:s3cret@127.0.0.1:1/nowhere")
+    assert "s3cret" not in str(caught.value)
+    assert time.monotonic() - started < 10
+
+
+def test_driver_errors_become_store_errors(url: str, opened: list[Backend]) -> None:
+    backend = _open(opened, url)
+    backend.create_instance(start("a"))
+    with pytest.raises(StoreError, match="NUL"):
+        backend.create_instance(start("nul\x00is not text to PostgreSQL"))
+    assert backend.get_instance("a") is not None  # and the backend still works
+
+
+def test_a_closed_backend_refuses_work(url: str) -> None:
+    backend = open_backend(url)
+    backend.close()
+    with pytest.raises(StoreError, match="closed"):
+        backend.get_instance("a")
+    with pytest.raises(StoreError, match="closed"):
+        backend.create_instance(start("a"))
+    backend.wait_for_work("orchestration", 5.0)  # returns at once
+    backend.close()  # twice is fine
+
+
+# -- wake-ups across backend objects (as across processes) -------------------------------
+
+
+def _listening(backend: Backend) -> None:
+    backend.wait_for_work("status", 0.0)
+    pg.wait_until(lambda: getattr(backend, "listening", False), what="LISTEN")
+
+
+def test_a_remote_timer_wakes_a_waiter_when_it_comes_due(url: str, opened: list[Backend]) -> None:
+    writer, waiter = _open(opened, url), _open(opened, url)
+    _listening(waiter)
+    now = _utcnow()
+    writer.create_instance(start("t", created=now))
+    writer.commit_orchestrations([commit(lock_one(writer, "t", now=now))])
+    fire_at = _utcnow() + _dt.timedelta(seconds=1.0)
+    timer = TimerFired(timestamp=now, timer_id=1, fire_at=fire_at)
+    writer.send_message(NewMessage(instance_id="t", event=timer, visible_at=fire_at))
+    started = time.monotonic()
+    while not waiter.lock_next_orchestrations(
+        owner="w", now=_utcnow(), lease=_dt.timedelta(seconds=30), limit=1
+    ):
+        assert time.monotonic() - started < 5, "the waiter slept through the timer"
+        waiter.wait_for_work("orchestration", 30.0)
+    assert 0.8 < time.monotonic() - started < 3.0
+
+
+def test_a_new_listener_learns_of_timers_set_before_it_started(
+    url: str, opened: list[Backend]
+) -> None:
+    writer = _open(opened, url)
+    now = _utcnow()
+    writer.create_instance(start("t", created=now + _dt.timedelta(seconds=1.5)))
+    waiter = _open(opened, url)
+    started = time.monotonic()
+    while not waiter.lock_next_orchestrations(
+        owner="w", now=_utcnow(), lease=_dt.timedelta(seconds=30), limit=1
+    ):
+        assert time.monotonic() - started < 6, "the waiter slept through the scheduled start"
+        waiter.wait_for_work("orchestration", 30.0)
+    assert time.monotonic() - started < 4.0
+
+
+def test_terminated_connections_are_replaced_and_listen_resumes(url: str) -> None:
+    name = f"durably-test-{uuid.uuid4().hex[:8]}"
+    app_url = pg.with_query(url, application_name=name, pool_min=2, pool_max=2)
+    writer, waiter = open_backend(app_url), open_backend(app_url)
+    try:
+        writer.create_instance(start("x"))
+        writer.commit_orchestrations([commit(lock_one(writer, "x"))])
+        _listening(waiter)
+        pg.wait_until(lambda: len(pg.connections(url, name)) == 5, what="all connections")
+        assert pg.terminate(url, name) == 5
+        # The pool hands out no dead connection: the next calls just work.
+        assert writer.get_instance("x") is not None
+        assert waiter.get_history("x") == []
+        pg.wait_until(lambda: getattr(waiter, "listening", False), what="LISTEN again")
+        woke = threading.Event()
+
+        def wait() -> None:
+            waiter.wait_for_work("orchestration", 30.0)
+            woke.set()
+
+        thread = threading.Thread(target=wait)
+        thread.start()
+        time.sleep(0.2)
+        writer.send_message(message("x", visible_at=_utcnow()))
+        assert woke.wait(5), "the re-established LISTEN connection heard nothing"
+        thread.join()
+    finally:
+        writer.close()
+        waiter.close()
