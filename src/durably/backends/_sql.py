@@ -221,15 +221,20 @@ ACTIVITY_CANDIDATES = (
     " AND (w.lock_expires IS NULL OR w.lock_expires <= ?)"
     " ORDER BY w.visible_at, w.id LIMIT ?{skip_locked}"
 )
+DELETE_ACTIVITY = "DELETE FROM durably_activities WHERE task_hub = ? AND id = ?"
 LOCK_ACTIVITIES = (
     # One statement locks a whole batch under one token; the lease expiry doubles as the
     # time the work becomes visible again (see the schema).
-    "UPDATE durably_activities SET lock_owner = ?, lock_token = ?, lock_expires = ?,"
-    " visible_at = ?, dequeue_count = dequeue_count + 1"
-    " WHERE task_hub = ? AND id IN ("
+    # The pick is a MATERIALIZED CTE, not an IN (subquery): PostgreSQL may run an IN
+    # subquery once per outer row (a semi-join's rescans), and each run of a LIMIT with
+    # SKIP LOCKED can pick other rows. A CTE runs once.
+    "WITH picked AS MATERIALIZED ("
     "SELECT w.id FROM durably_activities w WHERE w.task_hub = ? AND w.visible_at <= ?"
     " AND (w.lock_expires IS NULL OR w.lock_expires <= ?)"
     " ORDER BY w.visible_at, w.id LIMIT ?{skip_locked})"
+    " UPDATE durably_activities SET lock_owner = ?, lock_token = ?, lock_expires = ?,"
+    " visible_at = ?, dequeue_count = dequeue_count + 1"
+    " WHERE task_hub = ? AND id IN (SELECT id FROM picked)"
     " RETURNING id, instance_id, execution_id, task_id, name, input, dequeue_count"
 )
 RENEW_ACTIVITY = (

@@ -122,6 +122,22 @@ class SqlBackend:
         with self._write(durable=False) as tx:
             return ops.lock_orchestrations(tx, owner, now, lease, limit)
 
+    def lock_instances(
+        self,
+        instance_ids: Sequence[str],
+        *,
+        owner: str,
+        now: _dt.datetime,
+        lease: _dt.timedelta,
+    ) -> list[OrchestrationWorkItem]:
+        """Lock those of the named instances whose lock is free or expired."""
+        if not instance_ids:
+            return []
+        # Sorted: two workers locking overlapping sets take row locks in the same order.
+        names = sorted(set(instance_ids))
+        with self._write(durable=False) as tx:
+            return ops.lock_named(tx, names, owner, now, lease)
+
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply the commits in one transaction; returns the ids whose lock was lost."""
         if not commits:

@@ -212,11 +212,19 @@ def _insert_message(
 def lock_orchestrations(
     tx: Tx, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
 ) -> list[OrchestrationWorkItem]:
-    now_us, expires = to_micros(now), to_micros(now + lease)
+    now_us = to_micros(now)
     rows = tx.all(q.LOCK_CANDIDATES, tx.hub, now_us, now_us, limit * _CANDIDATE_WINDOW)
     candidates = list(dict.fromkeys(row[0] for row in rows))[:limit]
+    return lock_named(tx, candidates, owner, now, lease)
+
+
+def lock_named(
+    tx: Tx, candidates: list[str], owner: str, now: _dt.datetime, lease: _dt.timedelta
+) -> list[OrchestrationWorkItem]:
+    """Lock those of ``candidates`` whose lock is free, with their visible messages."""
     if not candidates:
         return []
+    now_us, expires = to_micros(now), to_micros(now + lease)
     token = uuid.uuid4().hex
     ids = _placeholders(len(candidates))
     locked = tx.all(
@@ -266,6 +274,7 @@ def apply_commit(tx: Tx, commit: OrchestrationCommit) -> bool:
         (tx.hub, instance_id, start + n, e.to_json()) for n, e in enumerate(commit.new_events)
     ]
     tx.executemany(q.INSERT_HISTORY, events)
+    tx.executemany(q.DELETE_ACTIVITY, [(tx.hub, i) for i in commit.completed_activities])
     _write_outbox(tx, commit)
     # Releasing the lock may expose messages that arrived during the episode.
     tx.notify("orchestration")
@@ -327,7 +336,7 @@ def lock_activities(
     now_us, expires = to_micros(now), to_micros(now + lease)
     token = uuid.uuid4().hex
     rows = tx.all(
-        q.LOCK_ACTIVITIES, owner, token, expires, expires, tx.hub, tx.hub, now_us, now_us, limit
+        q.LOCK_ACTIVITIES, tx.hub, now_us, now_us, limit, owner, token, expires, expires, tx.hub
     )
     rows.sort()
     return [

@@ -158,6 +158,9 @@ class OrchestrationCommit:
     activities: tuple[ActivityTask, ...] = ()
     messages: tuple[NewMessage, ...] = ()
     new_instances: tuple[NewInstance, ...] = ()
+    completed_activities: tuple[int, ...] = ()
+    """Activity work (message ids) whose results this episode applied directly, without
+    going through the inbox: deleted by the commit, whoever holds their lease."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -232,6 +235,21 @@ class Backend(Protocol):
 
         A lock whose expiry passed may be taken over (its holder's commit then fails).
         Each item carries the instance's messages visible at ``now``, oldest first.
+        """
+
+    def lock_instances(
+        self,
+        instance_ids: Sequence[str],
+        *,
+        owner: str,
+        now: _dt.datetime,
+        lease: _dt.timedelta,
+    ) -> list[OrchestrationWorkItem]:
+        """Lock those of the named instances whose lock is free or expired.
+
+        Each item carries the instance's visible messages (possibly none). Unknown and
+        busy instances are left out. Used to run an episode right where an activity
+        result was produced.
         """
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:

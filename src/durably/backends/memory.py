@@ -190,6 +190,21 @@ class MemoryBackend:
                     break
             return [_lock_instance(i, owner, now_us, expires) for i in picked.values()]
 
+    def lock_instances(
+        self,
+        instance_ids: Sequence[str],
+        *,
+        owner: str,
+        now: _dt.datetime,
+        lease: _dt.timedelta,
+    ) -> list[OrchestrationWorkItem]:
+        """Lock those of the named instances whose lock is free or expired."""
+        now_us, expires = to_micros(now), to_micros(now + lease)
+        with self._locked() as store:
+            found = (store.instances.get(i) for i in dict.fromkeys(instance_ids))
+            free = [i for i in found if i is not None and i.lock.is_free(now_us)]
+            return [_lock_instance(i, owner, now_us, expires) for i in free]
+
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply every commit whose lock token still matches; the others' ids are returned."""
         for commit in commits:
@@ -378,6 +393,10 @@ class MemoryBackend:
             except InstanceExistsError:
                 if new.on_conflict is not None:
                     self._enqueue(store, new.on_conflict)
+        for activity_id in commit.completed_activities:
+            done = store.activities.get(activity_id)
+            if done is not None:
+                self._remove_activity(store, done)
         for task in commit.activities:
             self._add_activity(store, task)
         for message in commit.messages:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from durably.backends.base import ActivityResult, NewMessage
 from durably.history import (
     FailureDetails,
@@ -355,3 +357,43 @@ def check_orchestration_leases_renew_and_abandon(factory: StoreFactory) -> None:
     assert second.messages == first.messages
     assert backend.renew_orchestration_locks([first], until=T0 + seconds(60)) == ["a"]
     assert backend.renew_orchestration_locks([second], until=T0 + seconds(60)) == []
+
+
+@_check
+def check_lock_instances_takes_named_free_instances(factory: StoreFactory) -> None:
+    backend = factory()
+    for name in ("a", "b", "c"):
+        backend.create_instance(start(name))
+    busy = lock_one(backend, "a")
+    items = backend.lock_instances(["c", "a", "missing", "b"], owner="w2", now=T0, lease=LEASE)
+    assert sorted(i.instance.instance_id for i in items) == ["b", "c"]
+    assert all(len(i.messages) == 1 for i in items)  # their ExecutionStarted
+    assert locked_ids(backend) == []
+    assert backend.commit_orchestrations([commit(busy)]) == []
+    later = T0 + seconds(1)
+    [again] = backend.lock_instances(["a"], owner="w2", now=later, lease=LEASE)
+    assert again.messages == ()  # locked even with an empty inbox
+    assert backend.lock_instances(["b"], owner="w3", now=later, lease=LEASE) == []
+    [taken] = backend.lock_instances(["b"], owner="w3", now=T0 + LEASE, lease=LEASE)
+    assert taken.instance.instance_id == "b"
+
+
+@_check
+def check_commit_retires_the_activities_it_applied(factory: StoreFactory) -> None:
+    backend = factory()
+    backend.create_instance(start("a"))
+    item = lock_one(backend, "a")
+    backend.commit_orchestrations([commit(item, activities=[activity(item, 0), activity(item, 1)])])
+    works = backend.lock_next_activities(owner="w", now=T0, lease=LEASE, limit=10)
+    assert len(works) == 2
+    [item] = backend.lock_instances(["a"], owner="w", now=T0, lease=LEASE)
+    done = TaskCompleted(timestamp=T0, task_scheduled_id=0, result="1")
+    applied = commit(item, events=[done])
+    applied = dataclasses.replace(applied, completed_activities=(works[0].message_id,))
+    assert backend.commit_orchestrations([applied]) == []
+    assert backend.get_history("a")[-1] == done
+    result = ActivityResult(work_item=works[0], event=done, visible_at=T0)
+    assert backend.complete_activities([result]) == [works[0].message_id]
+    later = T0 + LEASE
+    [left] = backend.lock_next_activities(owner="w", now=later, lease=LEASE, limit=10)
+    assert left.task_id == works[1].task_id

@@ -8,24 +8,32 @@ those it has seen, so the cache never changes a result, it only skips the replay
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
+import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from durably.app import App
-from durably.backends.base import Backend, OrchestrationCommit, OrchestrationWorkItem
+from durably.backends.base import (
+    ActivityWorkItem,
+    Backend,
+    OrchestrationCommit,
+    OrchestrationWorkItem,
+)
 from durably.engine.context import OrchestrationContext
 from durably.engine.replay import OrchestrationExecutor
 from durably.errors import NonDeterministicOrchestrationError, StoreError
-from durably.history import OrchestrationRuntimeStatus
+from durably.history import OrchestrationRuntimeStatus, TaskCompleted, TaskFailed
 from durably.worker.episode import build_commit, consume_only
 from durably.worker.management import rewind_commit, rewind_requested, terminate_children
 
 log = logging.getLogger("durably.worker")
 Status = OrchestrationRuntimeStatus
+Result = tuple[ActivityWorkItem, TaskCompleted | TaskFailed]
 
 
 @dataclass(slots=True)
@@ -55,6 +63,9 @@ class OrchestrationDispatcher:
         self._batch_size = batch_size
         self._cache_size = cache_size
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        # One batch at a time: the orchestration loop and the activity-result loop both
+        # run episodes, and the cache is not shared between concurrent batches.
+        self._running = threading.Lock()
 
     @property
     def cached_instances(self) -> int:
@@ -62,13 +73,41 @@ class OrchestrationDispatcher:
 
     def run_once(self, now: _dt.datetime) -> int:
         """Lock a batch of instances, run one episode each, commit; the batch size."""
-        items = self._backend.lock_next_orchestrations(
-            owner=self._owner, now=now, lease=self._lease, limit=self._batch_size
-        )
-        if not items:
-            return 0
+        with self._running:
+            items = self._backend.lock_next_orchestrations(
+                owner=self._owner, now=now, lease=self._lease, limit=self._batch_size
+            )
+            if items:
+                self._run(items, now, {})
+            return len(items)
+
+    def run_with_results(self, now: _dt.datetime, results: Sequence[Result]) -> list[Result]:
+        """Apply activity results in episodes run right away, skipping the inbox.
+
+        Each result's instance is locked and its episode runs with the inbox messages
+        plus the result; the commit deletes the activity work. One durable commit per
+        step instead of two. Returns the results whose instance was busy, or whose lock
+        was lost: deliver those through the inbox.
+        """
+        direct: dict[str, list[Result]] = {}
+        for result in results:
+            direct.setdefault(result[0].instance_id, []).append(result)
+        with self._running:
+            items = self._backend.lock_instances(
+                list(direct), owner=self._owner, now=now, lease=self._lease
+            )
+            lost = self._run(items, now, direct) if items else set()
+        done = {item.instance.instance_id for item in items} - lost
+        return [r for r in results if r[0].instance_id not in done]
+
+    def _run(
+        self, items: list[OrchestrationWorkItem], now: _dt.datetime, direct: dict[str, list[Result]]
+    ) -> set[str]:
         try:
-            prepared = [self._process(item, now) for item in items]
+            prepared = [
+                self._process(item, now, direct.get(item.instance.instance_id, ()))
+                for item in items
+            ]
             lost = set(self._backend.commit_orchestrations([commit for commit, _ in prepared]))
         except Exception as exc:
             for item in items:
@@ -82,7 +121,7 @@ class OrchestrationDispatcher:
                 log.warning("lost the lock on %s; another worker took over", instance_id)
             elif executor is not None and not executor.is_done:
                 self._remember(instance_id, commit, executor)
-        return len(items)
+        return lost
 
     def _release(self, items: list[OrchestrationWorkItem]) -> None:
         # The store failed (a dropped connection, say): hand the instances back now rather
@@ -95,7 +134,16 @@ class OrchestrationDispatcher:
                 return  # the store is still away: the leases expire instead
 
     def _process(
-        self, item: OrchestrationWorkItem, now: _dt.datetime
+        self, item: OrchestrationWorkItem, now: _dt.datetime, direct: Sequence[Result] = ()
+    ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
+        commit, executor = self._episode(item, now, direct)
+        if direct:
+            done = tuple(activity.message_id for activity, _ in direct)
+            commit = dataclasses.replace(commit, completed_activities=done)
+        return commit, executor
+
+    def _episode(
+        self, item: OrchestrationWorkItem, now: _dt.datetime, direct: Sequence[Result]
     ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
         instance = item.instance
         if instance.runtime_status.is_terminal:
@@ -105,7 +153,9 @@ class OrchestrationDispatcher:
             self._cache.pop(instance.instance_id, None)
             executor = self._new_executor(instance.name, instance.instance_id)
             return rewind_commit(item, request, executor, self._backend, now), executor
-        events = [m.event for m in item.messages if m.execution_id in (None, instance.execution_id)]
+        current = (None, instance.execution_id)
+        events = [m.event for m in item.messages if m.execution_id in current]
+        events += [event for activity, event in direct if activity.execution_id in current]
         executor = self._executor_for(item)
         result = executor.execute(events, now)
         commit = build_commit(item, result, parent=executor.parent, now=now)

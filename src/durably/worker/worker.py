@@ -50,7 +50,9 @@ class Worker:
     ``poll_interval`` is how often an idle worker looks for work made by other processes.
     ``retention_days`` (off by default) makes the worker purge, every
     ``retention_check_interval`` seconds, the finished instances (Completed, Failed,
-    Terminated) created more than that many days ago.
+    Terminated) created more than that many days ago. With ``direct_episodes`` (on by
+    default) a finished activity's result is applied by running its instance's episode
+    right away, in the commit that retires the activity, instead of through the inbox.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class Worker:
         poll_interval: float = 0.25,
         retention_days: float | None = None,
         retention_check_interval: float = 3600.0,
+        direct_episodes: bool = True,
     ) -> None:
         if retention_days is not None and retention_days < 0:
             raise ValueError(f"retention_days must not be negative, got {retention_days}")
@@ -87,6 +90,7 @@ class Worker:
         self._lease_seconds = lease_seconds
         self._retention = None if retention_days is None else _dt.timedelta(days=retention_days)
         self._retention_interval = retention_check_interval
+        self._direct_episodes = direct_episodes
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -261,6 +265,17 @@ class Worker:
                 return items
 
     def _deliver(self, batch: list[_Done]) -> None:
+        remaining = batch
+        if self._direct_episodes and not self._stopping.is_set():
+            try:
+                remaining = self.orchestrations.run_with_results(_now(), batch)
+            except Exception:
+                log.exception("running episodes for %d activity results failed", len(batch))
+        if remaining:
+            self._complete(remaining)
+        self._finished(batch)
+
+    def _complete(self, batch: list[_Done]) -> None:
         for attempt in range(5):
             try:
                 lost = self.activities.complete(batch, _now())
@@ -272,6 +287,8 @@ class Worker:
             lost = []  # the leases expire and the activities run again: at least once
         for message_id in lost:
             log.warning("activity lease %d was lost; its result was dropped", message_id)
+
+    def _finished(self, batch: list[_Done]) -> None:
         with self._in_flight_lock:
             for item, _ in batch:
                 self._in_flight.pop(item.message_id, None)
