@@ -31,11 +31,13 @@ unit: $(STAMP)
 
 test: lint unit
 
+# BENCH_ARGS passes runner options, e.g. make bench BENCH_ARGS="--runs 3 --only chain,hello5".
+# PostgreSQL joins when DURABLY_TEST_POSTGRES is set; DBOS's venv is made on demand.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 bench-peers: $(STAMP)
-	$(BIN)/python -m benchmarks.run --peers
+	$(BIN)/python -m benchmarks.run --peers $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache durably.db durably.db-*

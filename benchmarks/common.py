@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import statistics
 import sys
@@ -27,6 +28,12 @@ def child_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--worker-kw", action="append", default=[], help="KEY=VALUE")
     return parser.parse_args(argv)
+
+
+def dump_stacks_before(timeout_s: float) -> None:
+    """A hung run prints every thread's stack (to stderr, which the runner reports) and
+    exits shortly before the runner would kill it."""
+    faulthandler.dump_traceback_later(max(1.0, timeout_s - 15), exit=True)
 
 
 def proc_status_mb(field: str) -> float | None:

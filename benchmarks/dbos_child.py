@@ -155,6 +155,7 @@ def main() -> None:
     args = common.child_args()
     workload = BY_NAME[args.workload]
     params = workload.params(args.quick)
+    common.dump_stacks_before(workload.timeout_s)
     config: DBOSConfig = {
         "name": "durably-bench",
         "system_database_url": args.store,

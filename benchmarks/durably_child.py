@@ -187,6 +187,7 @@ def main() -> None:
     args = common.child_args()
     workload = BY_NAME[args.workload]
     params = workload.params(args.quick)
+    common.dump_stacks_before(workload.timeout_s)
     kwargs = _worker_kwargs(args.worker_kw)
     with durably.Worker(app, store=args.store, **kwargs) as worker:
         bench = Bench(worker.client(), timeout=workload.timeout_s)

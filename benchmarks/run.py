@@ -31,7 +31,14 @@ from rich.progress import (
 
 from benchmarks import machine, peers, report
 from benchmarks.common import RESULT_PREFIX
-from benchmarks.stores import StoreSpec, journal_mode, pg_server_version, remove_sqlite, sqlite_path
+from benchmarks.stores import (
+    SCRATCH,
+    StoreSpec,
+    journal_mode,
+    pg_server_version,
+    remove_sqlite,
+    sqlite_path,
+)
 from benchmarks.workloads import BY_NAME, NAMES, Workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,8 +176,11 @@ class ChildRunner:
         wall = time.perf_counter() - t0
         lines = [x for x in done.stdout.splitlines() if x.startswith(RESULT_PREFIX)]
         if done.returncode != 0 or not lines:
-            tail = (done.stdout[-1500:] + done.stderr[-2500:]).strip()
-            raise ChildFailed(f"exit {done.returncode}: {tail}")
+            log = SCRATCH / "logs" / f"{system}-{workload.name}-{time.strftime('%H%M%S')}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(f"$ {shlex.join(command)}\n{done.stdout}\n{done.stderr}")
+            tail = (done.stdout[-1000:] + done.stderr[-1500:]).strip()
+            raise ChildFailed(f"exit {done.returncode} (full output: {log}): {tail}")
         figures: dict[str, Any] = json.loads(lines[-1][len(RESULT_PREFIX) :])
         if workload.name == "startup":
             figures["process_ms"] = wall * 1e3

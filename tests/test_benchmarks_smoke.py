@@ -1,0 +1,28 @@
+"""The benchmark runner's smallest path still works (it times nothing that is asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_chain_on_the_memory_store(tmp_path: Path) -> None:
+    runner = [sys.executable, "-m", "benchmarks.run", "--quick", "--store", "memory"]
+    done = subprocess.run(
+        [*runner, "--only", "chain,fanout-200", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    [result] = tmp_path.glob("*-memory.json")
+    doc = json.loads(result.read_text())
+    assert doc["systems"] == ["durably"]
+    for name in ("chain", "fanout-200"):
+        durably = doc["workloads"][name]["durably"]
+        assert durably["errors"] == []
+        assert durably["summary"]["act_per_s"]["median"] > 0
+    assert "| **chain** |" in (tmp_path / "latest.md").read_text()
