@@ -93,3 +93,18 @@ def commit_rate(synchronous: str = "FULL", commits: int = ANCHOR_COMMITS) -> flo
     finally:
         connection.close()
         remove_sqlite(path)
+
+
+def pg_commit_rate(url: str, commits: int = ANCHOR_COMMITS) -> float:
+    """Single-row PostgreSQL transactions per second on one connection (the server's
+    durability settings apply)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("CREATE TEMPORARY TABLE anchor_t(id BIGSERIAL PRIMARY KEY, p BYTEA)")
+        payload = b"p" * 100
+        t0 = time.perf_counter()
+        for _ in range(commits):
+            with connection.transaction():
+                connection.execute("INSERT INTO anchor_t(p) VALUES (%s)", (payload,))
+        return commits / (time.perf_counter() - t0)

@@ -96,7 +96,7 @@ def markdown(doc: dict[str, Any]) -> str:
         f"- **Runs**: {doc['runs']} per workload (median shown, min..max in brackets when more "
         "than one), each in a fresh process on a fresh store"
         + (", durably and DBOS interleaved run by run" if peers else ""),
-        f"- **Disk anchor**: {_anchor(doc)}",
+        f"- **Machine limit** (measured before and after): {_anchor(doc)}",
         f"- **Date**: {machine['date']}; command: `{doc['command']}`",
         "",
     ]
@@ -128,10 +128,13 @@ def markdown(doc: dict[str, Any]) -> str:
 
 
 def _anchor(doc: dict[str, Any]) -> str:
-    anchor = doc.get("anchor") or {}
+    anchor = {k: v for k, v in (doc.get("anchor") or {}).items() if v is not None}
     if not anchor:
         return "not measured"
-    parts = [f"{when} {rate:,.0f}" for when, rate in anchor.items()]
-    return "single-row SQLite WAL synchronous=FULL commits/s on the scratch disk: " + ", ".join(
-        parts
+    store = doc["store"]
+    what = (
+        "single-row PostgreSQL commits/s on one connection"
+        if store["kind"] == "postgres"
+        else f"single-row {store['title']} commits/s on the scratch disk"
     )
+    return what + ": " + ", ".join(f"{when} {rate:,.0f}" for when, rate in anchor.items())

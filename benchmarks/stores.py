@@ -9,6 +9,7 @@ PostgreSQL: a database dropped and created again before each run.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,9 @@ class StoreSpec:
         if self.kind == "memory":
             return "in memory (not durable; smoke tests only)"
         if self.kind == "postgres":
-            return "PostgreSQL server defaults (fsync=on, synchronous_commit=on)"
+            assert self.pg_url is not None
+            settings = pg_settings(self.pg_url)
+            return "PostgreSQL " + ", ".join(f"{k}={v}" for k, v in settings.items())
         if system == "dbos":
             return "SQLite WAL, synchronous=FULL (DBOS has no setting for it)"
         return f"SQLite WAL, synchronous={self.synchronous}"
@@ -103,6 +106,16 @@ def recreate_pg_database(url: str, database: str, *, create: bool = True) -> str
         if create:
             admin.execute(f'CREATE DATABASE "{database}"')
     return with_database(url, database)
+
+
+@functools.cache
+def pg_settings(url: str) -> dict[str, str]:
+    """The server settings that decide what a commit survives."""
+    import psycopg
+
+    names = ("fsync", "synchronous_commit", "wal_sync_method", "full_page_writes")
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
+        return {n: str(connection.execute(f"SHOW {n}").fetchone()[0]) for n in names}  # type: ignore[index]
 
 
 def pg_server_version(url: str) -> str | None:
