@@ -24,11 +24,12 @@ processes that start at once against an empty database do not race.
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import hashlib
 import re
 import select
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Self, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -37,10 +38,11 @@ import psycopg_pool
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from durably.backends import _sql_ops as ops
 from durably.backends._pg_listen import Listener, channel_name, encode_payload
 from durably.backends._sql import MIGRATIONS, POSTGRES, Cursor, Tx, migrate
 from durably.backends._sql_backend import SqlBackend
-from durably.backends.base import BackendOptions, WorkKind
+from durably.backends.base import ActivityWorkItem, BackendOptions, WorkKind
 from durably.errors import StoreError
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -172,6 +174,16 @@ class PostgresBackend(SqlBackend):
             yield cursor
 
     @contextlib.contextmanager
+    def _lease_cursor(self) -> Iterator[Cursor]:
+        # Lease-only transactions (lock, renew, abandon) commit without waiting for the
+        # WAL flush: a crash may forget one, which only frees a lease early or late, and
+        # the episode commit that follows a lock is synchronous (flushing the WAL up to
+        # and including the lock).
+        with self._write_cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF", ())
+            yield cursor
+
+    @contextlib.contextmanager
     def _read_cursor(self) -> Iterator[Cursor]:
         with (
             self._translated(),
@@ -188,6 +200,22 @@ class PostgresBackend(SqlBackend):
             yield
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL store {self.where}: {exc}") from exc
+
+    def renew_activity_locks(
+        self, work_items: Sequence[ActivityWorkItem], *, until: _dt.datetime
+    ) -> list[int]:
+        """Extend the leases, one short transaction each; returns the ids whose lock was lost.
+
+        One row per transaction: a renewal never holds one row lock while it waits for
+        another, so it cannot deadlock with a result delivery or an episode commit that
+        deletes the same rows in another order.
+        """
+        lost = []
+        for item in sorted(work_items, key=lambda i: i.message_id):
+            with self._write(durable=False) as tx:
+                if not ops.renew_activity(tx, item, until):
+                    lost.append(item.message_id)
+        return lost
 
     def _publish(self, tx: Tx) -> None:
         # Delivered by the server at COMMIT, and not at all on rollback.
