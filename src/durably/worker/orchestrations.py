@@ -41,6 +41,7 @@ class _Cached:
     executor: OrchestrationExecutor
     execution_id: str
     history_length: int
+    last_used: _dt.datetime
 
 
 class OrchestrationDispatcher:
@@ -55,6 +56,7 @@ class OrchestrationDispatcher:
         lease: _dt.timedelta = _dt.timedelta(seconds=60),
         batch_size: int = 64,
         cache_size: int = 1024,
+        cache_idle: _dt.timedelta = _dt.timedelta(minutes=5),
     ) -> None:
         self._app = app
         self._backend = backend
@@ -62,6 +64,7 @@ class OrchestrationDispatcher:
         self._lease = lease
         self._batch_size = batch_size
         self._cache_size = cache_size
+        self._cache_idle = cache_idle
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         # One batch at a time: the orchestration loop and the activity-result loop both
         # run episodes, and the cache is not shared between concurrent batches.
@@ -201,8 +204,16 @@ class OrchestrationDispatcher:
         if self._cache_size <= 0 or commit.reset_history:
             return
         length = commit.work_item.instance.history_length + len(commit.new_events)
-        self._cache[instance_id] = _Cached(executor, commit.execution_id, length)
+        now = commit.last_updated_time
+        self._cache[instance_id] = _Cached(executor, commit.execution_id, length, now)
+        # Least recently used first: evict beyond the size bound, then whatever sat idle
+        # too long (an instance waiting days for an event should not pin its generator).
         while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        while self._cache:
+            oldest = next(iter(self._cache.values()))
+            if now - oldest.last_used <= self._cache_idle:
+                break
             self._cache.popitem(last=False)
 
     def forget(self, instance_id: str) -> None:

@@ -46,7 +46,8 @@ class Worker:
     """Processes work for ``app`` from ``store`` until stopped. Use it as a context manager.
 
     ``activity_concurrency`` bounds the activities running at once; ``cache_size`` bounds
-    the live orchestrations kept in memory between episodes (0 turns the cache off);
+    the live orchestrations kept in memory between episodes (0 turns the cache off) and
+    ``cache_idle_seconds`` how long one stays there unused;
     ``poll_interval`` is how often an idle worker looks for work made by other processes.
     ``retention_days`` (off by default) makes the worker purge, every
     ``retention_check_interval`` seconds, the finished instances (Completed, Failed,
@@ -63,6 +64,7 @@ class Worker:
         activity_concurrency: int = 32,
         orchestration_batch_size: int = 64,
         cache_size: int = 4096,
+        cache_idle_seconds: float = 300.0,
         lease_seconds: float = 60.0,
         poll_interval: float = 0.25,
         retention_days: float | None = None,
@@ -83,6 +85,7 @@ class Worker:
             lease=lease,
             batch_size=orchestration_batch_size,
             cache_size=cache_size,
+            cache_idle=_dt.timedelta(seconds=cache_idle_seconds),
         )
         self.activities = ActivityDispatcher(app, self.backend, owner=self.worker_id, lease=lease)
         self._concurrency = activity_concurrency
