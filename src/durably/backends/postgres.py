@@ -29,7 +29,8 @@ import hashlib
 import re
 import select
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Self, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -163,25 +164,33 @@ class PostgresBackend(SqlBackend):
             raise StoreError(f"cannot open PostgreSQL store {self.where}: {exc}") from exc
 
     # -- connections -----------------------------------------------------------------
-    @contextlib.contextmanager
-    def _write_cursor(self) -> Iterator[Cursor]:
-        with (
-            self._translated(),
-            self._pool.connection() as connection,
-            connection.transaction(),
-            connection.cursor() as cursor,
-        ):
-            yield cursor
+    def _write_cursor(self) -> AbstractContextManager[Cursor]:
+        return self._transaction(durable=True)
 
-    @contextlib.contextmanager
-    def _lease_cursor(self) -> Iterator[Cursor]:
+    def _lease_cursor(self) -> AbstractContextManager[Cursor]:
         # Lease-only transactions (lock, renew, abandon) commit without waiting for the
         # WAL flush: a crash may forget one, which only frees a lease early or late, and
         # the episode commit that follows a lock is synchronous (flushing the WAL up to
         # and including the lock).
-        with self._write_cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF", ())
-            yield cursor
+        return self._transaction(durable=False)
+
+    @contextlib.contextmanager
+    def _transaction(self, *, durable: bool) -> Iterator[Cursor]:
+        with (
+            self._translated(),
+            self._pool.connection() as connection,
+            connection.pipeline() if _PIPELINE else contextlib.nullcontext() as pipeline,
+            connection.transaction(),
+            connection.cursor() as cursor,
+            connection.cursor() as queue,
+        ):
+            if pipeline is None:
+                yield cursor
+                return
+            pipelined = _PipelinedCursor(cursor, queue, pipeline)
+            if not durable:
+                pipelined.send("SET LOCAL synchronous_commit TO OFF")
+            yield pipelined
 
     @contextlib.contextmanager
     def _read_cursor(self) -> Iterator[Cursor]:
@@ -218,10 +227,15 @@ class PostgresBackend(SqlBackend):
         return lost
 
     def _publish(self, tx: Tx) -> None:
-        # Delivered by the server at COMMIT, and not at all on rollback.
-        if tx.notes:
-            payload = encode_payload(self._sender, tx.notes)
-            tx.execute("SELECT pg_notify(?, ?)", self._channel, payload)
+        # Delivered by the server at COMMIT, and not at all on rollback. An orchestration
+        # note without a time is a released lock, not new work: it matters to this
+        # process (which gets it in-process) and would only wake every other worker for
+        # nothing. Other processes find what a released lock exposes by polling.
+        notes = [(k, at) for k, at in tx.notes if k != "orchestration" or at is not None]
+        if notes:
+            payload = encode_payload(self._sender, notes)
+            # executemany: the result is not needed, so it rides with the COMMIT.
+            tx.executemany("SELECT pg_notify(?, ?)", [(self._channel, payload)])
 
     # -- wake-ups and lifecycle ------------------------------------------------------
     def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
@@ -253,6 +267,67 @@ class PostgresBackend(SqlBackend):
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+_PIPELINE = psycopg.Pipeline.is_supported()
+"""libpq 14 or later: statements can be sent without waiting for each result."""
+
+
+_VALUES = re.compile(r"^INSERT INTO [^;]* VALUES (\((?:%s, )*%s\))$")
+"""An INSERT of one row of parameters (the row is group 1)."""
+_MAX_ROWS = 64
+"""Rows per multi-row INSERT (each row count is another prepared statement)."""
+
+
+class _PipelinedCursor:
+    """A cursor of a transaction in pipeline mode: fewer round trips per episode.
+
+    ``executemany`` statements (history rows, consumed messages, new activity work,
+    NOTIFY) have no result anyone reads, so they are only sent; the next ``execute``,
+    whose result (a row count, rows) is needed at once, takes them along and waits for
+    everything in one round trip. An error in a sent statement surfaces there, or at
+    COMMIT, and aborts the transaction like any other. The sent statements use a cursor
+    of their own, so their results never mix with the ones read.
+    """
+
+    def __init__(
+        self,
+        cursor: psycopg.Cursor[Any],
+        queue: psycopg.Cursor[Any],
+        pipeline: psycopg.Pipeline,
+    ) -> None:
+        self._cursor = cursor
+        self._queue = queue
+        self._pipeline = pipeline
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def execute(self, sql: str, params: Sequence[Any], /) -> None:
+        self._cursor.execute(sql, params)
+        self._pipeline.sync()
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> None:
+        rows = list(params)
+        values = _VALUES.search(sql)
+        if values is None or len(rows) < 2:
+            self._queue.executemany(sql, rows)
+            return
+        # An INSERT of several rows becomes one multi-row INSERT per chunk: one statement
+        # for the server to parse, plan and run instead of one per row.
+        for start in range(0, len(rows), _MAX_ROWS):
+            chunk = rows[start : start + _MAX_ROWS]
+            many = sql[: values.start(1)] + ", ".join([values.group(1)] * len(chunk))
+            self._queue.execute(many, [value for row in chunk for value in row])
+
+    def send(self, sql: str) -> None:
+        self._queue.execute(sql)
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
 
 
 def _check_settings(
