@@ -121,8 +121,6 @@ class Listener:
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._known_due: dict[WorkKind, int] = {}
-        self.reconnects = 0
-        """How many times the connection was re-established after a failure."""
 
     @property
     def connected(self) -> bool:
@@ -165,7 +163,6 @@ class Listener:
             if self._stopping.wait(delay * random.uniform(0.8, 1.2)):
                 break
             delay = min(delay * 2, _BACKOFF_MAX)
-            self.reconnects += 1
 
     def _listen(self, connection: psycopg.Connection[Any]) -> None:
         next_refresh = 0.0

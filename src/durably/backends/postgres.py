@@ -404,11 +404,17 @@ def _check_connection(connection: psycopg.Connection[Any]) -> None:
     """
     if connection.closed or connection.broken:
         raise psycopg.OperationalError("the connection is closed")
-    poller = select.poll()
-    poller.register(connection.fileno(), select.POLLIN)
-    if poller.poll(0):
+    if _readable(connection.fileno()):
         # Almost always the server's goodbye. (A rare asynchronous notice would make us
         # drop a good connection: a cheap reconnect, never a failed call.) Closed, the
         # connection is discarded by the pool rather than offered again.
         connection.close()
         raise psycopg.OperationalError("the server sent data to an idle connection")
+
+
+def _readable(fd: int) -> bool:
+    if hasattr(select, "poll"):  # not limited to descriptors below FD_SETSIZE
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])  # Windows
