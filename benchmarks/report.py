@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from typing import Any
 
@@ -123,8 +124,16 @@ def markdown(doc: dict[str, Any]) -> str:
     ]
     if failures:
         lines += ["", "Failed runs:", ""]
-        lines += [f"- {name} on {system}: {error[:300]}" for name, system, error in failures]
+        lines += [f"- {name} on {system}: {_gist(error)}" for name, system, error in failures]
     return "\n".join(lines) + "\n"
+
+
+def _gist(error: str) -> str:
+    """The failure's first line (exit code, log path) and its last exception line."""
+    head = re.match(r"(exit -?\d+ \(full output: [^)]*\)|timed out after \d+ s)", error)
+    found = re.findall(r"^.*\b\w+(?:Error|Exception)\b.*$", error, flags=re.M)
+    tail = found[-1].strip() if found else error.strip().splitlines()[-1]
+    return f"{head.group(1) if head else 'failed'}: `{tail[:240]}`"
 
 
 def _anchor(doc: dict[str, Any]) -> str:
