@@ -68,8 +68,8 @@ def _wait_all(client: durably.Client, ids: dict[str, tuple[str, int]]) -> None:
         _assert_history_well_formed(client, instance_id)
 
 
-def test_sigkill_at_several_points_loses_nothing(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'crash.db'}"
+def kill_workers_then_finish(store: str) -> None:
+    """Start the workload, SIGKILL a worker three times mid-run, let a fresh one finish."""
     with durably.Client(store) as client:
         ids = _start_workload(client)
         for delay in (0.3, 0.6, 0.45):
@@ -90,6 +90,10 @@ def test_sigkill_at_several_points_loses_nothing(tmp_path: Path) -> None:
             assert survivor.wait(timeout=30) == 0
             _close(survivor)
     assert finished_early < len(ids), "the kills should have landed mid-workload"
+
+
+def test_sigkill_at_several_points_loses_nothing(tmp_path: Path) -> None:
+    kill_workers_then_finish(f"sqlite:///{tmp_path / 'crash.db'}")
 
 
 def test_two_worker_processes_share_one_file_without_double_processing(tmp_path: Path) -> None:
