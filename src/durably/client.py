@@ -338,11 +338,10 @@ class Client:
             raise InstanceNotFoundError(instance_id)
         return record
 
-    def _require_active(self, instance_id: str, operation: str) -> Status:
+    def _require_active(self, instance_id: str, operation: str) -> None:
         record = self._record(instance_id)
         if record.runtime_status.is_terminal:
             raise InvalidInstanceStateError(instance_id, record.runtime_status, operation)
-        return record.runtime_status
 
     def _all_pages(self, **filters: Any) -> Iterator[DurableOrchestrationStatus]:
         token: str | None = None

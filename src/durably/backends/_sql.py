@@ -10,7 +10,6 @@ lock) and ``{skip_locked}`` (competing consumers). The operations built from the
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import importlib.resources
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,10 +36,18 @@ class Dialect:
 
     def render(self, template: str) -> str:
         """The statement for this database."""
-        return _render(self, template)
+        # Keyed by the dialect's name, not the dialect: hashing a frozen dataclass on
+        # every statement of every transaction showed up in profiles.
+        key = (self.name, template)
+        statement = _RENDERED.get(key)
+        if statement is None:
+            statement = _RENDERED[key] = _render(self, template)
+        return statement
 
 
-@functools.cache
+_RENDERED: dict[tuple[str, str], str] = {}
+
+
 def _render(dialect: Dialect, template: str) -> str:
     # Our statements contain no literal '?' and no '%', so plain replacement is safe.
     return (

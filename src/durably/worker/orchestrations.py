@@ -215,6 +215,3 @@ class OrchestrationDispatcher:
             if now - oldest.last_used <= self._cache_idle:
                 break
             self._cache.popitem(last=False)
-
-    def forget(self, instance_id: str) -> None:
-        self._cache.pop(instance_id, None)

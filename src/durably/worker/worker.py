@@ -95,7 +95,7 @@ class Worker:
         self._retention_interval = retention_check_interval
         self._direct_episodes = direct_episodes
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads: dict[str, threading.Thread] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = threading.Semaphore(activity_concurrency)
@@ -123,7 +123,7 @@ class Worker:
         for name, target in targets.items():
             thread = threading.Thread(target=target, name=f"durably-{name}", daemon=True)
             thread.start()
-            self._threads.append(thread)
+            self._threads[name] = thread
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -133,12 +133,11 @@ class Worker:
             return
         self._stopping.set()
         self.backend.interrupt()
-        activity_thread = self._threads[1]
-        activity_thread.join(timeout)
+        self._threads["activities"].join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._results.put(None)
-        for thread in self._threads:
+        for thread in self._threads.values():
             thread.join(timeout)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
