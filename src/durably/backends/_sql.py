@@ -33,6 +33,11 @@ class Dialect:
     skip_locked: str = ""
     """Appended to the selects that pick work, so competing workers pass each other by;
     those selects alias the row to lock ``w`` (PostgreSQL: ``FOR UPDATE OF w SKIP LOCKED``)."""
+    serial_writes: bool = False
+    """Write transactions run one at a time (SQLite's database lock) and a read inside one
+    costs no round trip. Then an episode commit can tell whether messages arrived while
+    its instance was locked (none can if the lock was taken in the same transaction),
+    instead of waking this process's orchestration waiters after every commit."""
 
     def render(self, template: str) -> str:
         """The statement for this database."""
@@ -57,7 +62,9 @@ def _render(dialect: Dialect, template: str) -> str:
     )
 
 
-SQLITE = Dialect(name="sqlite", id_primary_key="INTEGER PRIMARY KEY AUTOINCREMENT")
+SQLITE = Dialect(
+    name="sqlite", id_primary_key="INTEGER PRIMARY KEY AUTOINCREMENT", serial_writes=True
+)
 POSTGRES = Dialect(
     name="postgresql",
     param="%s",
@@ -176,12 +183,27 @@ UPDATE_AFTER_EPISODE = (
     " lock_owner = NULL, lock_token = NULL, lock_expires = NULL"
     " WHERE task_hub = ? AND instance_id = ? AND lock_token = ?"
 )
+UPDATE_AFTER_STEP = (
+    # UPDATE_AFTER_EPISODE for an episode that changed neither status, name, execution
+    # nor input: indexed columns stay out of SET, so their indexes are not rewritten.
+    "UPDATE durably_instances SET output = ?, custom_status = ?, last_updated_time = ?,"
+    " history_length = ?, lock_owner = NULL, lock_token = NULL, lock_expires = NULL"
+    " WHERE task_hub = ? AND instance_id = ? AND lock_token = ?"
+)
 LOCK_CANDIDATES = (
     "SELECT m.instance_id FROM durably_inbox m JOIN durably_instances w"
     " ON w.task_hub = m.task_hub AND w.instance_id = m.instance_id"
     " WHERE m.task_hub = ? AND m.visible_at <= ?"
     " AND (w.lock_expires IS NULL OR w.lock_expires <= ?)"
     " ORDER BY m.visible_at, m.id LIMIT ?{skip_locked}"
+)
+HAS_ORCHESTRATION_WORK = (
+    # LOCK_CANDIDATES without locks or ordering: a read that spares an idle poll the
+    # write transaction.
+    "SELECT 1 FROM durably_inbox m JOIN durably_instances w"
+    " ON w.task_hub = m.task_hub AND w.instance_id = m.instance_id"
+    " WHERE m.task_hub = ? AND m.visible_at <= ?"
+    " AND (w.lock_expires IS NULL OR w.lock_expires <= ?) LIMIT 1"
 )
 LOCK_INSTANCES = (
     # {ids} is a list of placeholders, one per candidate instance.
@@ -216,6 +238,9 @@ SELECT_VISIBLE_MESSAGES = (
     "SELECT instance_id, id, execution_id, event FROM durably_inbox"
     " WHERE task_hub = ? AND instance_id IN ({ids}) AND visible_at <= ? ORDER BY id"
 )
+HAS_VISIBLE_MESSAGE = (
+    "SELECT 1 FROM durably_inbox WHERE task_hub = ? AND instance_id = ? AND visible_at <= ? LIMIT 1"
+)
 DELETE_MESSAGE = "DELETE FROM durably_inbox WHERE task_hub = ? AND instance_id = ? AND id = ?"
 DELETE_INBOX = "DELETE FROM durably_inbox WHERE task_hub = ? AND instance_id = ?"
 
@@ -223,10 +248,18 @@ INSERT_ACTIVITY = (
     "INSERT INTO durably_activities (task_hub, instance_id, execution_id, task_id, name, input,"
     " visible_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+INSERT_CLAIMED_ACTIVITY = (
+    "INSERT INTO durably_activities (task_hub, instance_id, execution_id, task_id, name, input,"
+    " visible_at, lock_owner, lock_token, lock_expires, dequeue_count)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id"
+)
 ACTIVITY_CANDIDATES = (
     "SELECT w.id FROM durably_activities w WHERE w.task_hub = ? AND w.visible_at <= ?"
     " AND (w.lock_expires IS NULL OR w.lock_expires <= ?)"
     " ORDER BY w.visible_at, w.id LIMIT ?{skip_locked}"
+)
+HAS_ACTIVITY_WORK = (
+    "SELECT 1 FROM durably_activities WHERE task_hub = ? AND visible_at <= ? LIMIT 1"
 )
 DELETE_ACTIVITY = "DELETE FROM durably_activities WHERE task_hub = ? AND id = ?"
 LOCK_ACTIVITIES = (

@@ -19,6 +19,8 @@ from durably.backends._sql import Cursor, Dialect, Tx
 from durably.backends.base import (
     ActivityResult,
     ActivityWorkItem,
+    EpisodeBatch,
+    EpisodeRunner,
     InstancePage,
     InstanceQuery,
     InstanceRecord,
@@ -119,6 +121,9 @@ class SqlBackend:
         self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
     ) -> list[OrchestrationWorkItem]:
         """Lock up to ``limit`` instances with visible messages, oldest message first."""
+        with self._read() as tx:
+            if not ops.has_orchestration_work(tx, now):
+                return []
         with self._write(durable=False) as tx:
             return ops.lock_orchestrations(tx, owner, now, lease, limit)
 
@@ -137,6 +142,42 @@ class SqlBackend:
         names = sorted(set(instance_ids))
         with self._write(durable=False) as tx:
             return ops.lock_named(tx, names, owner, now, lease)
+
+    def run_episodes(
+        self,
+        runner: EpisodeRunner,
+        *,
+        owner: str,
+        now: _dt.datetime,
+        lease: _dt.timedelta,
+        limit: int,
+        instance_ids: Sequence[str] | None = None,
+    ) -> EpisodeBatch:
+        """Lock, run and commit in one durable transaction: one commit per batch of steps.
+
+        The runner runs while the transaction is open (SQLite: holding the write lock;
+        PostgreSQL: holding the instances' row locks), so if it raises, the locks are
+        rolled back with everything else.
+        """
+        named = sorted(set(instance_ids or ()))
+        if not named:
+            with self._read() as tx:
+                if limit <= 0 or not ops.has_orchestration_work(tx, now):
+                    return EpisodeBatch()
+        with self._write() as tx:
+            # Sorted: workers locking overlapping sets take row locks in one order.
+            items = ops.lock_named(tx, named, owner, now, lease)
+            if limit > 0:
+                items += ops.lock_orchestrations(tx, owner, now, lease, limit)
+            if not items:
+                return EpisodeBatch()
+            claimed: list[ActivityWorkItem] = []
+            lost = frozenset(
+                commit.work_item.instance.instance_id
+                for commit in runner(items)
+                if not ops.apply_commit(tx, commit, claimed, locked_here=True)
+            )
+        return EpisodeBatch(items=tuple(items), lost=lost, claimed=tuple(claimed))
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply the commits in one transaction; returns the ids whose lock was lost."""
@@ -172,6 +213,9 @@ class SqlBackend:
         self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
     ) -> list[ActivityWorkItem]:
         """Lock up to ``limit`` visible activity requests, oldest first."""
+        with self._read() as tx:
+            if not ops.has_activity_work(tx, now):
+                return []
         with self._write(durable=False) as tx:
             return ops.lock_activities(tx, owner, now, lease, limit)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from durably.backends import _sql as q
@@ -23,7 +24,9 @@ from durably.backends._codec import (
 )
 from durably.backends._sql import Tx
 from durably.backends.base import (
+    ActivityClaim,
     ActivityResult,
+    ActivityTask,
     ActivityWorkItem,
     InboxMessage,
     InstancePage,
@@ -209,6 +212,17 @@ def _insert_message(
 # -- orchestration work ------------------------------------------------------------
 
 
+def has_orchestration_work(tx: Tx, now: _dt.datetime) -> bool:
+    """Whether some unlocked instance has a visible message (a read: no locks taken)."""
+    now_us = to_micros(now)
+    return tx.one(q.HAS_ORCHESTRATION_WORK, tx.hub, now_us, now_us) is not None
+
+
+def has_activity_work(tx: Tx, now: _dt.datetime) -> bool:
+    """Whether some activity request is visible (a locked one is visible at lease expiry)."""
+    return tx.one(q.HAS_ACTIVITY_WORK, tx.hub, to_micros(now)) is not None
+
+
 def lock_orchestrations(
     tx: Tx, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
 ) -> list[OrchestrationWorkItem]:
@@ -245,18 +259,25 @@ def lock_named(
     ]
 
 
-def apply_commit(tx: Tx, commit: OrchestrationCommit) -> bool:
-    """Apply one episode's writes; False (nothing written) if the lock token changed."""
+def apply_commit(
+    tx: Tx,
+    commit: OrchestrationCommit,
+    claimed: list[ActivityWorkItem] | None = None,
+    *,
+    locked_here: bool = False,
+) -> bool:
+    """Apply one episode's writes; False (nothing written) if the lock token changed.
+
+    Activities the commit claims are appended to ``claimed`` (ignored without a list).
+    ``locked_here``: the instance was locked earlier in this same transaction.
+    """
     item = commit.work_item
     instance_id = item.instance.instance_id
     # The lock is ours, so nobody appended history since we locked the instance.
     start = 0 if commit.reset_history else item.instance.history_length
-    updated = tx.execute(
-        q.UPDATE_AFTER_EPISODE,
-        commit.name,
-        commit.execution_id,
-        commit.runtime_status.value,
-        commit.input,
+    old = item.instance
+    # Both UPDATEs end with these columns and the lock-token check.
+    common = (
         commit.output,
         commit.custom_status,
         to_micros(commit.last_updated_time),
@@ -265,6 +286,24 @@ def apply_commit(tx: Tx, commit: OrchestrationCommit) -> bool:
         instance_id,
         item.lock_token,
     )
+    if (
+        commit.runtime_status is old.runtime_status
+        and commit.name == old.name
+        and commit.execution_id == old.execution_id
+        and commit.input == old.input
+    ):
+        # Only what an ordinary step changes: an indexed column named in SET costs its
+        # index a page write even when the value stays the same.
+        updated = tx.execute(q.UPDATE_AFTER_STEP, *common)
+    else:
+        updated = tx.execute(
+            q.UPDATE_AFTER_EPISODE,
+            commit.name,
+            commit.execution_id,
+            commit.runtime_status.value,
+            commit.input,
+            *common,
+        )
     if updated != 1:
         return False
     tx.executemany(q.DELETE_MESSAGE, [(tx.hub, instance_id, m.message_id) for m in item.messages])
@@ -275,20 +314,37 @@ def apply_commit(tx: Tx, commit: OrchestrationCommit) -> bool:
     ]
     tx.executemany(q.INSERT_HISTORY, events)
     tx.executemany(q.DELETE_ACTIVITY, [(tx.hub, i) for i in commit.completed_activities])
-    _write_outbox(tx, commit)
-    # Releasing the lock may expose messages that arrived during the episode.
-    tx.notify("orchestration")
-    tx.notify("status")
+    _write_outbox(tx, commit, claimed)
+    # Releasing the lock may expose messages that arrived during the episode. Where
+    # writes are serial, wake the orchestration waiters only if there can be such
+    # messages and there are.
+    if not tx.dialect.serial_writes or (
+        not locked_here
+        and tx.one(q.HAS_VISIBLE_MESSAGE, tx.hub, instance_id, to_micros(commit.last_updated_time))
+    ):
+        tx.notify("orchestration")
+    if (
+        commit.runtime_status.is_terminal
+        and commit.runtime_status is not item.instance.runtime_status
+    ):
+        tx.notify("status")
     return True
 
 
-def _write_outbox(tx: Tx, commit: OrchestrationCommit) -> None:
+def _write_outbox(
+    tx: Tx, commit: OrchestrationCommit, claimed: list[ActivityWorkItem] | None
+) -> None:
     for new in commit.new_instances:
         try:
             create_instance(tx, new)
         except InstanceExistsError:
             if new.on_conflict is not None:
                 enqueue(tx, new.on_conflict)
+    activities = commit.activities
+    claim = commit.claim
+    if claim is not None and claimed is not None and claim.count > 0:
+        activities = activities[claim.count :]
+        claimed.extend(_insert_claimed(tx, commit.activities[: claim.count], claim))
     tx.executemany(
         q.INSERT_ACTIVITY,
         [
@@ -301,10 +357,10 @@ def _write_outbox(tx: Tx, commit: OrchestrationCommit) -> None:
                 a.input,
                 to_micros(a.visible_at),
             )
-            for a in commit.activities
+            for a in activities
         ],
     )
-    for activity in commit.activities:
+    for activity in activities:
         tx.notify("activity", activity.visible_at)
     own = commit.work_item.instance.instance_id
     for message in commit.messages:
@@ -312,6 +368,38 @@ def _write_outbox(tx: Tx, commit: OrchestrationCommit) -> None:
             _insert_message(tx, own, message.execution_id, message.visible_at, message.event)
         else:
             enqueue(tx, message)
+
+
+def _insert_claimed(
+    tx: Tx, activities: Sequence[ActivityTask], claim: ActivityClaim
+) -> Iterator[ActivityWorkItem]:
+    # Inserted as if taken by lock_activities at once: locked, handed out once, and
+    # visible again when the lease expires.
+    expires = to_micros(claim.expires)
+    for a in activities:
+        row = tx.one(
+            q.INSERT_CLAIMED_ACTIVITY,
+            tx.hub,
+            a.instance_id,
+            a.execution_id,
+            a.task_id,
+            a.name,
+            a.input,
+            expires,
+            claim.owner,
+            claim.lock_token,
+            expires,
+        )
+        assert row is not None
+        yield ActivityWorkItem(
+            message_id=row[0],
+            instance_id=a.instance_id,
+            execution_id=a.execution_id,
+            task_id=a.task_id,
+            name=a.name,
+            input=a.input,
+            lock_token=claim.lock_token,
+        )
 
 
 def release_instance(tx: Tx, work_item: OrchestrationWorkItem) -> None:

@@ -10,7 +10,7 @@ Every backend passes ``durably.testing.backend_contract``.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -23,7 +23,8 @@ from durably.history import (
 )
 
 WorkKind = Literal["orchestration", "activity", "status"]
-"""What a waiter waits for: orchestration messages, activity work, or instance status changes."""
+"""What a waiter waits for: orchestration messages, activity work, or instances reaching a
+terminal status (or being created)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +137,21 @@ class OrchestrationWorkItem:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityClaim:
+    """Enqueue the first ``count`` activities of a commit already locked by ``owner``.
+
+    The worker that ran the episode runs them itself, without polling for them; they
+    are ordinary locked requests (``dequeue_count`` 1, visible again at ``expires``), so
+    if that worker dies, another takes them when the lease runs out.
+    """
+
+    owner: str
+    lock_token: str
+    expires: _dt.datetime
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrchestrationCommit:
     """Everything one episode writes, applied in one transaction.
 
@@ -161,6 +177,25 @@ class OrchestrationCommit:
     completed_activities: tuple[int, ...] = ()
     """Activity work (message ids) whose results this episode applied directly, without
     going through the inbox: deleted by the commit, whoever holds their lease."""
+    claim: ActivityClaim | None = None
+    """Lock some of ``activities`` for the committing worker (honoured by
+    :meth:`Backend.run_episodes` only)."""
+
+
+EpisodeRunner = Callable[[Sequence[OrchestrationWorkItem]], Sequence[OrchestrationCommit]]
+"""Runs one episode per locked work item and returns their commits (any order, any subset)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EpisodeBatch:
+    """What :meth:`Backend.run_episodes` did."""
+
+    items: tuple[OrchestrationWorkItem, ...] = ()
+    """The work items it locked and handed to the runner."""
+    lost: frozenset[str] = frozenset()
+    """Instance ids whose commit found its lock token changed: those changed nothing."""
+    claimed: tuple[ActivityWorkItem, ...] = ()
+    """The activity requests enqueued locked for the caller (see :class:`ActivityClaim`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -250,6 +285,26 @@ class Backend(Protocol):
         Each item carries the instance's visible messages (possibly none). Unknown and
         busy instances are left out. Used to run an episode right where an activity
         result was produced.
+        """
+
+    def run_episodes(
+        self,
+        runner: EpisodeRunner,
+        *,
+        owner: str,
+        now: _dt.datetime,
+        lease: _dt.timedelta,
+        limit: int,
+        instance_ids: Sequence[str] | None = None,
+    ) -> EpisodeBatch:
+        """Lock, run and commit episodes, in one transaction where the store can.
+
+        Locks the named ``instance_ids`` that are free (as :meth:`lock_instances`) and
+        up to ``limit`` other instances with visible messages (as
+        :meth:`lock_next_orchestrations`); calls ``runner`` with all the work items;
+        applies the commits it returns (as :meth:`commit_orchestrations`, honouring
+        each commit's ``claim``). If ``runner`` raises, nothing is committed and the
+        locks are released.
         """
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:

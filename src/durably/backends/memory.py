@@ -32,10 +32,13 @@ from durably.backends._codec import (
 )
 from durably.backends._memory_store import Activity, Instance, Lock, Message, Store, named_store
 from durably.backends.base import (
+    ActivityClaim,
     ActivityResult,
     ActivityTask,
     ActivityWorkItem,
     BackendOptions,
+    EpisodeBatch,
+    EpisodeRunner,
     InboxMessage,
     InstancePage,
     InstanceQuery,
@@ -205,16 +208,47 @@ class MemoryBackend:
             free = [i for i in found if i is not None and i.lock.is_free(now_us)]
             return [_lock_instance(i, owner, now_us, expires) for i in free]
 
+    def run_episodes(
+        self,
+        runner: EpisodeRunner,
+        *,
+        owner: str,
+        now: _dt.datetime,
+        lease: _dt.timedelta,
+        limit: int,
+        instance_ids: Sequence[str] | None = None,
+    ) -> EpisodeBatch:
+        """Lock, run the episodes (outside the store lock), commit; see the protocol."""
+        items = self.lock_instances(instance_ids or (), owner=owner, now=now, lease=lease)
+        if limit > 0:
+            items += self.lock_next_orchestrations(owner=owner, now=now, lease=lease, limit=limit)
+        if not items:
+            return EpisodeBatch()
+        try:
+            commits = runner(items)
+        except BaseException:
+            for item in items:
+                self.abandon_orchestration(item)
+            raise
+        claimed: list[ActivityWorkItem] = []
+        lost = self._commit(commits, claimed)
+        return EpisodeBatch(items=tuple(items), lost=frozenset(lost), claimed=tuple(claimed))
+
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply every commit whose lock token still matches; the others' ids are returned."""
+        return self._commit(commits, None)
+
+    def _commit(
+        self, commits: Sequence[OrchestrationCommit], claimed: list[ActivityWorkItem] | None
+    ) -> list[str]:
         for commit in commits:
             _check_json(_commit_events(commit))
         lost: list[str] = []
         with self._locked() as store:
             for commit in commits:
-                if not self._apply(store, commit):
+                if not self._apply(store, commit, claimed):
                     lost.append(commit.work_item.instance.instance_id)
-        self._notify_commits(commits)
+        self._notify_commits(commits, claiming=claimed is not None)
         return lost
 
     def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
@@ -372,7 +406,12 @@ class MemoryBackend:
             activity = store.activities.pop(activity_id)
             store.activity_queue.remove(activity.visible_at, activity_id)
 
-    def _apply(self, store: Store, commit: OrchestrationCommit) -> bool:
+    def _apply(
+        self,
+        store: Store,
+        commit: OrchestrationCommit,
+        claimed: list[ActivityWorkItem] | None,
+    ) -> bool:
         item = commit.work_item
         instance = store.instances.get(item.instance.instance_id)
         if instance is None or instance.lock.token != item.lock_token:
@@ -397,28 +436,42 @@ class MemoryBackend:
             done = store.activities.get(activity_id)
             if done is not None:
                 self._remove_activity(store, done)
-        for task in commit.activities:
-            self._add_activity(store, task)
+        claim = commit.claim
+        for n, task in enumerate(commit.activities):
+            activity = self._add_activity(store, task)
+            if claim is not None and claimed is not None and n < claim.count:
+                claimed.append(self._claim_activity(store, activity, claim))
         for message in commit.messages:
             self._enqueue(store, message)
         return True
 
-    def _add_activity(self, store: Store, task: ActivityTask) -> None:
+    def _add_activity(self, store: Store, task: ActivityTask) -> Activity:
         activity = Activity(id=next(store.ids), task=task, visible_at=to_micros(task.visible_at))
         store.activities[activity.id] = activity
         store.activity_queue.add(activity.visible_at, activity.id)
         owner = store.instances.get(task.instance_id)
         if owner is not None:
             owner.activities.add(activity.id)
+        return activity
+
+    def _claim_activity(
+        self, store: Store, activity: Activity, claim: ActivityClaim
+    ) -> ActivityWorkItem:
+        activity.dequeue_count = 0  # _lock counts this hand-out as the first
+        return self._lock(store, activity, claim.owner, claim.lock_token, to_micros(claim.expires))
 
     def _lock_activity(
         self, store: Store, activity_id: int, owner: str, expires: int
     ) -> ActivityWorkItem:
         activity = store.activities[activity_id]
+        return self._lock(store, activity, owner, uuid.uuid4().hex, expires)
+
+    def _lock(
+        self, store: Store, activity: Activity, owner: str, token: str, expires: int
+    ) -> ActivityWorkItem:
         # A locked request is re-queued at its lease expiry: the visible prefix of the
         # queue then holds exactly the requests that are free or whose lease ran out.
         self._move_activity(store, activity, expires)
-        token = uuid.uuid4().hex
         activity.lock = Lock(owner=owner, token=token, expires=expires)
         activity.dequeue_count += 1
         task = activity.task
@@ -448,7 +501,7 @@ class MemoryBackend:
     def _notify(self, kind: WorkKind, visible_at: _dt.datetime | None = None) -> None:
         self._store.notifier.notify(kind, visible_at=visible_at)
 
-    def _notify_commits(self, commits: Sequence[OrchestrationCommit]) -> None:
+    def _notify_commits(self, commits: Sequence[OrchestrationCommit], *, claiming: bool) -> None:
         # Always wake orchestration waiters: releasing a lock can expose messages that
         # arrived while the instance was locked.
         self._notify("status")
@@ -458,7 +511,8 @@ class MemoryBackend:
                 self._notify("orchestration", message.visible_at)
             for new in commit.new_instances:
                 self._notify("orchestration", new.visible_at)
-            for task in commit.activities:
+            claimed = commit.claim.count if claiming and commit.claim is not None else 0
+            for task in commit.activities[claimed:]:
                 self._notify("activity", task.visible_at)
 
 

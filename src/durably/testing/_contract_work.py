@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
-from durably.backends.base import ActivityResult, NewMessage
+from durably.backends.base import (
+    ActivityClaim,
+    ActivityResult,
+    NewMessage,
+    OrchestrationCommit,
+    OrchestrationWorkItem,
+)
 from durably.history import (
     FailureDetails,
     OrchestratorStarted,
@@ -397,3 +404,99 @@ def check_commit_retires_the_activities_it_applied(factory: StoreFactory) -> Non
     later = T0 + LEASE
     [left] = backend.lock_next_activities(owner="w", now=later, lease=LEASE, limit=10)
     assert left.task_id == works[1].task_id
+
+
+@_check
+def check_run_episodes_locks_runs_and_commits_together(factory: StoreFactory) -> None:
+    backend = factory()
+    for name in ("a", "b", "c"):
+        backend.create_instance(start(name))
+    busy = lock_one(backend, "c")
+    seen: list[str] = []
+
+    def runner(items: Sequence[OrchestrationWorkItem]) -> list[OrchestrationCommit]:
+        seen.extend(i.instance.instance_id for i in items)
+        return [commit(i, events=[note(i.instance.instance_id)]) for i in items]
+
+    batch = backend.run_episodes(
+        runner, owner="w", now=T0, lease=LEASE, limit=5, instance_ids=["a", "c", "missing"]
+    )
+    # The named free instance first, then others with visible messages; the busy one never.
+    assert seen == ["a", "b"]
+    assert [i.instance.instance_id for i in batch.items] == ["a", "b"]
+    assert (batch.lost, batch.claimed) == (frozenset(), ())
+    assert backend.get_history("a") == [note("a")]
+    assert backend.get_history("b") == [note("b")]
+    assert backend.get_instance("a").runtime_status is Status.Running  # type: ignore[union-attr]
+    assert backend.commit_orchestrations([commit(busy)]) == []
+    nothing = backend.run_episodes(runner, owner="w", now=T0, lease=LEASE, limit=5)
+    assert nothing.items == () and seen == ["a", "b"]  # no visible work: runner not called
+
+
+@_check
+def check_run_episodes_named_only_with_no_limit(factory: StoreFactory) -> None:
+    backend = factory()
+    backend.create_instance(start("a"))
+    backend.create_instance(start("b"))
+    batch = backend.run_episodes(
+        lambda items: [commit(i) for i in items],
+        owner="w",
+        now=T0,
+        lease=LEASE,
+        limit=0,
+        instance_ids=["b"],
+    )
+    assert [i.instance.instance_id for i in batch.items] == ["b"]
+    assert locked_ids(backend) == ["a"]
+
+
+@_check
+def check_a_failing_runner_commits_nothing_and_frees_the_locks(factory: StoreFactory) -> None:
+    backend = factory()
+    backend.create_instance(start("a"))
+
+    def runner(items: Sequence[OrchestrationWorkItem]) -> list[OrchestrationCommit]:
+        raise RuntimeError("episode blew up")
+
+    with raises(RuntimeError):
+        backend.run_episodes(runner, owner="w", now=T0, lease=LEASE, limit=5)
+    assert backend.get_history("a") == []
+    [item] = lock(backend)  # free again at once, its message still there
+    assert [type(m.event).__name__ for m in item.messages] == ["ExecutionStarted"]
+
+
+@_check
+def check_a_claim_enqueues_activities_locked_for_the_caller(factory: StoreFactory) -> None:
+    backend = factory()
+    backend.create_instance(start("a"))
+    claim = ActivityClaim(owner="w", lock_token="claim-token", expires=T0 + LEASE, count=2)
+
+    def runner(items: Sequence[OrchestrationWorkItem]) -> list[OrchestrationCommit]:
+        tasks = [activity(items[0], n) for n in range(3)]
+        return [dataclasses.replace(commit(items[0], activities=tasks), claim=claim)]
+
+    batch = backend.run_episodes(runner, owner="w", now=T0, lease=LEASE, limit=5)
+    assert [(w.task_id, w.lock_token, w.dequeue_count) for w in batch.claimed] == [
+        (0, "claim-token", 1),
+        (1, "claim-token", 1),
+    ]
+    # Only the unclaimed one is up for grabs until the claim's lease runs out.
+    [free] = backend.lock_next_activities(owner="w2", now=T0, lease=LEASE * 2, limit=10)
+    assert free.task_id == 2
+    done = TaskCompleted(timestamp=T0, task_scheduled_id=0, result="1")
+    result = ActivityResult(work_item=batch.claimed[0], event=done, visible_at=T0)
+    assert backend.complete_activities([result]) == []
+    [again] = backend.lock_next_activities(owner="w2", now=T0 + LEASE, lease=LEASE, limit=10)
+    assert (again.task_id, again.dequeue_count) == (1, 2)
+
+
+@_check
+def check_commit_orchestrations_ignores_claims(factory: StoreFactory) -> None:
+    backend = factory()
+    backend.create_instance(start("a"))
+    item = lock_one(backend, "a")
+    claim = ActivityClaim(owner="w", lock_token="t", expires=T0 + LEASE, count=1)
+    applied = dataclasses.replace(commit(item, activities=[activity(item, 0)]), claim=claim)
+    assert backend.commit_orchestrations([applied]) == []
+    [work] = backend.lock_next_activities(owner="w2", now=T0, lease=LEASE, limit=10)
+    assert (work.task_id, work.dequeue_count) == (0, 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from durably.actions import (
     Action,
@@ -20,6 +20,7 @@ from durably.actions import (
     StartSubOrchestration,
 )
 from durably.backends.base import (
+    ActivityClaim,
     ActivityTask,
     InstanceRecord,
     NewInstance,
@@ -43,14 +44,24 @@ from durably.history import (
 Status = OrchestrationRuntimeStatus
 
 
+ClaimActivities = Callable[[int], ActivityClaim | None]
+"""Given how many activities a commit schedules, a claim on some of them (or None)."""
+
+
 def build_commit(
     item: OrchestrationWorkItem,
     result: EpisodeResult,
     *,
     parent: tuple[str, int] | None,
     now: _dt.datetime,
+    completed_activities: tuple[int, ...] = (),
+    claim: ClaimActivities | None = None,
 ) -> OrchestrationCommit:
-    """The commit for ``result``; ``parent`` is (parent instance id, task id) if any."""
+    """The commit for ``result``; ``parent`` is (parent instance id, task id) if any.
+
+    ``completed_activities`` are the activity requests whose results the episode applied
+    directly; ``claim`` may claim the scheduled activities for this worker.
+    """
     instance = item.instance
     completion = result.completion
     if completion is not None and completion.status is Status.ContinuedAsNew:
@@ -75,6 +86,8 @@ def build_commit(
         activities=tuple(activities),
         messages=tuple(messages),
         new_instances=tuple(new_instances),
+        completed_activities=completed_activities,
+        claim=claim(len(activities)) if claim is not None and activities else None,
     )
 
 

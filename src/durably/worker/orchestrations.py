@@ -12,28 +12,54 @@ import dataclasses
 import datetime as _dt
 import logging
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from durably.app import App
 from durably.backends.base import (
+    ActivityClaim,
     ActivityWorkItem,
     Backend,
+    EpisodeBatch,
     OrchestrationCommit,
     OrchestrationWorkItem,
 )
 from durably.engine.context import OrchestrationContext
 from durably.engine.replay import OrchestrationExecutor
-from durably.errors import NonDeterministicOrchestrationError, StoreError
+from durably.errors import NonDeterministicOrchestrationError
 from durably.history import OrchestrationRuntimeStatus, TaskCompleted, TaskFailed
-from durably.worker.episode import build_commit, consume_only
+from durably.worker.episode import ClaimActivities, build_commit, consume_only
 from durably.worker.management import rewind_commit, rewind_requested, terminate_children
 
 log = logging.getLogger("durably.worker")
 Status = OrchestrationRuntimeStatus
 Result = tuple[ActivityWorkItem, TaskCompleted | TaskFailed]
+
+
+class ActivitySlots(Protocol):
+    """Free places in the worker's activity pool."""
+
+    def take_now(self, wanted: int) -> int:
+        """Take up to ``wanted`` free slots without waiting; how many were taken."""
+
+    def give(self, count: int) -> None:
+        """Return ``count`` slots."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityHandOff:
+    """Where activities scheduled by this worker's episodes run without being polled for.
+
+    A commit claims (enqueues already locked) as many of its activities as ``slots``
+    has free places, and ``run`` gets the claimed work items once they are committed.
+    """
+
+    slots: ActivitySlots
+    lease: _dt.timedelta
+    run: Callable[[Sequence[ActivityWorkItem]], None]
 
 
 @dataclass(slots=True)
@@ -57,6 +83,7 @@ class OrchestrationDispatcher:
         batch_size: int = 64,
         cache_size: int = 1024,
         cache_idle: _dt.timedelta = _dt.timedelta(minutes=5),
+        hand_off: ActivityHandOff | None = None,
     ) -> None:
         self._app = app
         self._backend = backend
@@ -65,9 +92,13 @@ class OrchestrationDispatcher:
         self._batch_size = batch_size
         self._cache_size = cache_size
         self._cache_idle = cache_idle
+        self._hand_off = hand_off
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
-        # One batch at a time: the orchestration loop and the activity-result loop both
-        # run episodes, and the cache is not shared between concurrent batches.
+        # The orchestration loop and the activity-result loop both run episodes; this
+        # lock serialises their use of the cache (never held while waiting for the store
+        # outside a batch's transaction). Batches lock disjoint instances, and a cached
+        # executor is only used when its history length still matches, so the order in
+        # which two batches update the cache never changes a result.
         self._running = threading.Lock()
 
     @property
@@ -76,13 +107,7 @@ class OrchestrationDispatcher:
 
     def run_once(self, now: _dt.datetime) -> int:
         """Lock a batch of instances, run one episode each, commit; the batch size."""
-        with self._running:
-            items = self._backend.lock_next_orchestrations(
-                owner=self._owner, now=now, lease=self._lease, limit=self._batch_size
-            )
-            if items:
-                self._run(items, now, {})
-            return len(items)
+        return len(self._run(now, None, {}).items)
 
     def run_with_results(self, now: _dt.datetime, results: Sequence[Result]) -> list[Result]:
         """Apply activity results in episodes run right away, skipping the inbox.
@@ -95,58 +120,71 @@ class OrchestrationDispatcher:
         direct: dict[str, list[Result]] = {}
         for result in results:
             direct.setdefault(result[0].instance_id, []).append(result)
-        with self._running:
-            items = self._backend.lock_instances(
-                list(direct), owner=self._owner, now=now, lease=self._lease
-            )
-            lost = self._run(items, now, direct) if items else set()
-        done = {item.instance.instance_id for item in items} - lost
+        # The same transaction also takes instances with new messages, up to the batch
+        # size: one commit instead of one here and one in the orchestration loop.
+        batch = self._run(now, list(direct), direct)
+        done = {item.instance.instance_id for item in batch.items} - batch.lost
         return [r for r in results if r[0].instance_id not in done]
 
     def _run(
-        self, items: list[OrchestrationWorkItem], now: _dt.datetime, direct: dict[str, list[Result]]
-    ) -> set[str]:
-        try:
-            prepared = [
-                self._process(item, now, direct.get(item.instance.instance_id, ()))
-                for item in items
-            ]
-            lost = set(self._backend.commit_orchestrations([commit for commit, _ in prepared]))
-        except Exception as exc:
-            for item in items:
-                self._cache.pop(item.instance.instance_id, None)
-            if isinstance(exc, StoreError):
-                self._release(items)
-            raise
-        for commit, executor in prepared:
-            instance_id = commit.work_item.instance.instance_id
-            if instance_id in lost:
-                log.warning("lost the lock on %s; another worker took over", instance_id)
-            elif executor is not None and not executor.is_done:
-                self._remember(instance_id, commit, executor)
-        return lost
+        self, now: _dt.datetime, instance_ids: list[str] | None, direct: dict[str, list[Result]]
+    ) -> EpisodeBatch:
+        prepared: list[tuple[OrchestrationCommit, OrchestrationExecutor | None]] = []
+        claims = _Claims(self._owner, now, self._hand_off)
 
-    def _release(self, items: list[OrchestrationWorkItem]) -> None:
-        # The store failed (a dropped connection, say): hand the instances back now rather
-        # than at lease expiry. Harmless if the commit did land: its token is gone, so
-        # abandoning is a no-op. Other errors keep the lease, which paces retries.
-        for item in items:
-            try:
-                self._backend.abandon_orchestration(item)
-            except Exception:
-                return  # the store is still away: the leases expire instead
+        def runner(items: Sequence[OrchestrationWorkItem]) -> list[OrchestrationCommit]:
+            with self._running:
+                prepared.clear()
+                for item in items:
+                    results = direct.get(item.instance.instance_id, ())
+                    prepared.append(self._process(item, now, results, claims.take))
+                return [commit for commit, _ in prepared]
+
+        try:
+            batch = self._backend.run_episodes(
+                runner,
+                owner=self._owner,
+                now=now,
+                lease=self._lease,
+                limit=self._batch_size - len(instance_ids or ()),
+                instance_ids=instance_ids,
+            )
+        except Exception:
+            with self._running:
+                for commit, _ in prepared:
+                    self._cache.pop(commit.work_item.instance.instance_id, None)
+            claims.settle(())
+            raise
+        claims.settle(batch.claimed)
+        with self._running:
+            for commit, executor in prepared:
+                instance_id = commit.work_item.instance.instance_id
+                if instance_id in batch.lost:
+                    log.warning("lost the lock on %s; another worker took over", instance_id)
+                elif executor is not None and not executor.is_done:
+                    self._remember(instance_id, commit, executor)
+        return batch
 
     def _process(
-        self, item: OrchestrationWorkItem, now: _dt.datetime, direct: Sequence[Result] = ()
+        self,
+        item: OrchestrationWorkItem,
+        now: _dt.datetime,
+        direct: Sequence[Result],
+        claim: ClaimActivities | None,
     ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
-        commit, executor = self._episode(item, now, direct)
-        if direct:
-            done = tuple(activity.message_id for activity, _ in direct)
+        done = tuple(activity.message_id for activity, _ in direct)
+        commit, executor = self._episode(item, now, direct, done, claim)
+        if commit.completed_activities != done:  # the rare paths: rewind, terminate, ...
             commit = dataclasses.replace(commit, completed_activities=done)
         return commit, executor
 
     def _episode(
-        self, item: OrchestrationWorkItem, now: _dt.datetime, direct: Sequence[Result]
+        self,
+        item: OrchestrationWorkItem,
+        now: _dt.datetime,
+        direct: Sequence[Result],
+        done: tuple[int, ...],
+        claim: ClaimActivities | None,
     ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
         instance = item.instance
         if instance.runtime_status.is_terminal:
@@ -161,7 +199,14 @@ class OrchestrationDispatcher:
         events += [event for activity, event in direct if activity.execution_id in current]
         executor = self._executor_for(item)
         result = executor.execute(events, now)
-        commit = build_commit(item, result, parent=executor.parent, now=now)
+        commit = build_commit(
+            item,
+            result,
+            parent=executor.parent,
+            now=now,
+            completed_activities=done,
+            claim=claim,
+        )
         if result.runtime_status is Status.Terminated:
             commit = terminate_children(commit, events, self._backend, now)
         return commit, executor
@@ -215,3 +260,39 @@ class OrchestrationDispatcher:
             if now - oldest.last_used <= self._cache_idle:
                 break
             self._cache.popitem(last=False)
+
+
+class _Claims:
+    """The activity slots one batch of commits claims, and their settlement."""
+
+    def __init__(self, owner: str, now: _dt.datetime, hand_off: ActivityHandOff | None) -> None:
+        self._owner = owner
+        self._now = now
+        self._hand_off = hand_off
+        self._token = uuid.uuid4().hex
+        self._taken = 0
+
+    def take(self, wanted: int) -> ActivityClaim | None:
+        """A claim on up to ``wanted`` activities of one commit, if slots are free."""
+        hand_off = self._hand_off
+        count = hand_off.slots.take_now(wanted) if hand_off is not None else 0
+        if not count:
+            return None
+        assert hand_off is not None
+        self._taken += count
+        return ActivityClaim(
+            owner=self._owner,
+            lock_token=self._token,
+            expires=self._now + hand_off.lease,
+            count=count,
+        )
+
+    def settle(self, claimed: Sequence[ActivityWorkItem]) -> None:
+        """Hand the claimed work to the pool; give back the slots nothing used."""
+        if self._hand_off is None:
+            return
+        unused = self._taken - len(claimed)
+        if unused:
+            self._hand_off.slots.give(unused)
+        if claimed:
+            self._hand_off.run(claimed)

@@ -17,6 +17,7 @@ import queue
 import signal
 import threading
 import uuid
+from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -28,18 +29,47 @@ from durably.backends.base import ActivityWorkItem, Backend, InstanceQuery
 from durably.client import Client, connect
 from durably.history import OrchestrationRuntimeStatus, TaskCompleted, TaskFailed
 from durably.worker.activities import ActivityDispatcher
-from durably.worker.orchestrations import OrchestrationDispatcher
+from durably.worker.orchestrations import ActivityHandOff, OrchestrationDispatcher
 
 log = logging.getLogger("durably.worker")
 
 _Done = tuple[ActivityWorkItem, TaskCompleted | TaskFailed]
 _FINISHED = frozenset(s for s in OrchestrationRuntimeStatus if s.is_terminal)
+_LINGER = 0.0005
+"""Seconds the result loop waits for more results while other activities still run."""
 _MAX_BACKOFF = 5.0
 """Seconds a loop waits at most between retries while the store keeps failing."""
 
 
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
+
+
+class _Slots:
+    """Free places in the activity pool: a counter under a condition."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._changed = threading.Condition()
+
+    def take_all(self, timeout: float) -> int:
+        """Take every free slot, waiting up to ``timeout`` seconds for one; how many."""
+        with self._changed:
+            if not self._free and not self._changed.wait_for(lambda: self._free, timeout):
+                return 0
+            taken, self._free = self._free, 0
+            return taken
+
+    def take_now(self, wanted: int) -> int:
+        with self._changed:
+            taken = min(wanted, self._free)
+            self._free -= taken
+            return taken
+
+    def give(self, count: int) -> None:
+        with self._changed:
+            self._free += count
+            self._changed.notify()
 
 
 class Worker:
@@ -78,6 +108,7 @@ class Worker:
         self.backend = connect(store, app)
         self.worker_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         lease = _dt.timedelta(seconds=lease_seconds)
+        self._slots = _Slots(activity_concurrency)
         self.orchestrations = OrchestrationDispatcher(
             app,
             self.backend,
@@ -86,9 +117,11 @@ class Worker:
             batch_size=orchestration_batch_size,
             cache_size=cache_size,
             cache_idle=_dt.timedelta(seconds=cache_idle_seconds),
+            hand_off=ActivityHandOff(slots=self._slots, lease=lease, run=self._run_claimed),
         )
         self.activities = ActivityDispatcher(app, self.backend, owner=self.worker_id, lease=lease)
         self._concurrency = activity_concurrency
+        self._batch_size = orchestration_batch_size
         self._poll = poll_interval
         self._lease_seconds = lease_seconds
         self._retention = None if retention_days is None else _dt.timedelta(days=retention_days)
@@ -98,7 +131,6 @@ class Worker:
         self._threads: dict[str, threading.Thread] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._slots = threading.Semaphore(activity_concurrency)
         self._results: queue.Queue[_Done | None] = queue.Queue()
         self._in_flight: dict[int, ActivityWorkItem] = {}
         self._in_flight_lock = threading.Lock()
@@ -178,7 +210,9 @@ class Worker:
         failures = 0
         while not self._stopping.is_set():
             try:
-                if self.orchestrations.run_once(_now()) == 0:
+                # A batch smaller than the limit took all there was: wait for news
+                # (what arrived meanwhile has already set the wake-up).
+                if self.orchestrations.run_once(_now()) < self._batch_size:
                     self.backend.wait_for_work("orchestration", self._poll)
                 failures = 0
             except Exception:
@@ -199,7 +233,7 @@ class Worker:
     def _activity_loop(self) -> None:
         failures = 0
         while not self._stopping.is_set():
-            free = self._take_slots()
+            free = self._slots.take_all(self._poll)
             try:
                 items = self.activities.fetch(_now(), free) if free else []
                 failures = 0
@@ -207,20 +241,25 @@ class Worker:
                 items = []
                 failures += 1
                 self._back_off("fetching activity work failed", failures)
-            for _ in range(free - len(items)):
-                self._slots.release()
+            if free > len(items):
+                self._slots.give(free - len(items))
             for item in items:
                 self._run_activity(item)
             if not items and free:
                 self.backend.wait_for_work("activity", self._poll)
 
-    def _take_slots(self) -> int:
-        if not self._slots.acquire(timeout=self._poll):
-            return 0
-        taken = 1
-        while taken < self._concurrency and self._slots.acquire(blocking=False):
-            taken += 1
-        return taken
+    def _run_claimed(self, items: Sequence[ActivityWorkItem]) -> None:
+        # Activities our own commits enqueued locked for us (their slots are taken).
+        for item in items:
+            try:
+                self._run_activity(item)
+            except RuntimeError:  # the pool is shut down: we are stopping
+                self._finished_item(item)
+                self._slots.give(1)
+                try:
+                    self.backend.abandon_activity(item, visible_at=_now())
+                except Exception:
+                    log.exception("could not hand back activity %d", item.message_id)
 
     def _run_activity(self, item: ActivityWorkItem) -> None:
         with self._in_flight_lock:
@@ -236,7 +275,7 @@ class Worker:
         future.add_done_callback(lambda f: self._on_done(item, f))
 
     def _on_done(self, item: ActivityWorkItem, future: Any) -> None:
-        self._slots.release()
+        self._slots.give(1)
         if future.cancelled():  # stopped before it ran: hand it back at once
             try:
                 self.backend.abandon_activity(item, visible_at=_now())
@@ -260,9 +299,21 @@ class Worker:
 
     def _drain(self, first: _Done | None) -> list[_Done | None]:
         items = [first]
+        lingered = False
         while True:
             try:
                 items.append(self._results.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            # While other activities are still running, wait a moment for their results
+            # once: one bigger batch costs far less than several small commits. Nothing
+            # else running (a sequential orchestration) means no wait at all.
+            if lingered or len(self._in_flight) <= len(items):
+                return items
+            lingered = True
+            try:
+                items.append(self._results.get(timeout=_LINGER))
             except queue.Empty:
                 return items
 
@@ -294,6 +345,10 @@ class Worker:
         with self._in_flight_lock:
             for item, _ in batch:
                 self._in_flight.pop(item.message_id, None)
+
+    def _finished_item(self, item: ActivityWorkItem) -> None:
+        with self._in_flight_lock:
+            self._in_flight.pop(item.message_id, None)
 
     def _lease_loop(self) -> None:
         interval = self._lease_seconds / 3
