@@ -9,6 +9,7 @@ WHERE clause and look at the row count.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -180,8 +181,24 @@ def _placeholders(count: int) -> str:
 
 
 def select_history(tx: Tx, instance_id: str) -> list[HistoryEvent]:
-    rows = tx.all(q.SELECT_HISTORY, tx.hub, instance_id)
-    return [HistoryEvent.from_json(row[0]) for row in rows]
+    events: list[HistoryEvent] = []
+    for (text,) in tx.all(q.SELECT_HISTORY, tx.hub, instance_id):
+        if text.startswith("["):  # the events of one commit
+            events += [HistoryEvent.from_dict(data) for data in json.loads(text)]
+        else:
+            events.append(HistoryEvent.from_json(text))
+    return events
+
+
+def _history_row(events: Sequence[HistoryEvent]) -> str:
+    """One history row for the events one commit appends: the event, or an array of them.
+
+    One row per commit instead of one per event: fewer statements and index entries,
+    fewer pages written per commit. The row's sequence is its first event's number.
+    """
+    if len(events) == 1:
+        return events[0].to_json()
+    return "[" + ",".join(event.to_json() for event in events) + "]"
 
 
 def enqueue(tx: Tx, message: NewMessage) -> bool:
@@ -309,10 +326,8 @@ def apply_commit(
     tx.executemany(q.DELETE_MESSAGE, [(tx.hub, instance_id, m.message_id) for m in item.messages])
     if commit.reset_history:
         tx.execute(q.DELETE_HISTORY, tx.hub, instance_id)
-    events = [
-        (tx.hub, instance_id, start + n, e.to_json()) for n, e in enumerate(commit.new_events)
-    ]
-    tx.executemany(q.INSERT_HISTORY, events)
+    if commit.new_events:
+        tx.execute(q.INSERT_HISTORY, tx.hub, instance_id, start, _history_row(commit.new_events))
     tx.executemany(q.DELETE_ACTIVITY, [(tx.hub, i) for i in commit.completed_activities])
     _write_outbox(tx, commit, claimed)
     # Releasing the lock may expose messages that arrived during the episode. Where

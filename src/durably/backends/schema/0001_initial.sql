@@ -30,6 +30,8 @@ CREATE INDEX IF NOT EXISTS durably_instances_status
 CREATE INDEX IF NOT EXISTS durably_instances_name
     ON durably_instances (task_hub, name, created_time, instance_id);
 
+-- A row holds the events one commit appended: one event's JSON object, or a JSON array of
+-- them; sequence is the number of its first event (events are numbered from 0).
 CREATE TABLE IF NOT EXISTS durably_history (
     task_hub TEXT NOT NULL,
     instance_id TEXT NOT NULL,
