@@ -248,11 +248,14 @@ INSERT_ACTIVITY = (
     "INSERT INTO durably_activities (task_hub, instance_id, execution_id, task_id, name, input,"
     " visible_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-INSERT_CLAIMED_ACTIVITY = (
+INSERT_CLAIMED_ACTIVITIES = (
+    # {values} is CLAIMED_ACTIVITY_VALUES once per row. A claimed request is inserted as
+    # lock_activities leaves one: locked, handed out once, visible again at lease expiry.
     "INSERT INTO durably_activities (task_hub, instance_id, execution_id, task_id, name, input,"
-    " visible_at, lock_owner, lock_token, lock_expires, dequeue_count)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id"
+    " visible_at, lock_owner, lock_token, lock_expires, dequeue_count) VALUES {values}"
+    " RETURNING id, instance_id, task_id"
 )
+CLAIMED_ACTIVITY_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
 ACTIVITY_CANDIDATES = (
     "SELECT w.id FROM durably_activities w WHERE w.task_hub = ? AND w.visible_at <= ?"
     " AND (w.lock_expires IS NULL OR w.lock_expires <= ?)"

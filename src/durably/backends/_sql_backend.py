@@ -171,13 +171,12 @@ class SqlBackend:
                 items += ops.lock_orchestrations(tx, owner, now, lease, limit)
             if not items:
                 return EpisodeBatch()
-            claimed: list[ActivityWorkItem] = []
-            lost = frozenset(
-                commit.work_item.instance.instance_id
-                for commit in runner(items)
-                if not ops.apply_commit(tx, commit, claimed, locked_here=True)
-            )
-        return EpisodeBatch(items=tuple(items), lost=lost, claimed=tuple(claimed))
+            claims: ops.Claimed = []
+            for commit in runner(items):
+                # Locked above in this transaction: the lock cannot have been lost.
+                ops.apply_commit(tx, commit, claims, locked_here=True)
+            claimed = ops.insert_claimed(tx, claims) if claims else []
+        return EpisodeBatch(items=tuple(items), claimed=tuple(claimed))
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply the commits in one transaction; returns the ids whose lock was lost."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from durably.backends import _sql as q
@@ -276,17 +276,23 @@ def lock_named(
     ]
 
 
+Claimed = list[tuple[ActivityTask, ActivityClaim]]
+"""Activities commits claimed, inserted together by :func:`insert_claimed` at the end."""
+
+
 def apply_commit(
     tx: Tx,
     commit: OrchestrationCommit,
-    claimed: list[ActivityWorkItem] | None = None,
+    claims: Claimed | None = None,
     *,
     locked_here: bool = False,
 ) -> bool:
     """Apply one episode's writes; False (nothing written) if the lock token changed.
 
-    Activities the commit claims are appended to ``claimed`` (ignored without a list).
-    ``locked_here``: the instance was locked earlier in this same transaction.
+    The activities the commit claims are added to ``claims`` (without a list, claims
+    are ignored). ``locked_here``: the instance was locked earlier in this same
+    transaction, so its lock token cannot have changed: the writes need no result and
+    a pipelining driver sends them without waiting.
     """
     item = commit.work_item
     instance_id = item.instance.instance_id
@@ -294,7 +300,7 @@ def apply_commit(
     start = 0 if commit.reset_history else item.instance.history_length
     old = item.instance
     # Both UPDATEs end with these columns and the lock-token check.
-    common = (
+    common: tuple[Any, ...] = (
         commit.output,
         commit.custom_status,
         to_micros(commit.last_updated_time),
@@ -311,25 +317,22 @@ def apply_commit(
     ):
         # Only what an ordinary step changes: an indexed column named in SET costs its
         # index a page write even when the value stays the same.
-        updated = tx.execute(q.UPDATE_AFTER_STEP, *common)
-    else:
-        updated = tx.execute(
-            q.UPDATE_AFTER_EPISODE,
-            commit.name,
-            commit.execution_id,
-            commit.runtime_status.value,
-            commit.input,
-            *common,
-        )
-    if updated != 1:
+        statement, row = q.UPDATE_AFTER_STEP, common
+    else:  # a status change, a new execution, a rewind: the full UPDATE
+        statement = q.UPDATE_AFTER_EPISODE
+        row = (commit.name, commit.execution_id, commit.runtime_status.value, commit.input, *common)
+    if locked_here:
+        tx.executemany(statement, [row])
+    elif tx.execute(statement, *row) != 1:
         return False
     tx.executemany(q.DELETE_MESSAGE, [(tx.hub, instance_id, m.message_id) for m in item.messages])
     if commit.reset_history:
         tx.execute(q.DELETE_HISTORY, tx.hub, instance_id)
     if commit.new_events:
-        tx.execute(q.INSERT_HISTORY, tx.hub, instance_id, start, _history_row(commit.new_events))
+        history = (tx.hub, instance_id, start, _history_row(commit.new_events))
+        tx.executemany(q.INSERT_HISTORY, [history])
     tx.executemany(q.DELETE_ACTIVITY, [(tx.hub, i) for i in commit.completed_activities])
-    _write_outbox(tx, commit, claimed)
+    _write_outbox(tx, commit, claims)
     # Releasing the lock may expose messages that arrived during the episode. Where
     # writes are serial, wake the orchestration waiters only if there can be such
     # messages and there are.
@@ -346,9 +349,7 @@ def apply_commit(
     return True
 
 
-def _write_outbox(
-    tx: Tx, commit: OrchestrationCommit, claimed: list[ActivityWorkItem] | None
-) -> None:
+def _write_outbox(tx: Tx, commit: OrchestrationCommit, claims: Claimed | None) -> None:
     for new in commit.new_instances:
         try:
             create_instance(tx, new)
@@ -357,9 +358,9 @@ def _write_outbox(
                 enqueue(tx, new.on_conflict)
     activities = commit.activities
     claim = commit.claim
-    if claim is not None and claimed is not None and claim.count > 0:
+    if claim is not None and claims is not None and claim.count > 0:
         activities = activities[claim.count :]
-        claimed.extend(_insert_claimed(tx, commit.activities[: claim.count], claim))
+        claims += [(task, claim) for task in commit.activities[: claim.count]]
     tx.executemany(
         q.INSERT_ACTIVITY,
         [
@@ -385,36 +386,37 @@ def _write_outbox(
             enqueue(tx, message)
 
 
-def _insert_claimed(
-    tx: Tx, activities: Sequence[ActivityTask], claim: ActivityClaim
-) -> Iterator[ActivityWorkItem]:
-    # Inserted as if taken by lock_activities at once: locked, handed out once, and
-    # visible again when the lease expires.
-    expires = to_micros(claim.expires)
-    for a in activities:
-        row = tx.one(
-            q.INSERT_CLAIMED_ACTIVITY,
-            tx.hub,
-            a.instance_id,
-            a.execution_id,
-            a.task_id,
-            a.name,
-            a.input,
-            expires,
-            claim.owner,
-            claim.lock_token,
-            expires,
-        )
-        assert row is not None
-        yield ActivityWorkItem(
-            message_id=row[0],
-            instance_id=a.instance_id,
-            execution_id=a.execution_id,
-            task_id=a.task_id,
-            name=a.name,
-            input=a.input,
-            lock_token=claim.lock_token,
-        )
+_CLAIMED_ROWS = 64
+"""Claimed activities per INSERT statement."""
+
+
+def insert_claimed(tx: Tx, claims: Claimed) -> list[ActivityWorkItem]:
+    """Insert the claimed activities, locked (as lock_activities would leave them), in a
+    few multi-row statements; their work items in the order given."""
+    items: list[ActivityWorkItem] = []
+    for first in range(0, len(claims), _CLAIMED_ROWS):
+        chunk = claims[first : first + _CLAIMED_ROWS]
+        values = ", ".join([q.CLAIMED_ACTIVITY_VALUES] * len(chunk))
+        params: list[Any] = []
+        for a, claim in chunk:
+            expires = to_micros(claim.expires)
+            params += (tx.hub, a.instance_id, a.execution_id, a.task_id, a.name, a.input)
+            params += (expires, claim.owner, claim.lock_token, expires)
+        rows = tx.all(q.INSERT_CLAIMED_ACTIVITIES.replace("{values}", values), *params)
+        ids = {(row[1], row[2]): row[0] for row in rows}
+        items += [
+            ActivityWorkItem(
+                message_id=ids[(a.instance_id, a.task_id)],
+                instance_id=a.instance_id,
+                execution_id=a.execution_id,
+                task_id=a.task_id,
+                name=a.name,
+                input=a.input,
+                lock_token=claim.lock_token,
+            )
+            for a, claim in chunk
+        ]
+    return items
 
 
 def release_instance(tx: Tx, work_item: OrchestrationWorkItem) -> None:
