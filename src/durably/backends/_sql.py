@@ -191,11 +191,11 @@ UPDATE_AFTER_STEP = (
     " WHERE task_hub = ? AND instance_id = ? AND lock_token = ?"
 )
 LOCK_CANDIDATES = (
-    "SELECT m.instance_id FROM durably_inbox m JOIN durably_instances w"
-    " ON w.task_hub = m.task_hub AND w.instance_id = m.instance_id"
-    " WHERE m.task_hub = ? AND m.visible_at <= ?"
-    " AND (w.lock_expires IS NULL OR w.lock_expires <= ?)"
-    " ORDER BY m.visible_at, m.id LIMIT ?{skip_locked}"
+    # The oldest visible messages, by the inbox index and a LIMIT: no join, so no plan
+    # can turn it into a scan of every instance (PostgreSQL did, on fresh tables without
+    # statistics). LOCK_INSTANCES then skips the instances that are busy.
+    "SELECT instance_id FROM durably_inbox WHERE task_hub = ? AND visible_at <= ?"
+    " ORDER BY visible_at, id LIMIT ?"
 )
 HAS_ORCHESTRATION_WORK = (
     # LOCK_CANDIDATES without locks or ordering: a read that spares an idle poll the
@@ -206,10 +206,15 @@ HAS_ORCHESTRATION_WORK = (
     " AND (w.lock_expires IS NULL OR w.lock_expires <= ?) LIMIT 1"
 )
 LOCK_INSTANCES = (
-    # {ids} is a list of placeholders, one per candidate instance.
-    "UPDATE durably_instances SET lock_owner = ?, lock_token = ?, lock_expires = ?"
-    " WHERE task_hub = ? AND instance_id IN ({ids})"
-    " AND (lock_expires IS NULL OR lock_expires <= ?)"
+    # {ids} is a list of placeholders, one per candidate instance. The pick is a
+    # MATERIALIZED CTE with SKIP LOCKED (as in LOCK_ACTIVITIES): an instance another
+    # transaction holds is passed by, not waited for.
+    "WITH picked AS MATERIALIZED ("
+    "SELECT w.instance_id FROM durably_instances w"
+    " WHERE w.task_hub = ? AND w.instance_id IN ({ids})"
+    " AND (w.lock_expires IS NULL OR w.lock_expires <= ?) LIMIT ?{skip_locked})"
+    " UPDATE durably_instances SET lock_owner = ?, lock_token = ?, lock_expires = ?"
+    " WHERE task_hub = ? AND instance_id IN (SELECT instance_id FROM picked)"
     f" RETURNING {INSTANCE_COLUMNS}"
 )
 RENEW_INSTANCE = (
@@ -238,9 +243,7 @@ SELECT_VISIBLE_MESSAGES = (
     "SELECT instance_id, id, execution_id, event FROM durably_inbox"
     " WHERE task_hub = ? AND instance_id IN ({ids}) AND visible_at <= ? ORDER BY id"
 )
-HAS_VISIBLE_MESSAGE = (
-    "SELECT 1 FROM durably_inbox WHERE task_hub = ? AND instance_id = ? AND visible_at <= ? LIMIT 1"
-)
+HAS_MESSAGES = "SELECT 1 FROM durably_inbox WHERE task_hub = ? AND instance_id IN ({ids}) LIMIT 1"
 DELETE_MESSAGE = "DELETE FROM durably_inbox WHERE task_hub = ? AND instance_id = ? AND id = ?"
 DELETE_INBOX = "DELETE FROM durably_inbox WHERE task_hub = ? AND instance_id = ?"
 

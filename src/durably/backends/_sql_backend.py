@@ -160,9 +160,13 @@ class SqlBackend:
         rolled back with everything else.
         """
         named = sorted(set(instance_ids or ()))
-        if not named:
+        if not named and limit <= 0:
+            return EpisodeBatch()
+        if not named and self.dialect.serial_writes:
+            # SQLite: a read spares an idle poll the database-wide write lock. (A
+            # PostgreSQL transaction that finds nothing locks nothing: no need.)
             with self._read() as tx:
-                if limit <= 0 or not ops.has_orchestration_work(tx, now):
+                if not ops.has_orchestration_work(tx, now):
                     return EpisodeBatch()
         with self._write() as tx:
             # Sorted: workers locking overlapping sets take row locks in one order.
@@ -176,6 +180,8 @@ class SqlBackend:
                 # Locked above in this transaction: the lock cannot have been lost.
                 ops.apply_commit(tx, commit, claims, locked_here=True)
             claimed = ops.insert_claimed(tx, claims) if claims else []
+            if not self.dialect.serial_writes:
+                ops.notify_if_messages_wait(tx, [i.instance.instance_id for i in items])
         return EpisodeBatch(items=tuple(items), claimed=tuple(claimed))
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:

@@ -41,10 +41,12 @@ from durably.backends.base import (
 from durably.errors import InstanceExistsError, InvalidInstanceStateError
 from durably.history import HistoryEvent, OrchestrationRuntimeStatus
 
-_CANDIDATE_WINDOW = 8
+_CANDIDATE_WINDOW = 16
 """Message rows read per wanted instance when picking work: the select walks the inbox
 index oldest first and stops early, instead of grouping every visible message by
 instance; an instance with a burst of messages may make a poll return fewer items."""
+_CANDIDATE_SPARE = 4
+"""Candidate instances offered to the lock per wanted instance (some may be busy)."""
 
 
 # -- instances ---------------------------------------------------------------------
@@ -73,14 +75,8 @@ def _record(row: tuple[Any, ...]) -> InstanceRecord:
 
 def create_instance(tx: Tx, new: NewInstance) -> None:
     """Insert a Pending instance and its start message, replacing a terminal one."""
-    row = tx.one(q.SELECT_STATUS, tx.hub, new.instance_id)
-    if row is not None:
-        if row[0] in ACTIVE_STATUSES:
-            raise InstanceExistsError(new.instance_id, row[0])
-        delete_instance(tx, new.instance_id)
     created = to_micros(new.created_time)
-    inserted = tx.execute(
-        q.INSERT_INSTANCE,
+    row = (
         tx.hub,
         new.instance_id,
         new.name,
@@ -91,11 +87,16 @@ def create_instance(tx: Tx, new: NewInstance) -> None:
         created,
         new.parent_instance_id,
     )
-    if not inserted:
-        # Only under PostgreSQL READ COMMITTED: a concurrent transaction created it first.
-        raise InstanceExistsError(new.instance_id, OrchestrationRuntimeStatus.Pending.value)
+    # Insert first: a new id (the usual case) costs one statement, not a check and a write.
+    if not tx.execute(q.INSERT_INSTANCE, *row):
+        existing = tx.one(q.SELECT_STATUS, tx.hub, new.instance_id)
+        if existing is not None and existing[0] in ACTIVE_STATUSES:
+            raise InstanceExistsError(new.instance_id, existing[0])
+        delete_instance(tx, new.instance_id)  # a finished one (or one purged meanwhile)
+        if not tx.execute(q.INSERT_INSTANCE, *row):
+            # Only under PostgreSQL READ COMMITTED: a concurrent transaction created it.
+            raise InstanceExistsError(new.instance_id, OrchestrationRuntimeStatus.Pending.value)
     _insert_message(tx, new.instance_id, new.execution_id, new.visible_at, new.start_event)
-    tx.notify("status")
 
 
 def delete_instance(tx: Tx, instance_id: str) -> None:
@@ -220,9 +221,8 @@ def _insert_message(
     visible_at: _dt.datetime,
     event: HistoryEvent,
 ) -> None:
-    tx.execute(
-        q.INSERT_MESSAGE, tx.hub, instance_id, execution_id, to_micros(visible_at), event.to_json()
-    )
+    row = (tx.hub, instance_id, execution_id, to_micros(visible_at), event.to_json())
+    tx.executemany(q.INSERT_MESSAGE, [row])  # no result needed: may ride a pipeline
     tx.notify("orchestration", visible_at)
 
 
@@ -243,23 +243,40 @@ def has_activity_work(tx: Tx, now: _dt.datetime) -> bool:
 def lock_orchestrations(
     tx: Tx, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
 ) -> list[OrchestrationWorkItem]:
-    now_us = to_micros(now)
-    rows = tx.all(q.LOCK_CANDIDATES, tx.hub, now_us, now_us, limit * _CANDIDATE_WINDOW)
-    candidates = list(dict.fromkeys(row[0] for row in rows))[:limit]
-    return lock_named(tx, candidates, owner, now, lease)
+    window = limit * _CANDIDATE_WINDOW
+    rows = tx.all(q.LOCK_CANDIDATES, tx.hub, to_micros(now), window)
+    # Oldest messages first; some of their instances may be locked (another worker's
+    # batch is running them), so offer a few times the limit and lock up to the limit.
+    candidates = list(dict.fromkeys(row[0] for row in rows))[: limit * _CANDIDATE_SPARE]
+    return lock_named(tx, candidates, owner, now, lease, limit=limit)
 
 
 def lock_named(
-    tx: Tx, candidates: list[str], owner: str, now: _dt.datetime, lease: _dt.timedelta
+    tx: Tx,
+    candidates: list[str],
+    owner: str,
+    now: _dt.datetime,
+    lease: _dt.timedelta,
+    *,
+    limit: int | None = None,
 ) -> list[OrchestrationWorkItem]:
-    """Lock those of ``candidates`` whose lock is free, with their visible messages."""
+    """Lock up to ``limit`` (default: all) of ``candidates`` whose lock is free, with
+    their visible messages; instances another transaction holds are skipped."""
     if not candidates:
         return []
     now_us, expires = to_micros(now), to_micros(now + lease)
     token = uuid.uuid4().hex
-    ids = _placeholders(len(candidates))
+    statement = q.LOCK_INSTANCES.replace("{ids}", _placeholders(len(candidates)))
     locked = tx.all(
-        q.LOCK_INSTANCES.replace("{ids}", ids), owner, token, expires, tx.hub, *candidates, now_us
+        statement,
+        tx.hub,
+        *candidates,
+        now_us,
+        len(candidates) if limit is None else limit,
+        owner,
+        token,
+        expires,
+        tx.hub,
     )
     if not locked:
         return []
@@ -333,20 +350,30 @@ def apply_commit(
         tx.executemany(q.INSERT_HISTORY, [history])
     tx.executemany(q.DELETE_ACTIVITY, [(tx.hub, i) for i in commit.completed_activities])
     _write_outbox(tx, commit, claims)
-    # Releasing the lock may expose messages that arrived during the episode. Where
-    # writes are serial, wake the orchestration waiters only if there can be such
-    # messages and there are.
-    if not tx.dialect.serial_writes or (
-        not locked_here
-        and tx.one(q.HAS_VISIBLE_MESSAGE, tx.hub, instance_id, to_micros(commit.last_updated_time))
-    ):
-        tx.notify("orchestration")
+    # Releasing the lock may expose messages that arrived during the episode: wake the
+    # orchestration waiters if there are such. (With serial writes none can arrive
+    # between a lock and a commit in one transaction; run_episodes checks its whole
+    # batch at once otherwise.)
+    if not locked_here:
+        notify_if_messages_wait(tx, [instance_id])
     if (
         commit.runtime_status.is_terminal
         and commit.runtime_status is not item.instance.runtime_status
     ):
         tx.notify("status")
     return True
+
+
+def notify_if_messages_wait(tx: Tx, instance_ids: Sequence[str]) -> None:
+    """Wake orchestration waiters if one of these instances (about to be unlocked) has
+    messages: ones that arrived while they were locked. Any message counts, visible or
+    not: one that arrived during the episode is typically stamped later than its now."""
+    if not instance_ids:
+        return
+    if tx.one(
+        q.HAS_MESSAGES.replace("{ids}", _placeholders(len(instance_ids))), tx.hub, *instance_ids
+    ):
+        tx.notify("orchestration")
 
 
 def _write_outbox(tx: Tx, commit: OrchestrationCommit, claims: Claimed | None) -> None:

@@ -109,7 +109,6 @@ class MemoryBackend:
         _check_json([instance.start_event])
         with self._locked() as store:
             self._create(store, instance)
-        self._notify("status")
         self._notify("orchestration", instance.visible_at)
 
     def send_message(self, message: NewMessage) -> None:
