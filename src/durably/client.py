@@ -61,6 +61,8 @@ class Client:
         self._app = app
         self._owns_backend = not isinstance(store, Backend)
         self.backend = connect(store, app)
+        self._starter: Callable[[NewInstance], None] | None = None
+        """Set by ``worker.client()``: creates an instance and runs its first episode."""
 
     def close(self) -> None:
         if self._owns_backend:
@@ -314,17 +316,19 @@ class Client:
         start = ExecutionStarted(
             timestamp=now, name=orchestrator, instance_id=instance_id, input=text
         )
-        self.backend.create_instance(
-            NewInstance(
-                instance_id=instance_id,
-                name=orchestrator,
-                execution_id=uuid.uuid4().hex,
-                input=text,
-                created_time=now,
-                start_event=start,
-                visible_at=now,
-            )
+        new = NewInstance(
+            instance_id=instance_id,
+            name=orchestrator,
+            execution_id=uuid.uuid4().hex,
+            input=text,
+            created_time=now,
+            start_event=start,
+            visible_at=now,
         )
+        if self._starter is not None:
+            self._starter(new)
+        else:
+            self.backend.create_instance(new)
         return instance_id
 
     def _send(self, instance_id: str, event: HistoryEvent) -> None:

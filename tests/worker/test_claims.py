@@ -70,3 +70,17 @@ def test_sequences_in_flight_together_finish_with_their_own_results(backend: Bac
         outputs = [client.wait_for_completion(i, timeout=60).output for i in ids]
     assert outputs == [sum(2 * (1000 + i) for i in range(5))] * 12
     assert running["most"] <= 4
+
+
+def test_a_start_through_the_workers_client_commits_the_first_episode(backend: Backend) -> None:
+    worker = durably.Worker(app, backend)
+    client = worker.client()
+    with worker:
+        instance_id = client.start_new(sequence, client_input=1)
+        # Returned after the commit that created the instance and ran its first episode.
+        events = [e.event_type for e in client.get_history(instance_id)]
+        assert events[:3] == ["OrchestratorStarted", "ExecutionStarted", "TaskScheduled"]
+        assert client.wait_for_completion(instance_id, timeout=30).output == 2000
+    later = client.start_new(sequence, client_input=1)  # worker stopped: an ordinary start
+    assert client.get_status(later).runtime_status == durably.OrchestrationRuntimeStatus.Pending
+    assert client.get_history(later) == []

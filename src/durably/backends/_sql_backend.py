@@ -152,6 +152,7 @@ class SqlBackend:
         lease: _dt.timedelta,
         limit: int,
         instance_ids: Sequence[str] | None = None,
+        create: NewInstance | None = None,
     ) -> EpisodeBatch:
         """Lock, run and commit in one durable transaction: one commit per batch of steps.
 
@@ -159,7 +160,7 @@ class SqlBackend:
         PostgreSQL: holding the instances' row locks), so if it raises, the locks are
         rolled back with everything else.
         """
-        named = sorted(set(instance_ids or ()))
+        named = sorted({*(instance_ids or ()), *([create.instance_id] if create else [])})
         if not named and limit <= 0:
             return EpisodeBatch()
         if not named and self.dialect.serial_writes:
@@ -169,6 +170,8 @@ class SqlBackend:
                 if not ops.has_orchestration_work(tx, now):
                     return EpisodeBatch()
         with self._write() as tx:
+            if create is not None:
+                ops.create_instance(tx, create)
             # Sorted: workers locking overlapping sets take row locks in one order.
             items = ops.lock_named(tx, named, owner, now, lease)
             if limit > 0:

@@ -296,8 +296,12 @@ class Backend(Protocol):
         lease: _dt.timedelta,
         limit: int,
         instance_ids: Sequence[str] | None = None,
+        create: NewInstance | None = None,
     ) -> EpisodeBatch:
         """Lock, run and commit episodes, in one transaction where the store can.
+
+        With ``create``, that instance is created first (as :meth:`create_instance`,
+        raising ``InstanceExistsError`` the same way) and is one of the named instances.
 
         Locks the named ``instance_ids`` that are free (as :meth:`lock_instances`) and
         up to ``limit`` other instances with visible messages (as

@@ -216,9 +216,14 @@ class MemoryBackend:
         lease: _dt.timedelta,
         limit: int,
         instance_ids: Sequence[str] | None = None,
+        create: NewInstance | None = None,
     ) -> EpisodeBatch:
         """Lock, run the episodes (outside the store lock), commit; see the protocol."""
-        items = self.lock_instances(instance_ids or (), owner=owner, now=now, lease=lease)
+        named = list(instance_ids or ())
+        if create is not None:
+            self.create_instance(create)
+            named.append(create.instance_id)
+        items = self.lock_instances(named, owner=owner, now=now, lease=lease)
         if limit > 0:
             items += self.lock_next_orchestrations(owner=owner, now=now, lease=lease, limit=limit)
         if not items:

@@ -130,11 +130,32 @@ class SqliteBackend(SqlBackend):
                 isolation_level=None,
                 check_same_thread=False,
             )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(f"PRAGMA synchronous={self._synchronous}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+        try:
+            self._use_wal(connection)
+            connection.execute(f"PRAGMA synchronous={self._synchronous}")
+        except sqlite3.Error as exc:
+            connection.close()
+            raise StoreError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
         return connection
+
+    def _use_wal(self, connection: sqlite3.Connection) -> None:
+        # Turning a new file into WAL mode needs an exclusive lock, and SQLite does not
+        # call the busy handler for it: a second process opening a fresh store at the same
+        # moment (`durably worker &` then `durably start`) fails at once with "database is
+        # locked". Retry, like the busy handler would, for up to busy_timeout.
+        deadline = time.monotonic() + self._busy_timeout
+        pause = 0.001
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _reader(self) -> sqlite3.Connection:
         if self._closed:
@@ -174,6 +195,10 @@ class SqliteBackend(SqlBackend):
                     raise StoreError(f"the SQLite store {self.path!r} is closed")
                 batch = self._join_batch(durable)
                 cursor = self._writer.cursor()
+                # Reads by this thread meanwhile (an episode replaying its history inside
+                # run_episodes) go through this transaction: it may hold other threads'
+                # writes that are not committed yet, which a reader connection cannot see.
+                self._local.writing = True
                 try:
                     yield cursor
                     self._writer.execute("RELEASE op")
@@ -182,6 +207,7 @@ class SqliteBackend(SqlBackend):
                     self._undo_op(batch, exc)
                     raise
                 finally:
+                    self._local.writing = False
                     cursor.close()
         finally:
             with self._gate:
@@ -244,7 +270,8 @@ class SqliteBackend(SqlBackend):
     @contextlib.contextmanager
     def _read_cursor(self) -> Iterator[Cursor]:
         with self._translated():
-            cursor = self._reader().cursor()
+            writing = getattr(self._local, "writing", False)
+            cursor = (self._writer if writing else self._reader()).cursor()
             try:
                 yield cursor
             finally:

@@ -24,6 +24,7 @@ from durably.backends.base import (
     ActivityWorkItem,
     Backend,
     EpisodeBatch,
+    NewInstance,
     OrchestrationCommit,
     OrchestrationWorkItem,
 )
@@ -126,8 +127,19 @@ class OrchestrationDispatcher:
         done = {item.instance.instance_id for item in batch.items} - batch.lost
         return [r for r in results if r[0].instance_id not in done]
 
+    def start(self, new: NewInstance) -> None:
+        """Create ``new`` and run its first episode in the same commit (a local start).
+
+        Raises ``InstanceExistsError`` as :meth:`Backend.create_instance` does.
+        """
+        self._run(new.visible_at, [], {}, create=new)
+
     def _run(
-        self, now: _dt.datetime, instance_ids: list[str] | None, direct: dict[str, list[Result]]
+        self,
+        now: _dt.datetime,
+        instance_ids: list[str] | None,
+        direct: dict[str, list[Result]],
+        create: NewInstance | None = None,
     ) -> EpisodeBatch:
         prepared: list[tuple[OrchestrationCommit, OrchestrationExecutor | None]] = []
         claims = _Claims(self._owner, now, self._hand_off)
@@ -146,8 +158,9 @@ class OrchestrationDispatcher:
                 owner=self._owner,
                 now=now,
                 lease=self._lease,
-                limit=self._batch_size - len(instance_ids or ()),
+                limit=0 if create else self._batch_size - len(instance_ids or ()),
                 instance_ids=instance_ids,
+                create=create,
             )
         except Exception:
             with self._running:

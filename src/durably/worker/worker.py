@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import asyncio
 
 from durably.app import App
-from durably.backends.base import ActivityWorkItem, Backend, InstanceQuery
+from durably.backends.base import ActivityWorkItem, Backend, InstanceQuery, NewInstance
 from durably.client import Client, connect
 from durably.history import OrchestrationRuntimeStatus, TaskCompleted, TaskFailed
 from durably.worker.activities import ActivityDispatcher
@@ -184,8 +184,21 @@ class Worker:
         self.stop()
 
     def client(self) -> Client:
-        """A client on the same store, which knows this worker's app."""
-        return Client(self.backend, app=self.app)
+        """A client on the same store, which knows this worker's app.
+
+        With ``direct_episodes``, its ``start_new`` runs the new instance's first episode
+        at once, in the commit that creates the instance (while this worker runs).
+        """
+        client = Client(self.backend, app=self.app)
+        if self._direct_episodes:
+            client._starter = self._start
+        return client
+
+    def _start(self, new: NewInstance) -> None:
+        if self._threads and not self._stopping.is_set():
+            self.orchestrations.start(new)
+        else:
+            self.backend.create_instance(new)
 
     def run_forever(self) -> None:
         """Run until SIGINT or SIGTERM, then stop gracefully."""
