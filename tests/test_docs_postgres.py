@@ -45,7 +45,8 @@ def test_the_monitoring_queries_run(tmp_path: Path) -> None:
         assert len(queries) >= 6
         with pg.admin(server) as connection:
             connection.execute(f"SET search_path TO {schema}")
-            results = [connection.execute(query).fetchall() for query in queries]
+            cursors = [connection.execute(query) for query in queries]
+            results = [c.fetchall() if c.description else [] for c in cursors]  # ANALYZE: none
         assert results[0][0][:3] == ("monitored", 1, 0)  # one runnable start message
         assert ("monitored", "Pending", 1) in results[2]
 
