@@ -288,10 +288,11 @@ class _Claims:
     def take(self, wanted: int) -> ActivityClaim | None:
         """A claim on up to ``wanted`` activities of one commit, if slots are free."""
         hand_off = self._hand_off
-        count = hand_off.slots.take_now(wanted) if hand_off is not None else 0
+        if hand_off is None:
+            return None
+        count = hand_off.slots.take_now(wanted)
         if not count:
             return None
-        assert hand_off is not None
         self._taken += count
         return ActivityClaim(
             owner=self._owner,
