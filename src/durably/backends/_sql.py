@@ -198,8 +198,8 @@ LOCK_CANDIDATES = (
     " ORDER BY visible_at, id LIMIT ?"
 )
 HAS_ORCHESTRATION_WORK = (
-    # LOCK_CANDIDATES without locks or ordering: a read that spares an idle poll the
-    # write transaction.
+    # Is there a visible message for an instance whose lock is free? A read that spares
+    # an idle SQLite poll the write transaction.
     "SELECT 1 FROM durably_inbox m JOIN durably_instances w"
     " ON w.task_hub = m.task_hub AND w.instance_id = m.instance_id"
     " WHERE m.task_hub = ? AND m.visible_at <= ?"
@@ -259,11 +259,6 @@ INSERT_CLAIMED_ACTIVITIES = (
     " RETURNING id, instance_id, task_id"
 )
 CLAIMED_ACTIVITY_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
-ACTIVITY_CANDIDATES = (
-    "SELECT w.id FROM durably_activities w WHERE w.task_hub = ? AND w.visible_at <= ?"
-    " AND (w.lock_expires IS NULL OR w.lock_expires <= ?)"
-    " ORDER BY w.visible_at, w.id LIMIT ?{skip_locked}"
-)
 HAS_ACTIVITY_WORK = (
     "SELECT 1 FROM durably_activities WHERE task_hub = ? AND visible_at <= ? LIMIT 1"
 )

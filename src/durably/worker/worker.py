@@ -17,7 +17,7 @@ import queue
 import signal
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -269,7 +269,7 @@ class Worker:
             try:
                 self._run_activity(item)
             except RuntimeError:  # the pool is shut down: we are stopping
-                self._finished_item(item)
+                self._forget([item])
                 self._slots.give(1)
                 try:
                     self.backend.abandon_activity(item, visible_at=_now())
@@ -329,7 +329,7 @@ class Worker:
                 log.exception("running episodes for %d activity results failed", len(batch))
         if remaining:
             self._complete(remaining)
-        self._finished(batch)
+        self._forget(item for item, _ in batch)
 
     def _complete(self, batch: list[_Done]) -> None:
         for attempt in range(5):
@@ -344,14 +344,11 @@ class Worker:
         for message_id in lost:
             log.warning("activity lease %d was lost; its result was dropped", message_id)
 
-    def _finished(self, batch: list[_Done]) -> None:
+    def _forget(self, items: Iterable[ActivityWorkItem]) -> None:
+        """No longer renew these activities' leases (delivered, or handed back)."""
         with self._in_flight_lock:
-            for item, _ in batch:
+            for item in items:
                 self._in_flight.pop(item.message_id, None)
-
-    def _finished_item(self, item: ActivityWorkItem) -> None:
-        with self._in_flight_lock:
-            self._in_flight.pop(item.message_id, None)
 
     def _lease_loop(self) -> None:
         interval = self._lease_seconds / 3
