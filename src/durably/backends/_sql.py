@@ -190,6 +190,9 @@ UPDATE_AFTER_STEP = (
     " history_length = ?, lock_owner = NULL, lock_token = NULL, lock_expires = NULL"
     " WHERE task_hub = ? AND instance_id = ? AND lock_token = ?"
 )
+UPDATE_AFTER_EPISODE_HELD = UPDATE_AFTER_EPISODE.replace(" AND lock_token = ?", "")
+UPDATE_AFTER_STEP_HELD = UPDATE_AFTER_STEP.replace(" AND lock_token = ?", "")
+"""The two UPDATEs for an instance held by HOLD_INSTANCES in the same transaction."""
 LOCK_CANDIDATES = (
     # The oldest visible messages, by the inbox index and a LIMIT: no join, so no plan
     # can turn it into a scan of every instance (PostgreSQL did, on fresh tables without
@@ -216,6 +219,14 @@ LOCK_INSTANCES = (
     " UPDATE durably_instances SET lock_owner = ?, lock_token = ?, lock_expires = ?"
     " WHERE task_hub = ? AND instance_id IN (SELECT instance_id FROM picked)"
     f" RETURNING {INSTANCE_COLUMNS}"
+)
+HOLD_INSTANCES = (
+    # LOCK_INSTANCES for a transaction that also commits the episodes (run_episodes):
+    # the rows stay held until it ends (SQLite: the database write lock; PostgreSQL:
+    # the row locks, busy rows passed by), so no lock columns need writing.
+    f"SELECT {INSTANCE_COLUMNS} FROM durably_instances w"
+    " WHERE w.task_hub = ? AND w.instance_id IN ({ids})"
+    " AND (w.lock_expires IS NULL OR w.lock_expires <= ?) LIMIT ?{skip_locked}"
 )
 RENEW_INSTANCE = (
     "UPDATE durably_instances SET lock_expires = ?"

@@ -173,15 +173,17 @@ class SqlBackend:
             if create is not None:
                 ops.create_instance(tx, create)
             # Sorted: workers locking overlapping sets take row locks in one order.
-            items = ops.lock_named(tx, named, owner, now, lease)
+            items = ops.lock_named(tx, named, owner, now, lease, hold=True)
             if limit > 0:
-                items += ops.lock_orchestrations(tx, owner, now, lease, limit)
+                items += ops.lock_orchestrations(
+                    tx, owner, now, lease, limit, hold=True, held=named
+                )
             if not items:
                 return EpisodeBatch()
             claims: ops.Claimed = []
             for commit in runner(items):
-                # Locked above in this transaction: the lock cannot have been lost.
-                ops.apply_commit(tx, commit, claims, locked_here=True)
+                # Held above in this transaction: the lock cannot have been lost.
+                ops.apply_commit(tx, commit, claims, held=True)
             claimed = ops.insert_claimed(tx, claims) if claims else []
             if not self.dialect.serial_writes:
                 ops.notify_if_messages_wait(tx, [i.instance.instance_id for i in items])

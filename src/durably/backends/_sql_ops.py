@@ -241,14 +241,26 @@ def has_activity_work(tx: Tx, now: _dt.datetime) -> bool:
 
 
 def lock_orchestrations(
-    tx: Tx, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
+    tx: Tx,
+    owner: str,
+    now: _dt.datetime,
+    lease: _dt.timedelta,
+    limit: int,
+    *,
+    hold: bool = False,
+    held: Sequence[str] = (),
 ) -> list[OrchestrationWorkItem]:
+    """Lock up to ``limit`` instances with visible messages, oldest message first, passing
+    by those in ``held`` (this transaction holds them already: no lock column says so)."""
     window = limit * _CANDIDATE_WINDOW
     rows = tx.all(q.LOCK_CANDIDATES, tx.hub, to_micros(now), window)
     # Oldest messages first; some of their instances may be locked (another worker's
     # batch is running them), so offer a few times the limit and lock up to the limit.
-    candidates = list(dict.fromkeys(row[0] for row in rows))[: limit * _CANDIDATE_SPARE]
-    return lock_named(tx, candidates, owner, now, lease, limit=limit)
+    ids = dict.fromkeys(row[0] for row in rows)
+    for instance_id in held:
+        ids.pop(instance_id, None)
+    candidates = list(ids)[: limit * _CANDIDATE_SPARE]
+    return lock_named(tx, candidates, owner, now, lease, limit=limit, hold=hold)
 
 
 def lock_named(
@@ -259,25 +271,36 @@ def lock_named(
     lease: _dt.timedelta,
     *,
     limit: int | None = None,
+    hold: bool = False,
 ) -> list[OrchestrationWorkItem]:
     """Lock up to ``limit`` (default: all) of ``candidates`` whose lock is free, with
-    their visible messages; instances another transaction holds are skipped."""
+    their visible messages; instances another transaction holds are skipped.
+
+    ``hold``: this transaction also commits the episodes (:func:`apply_commit` with
+    ``held``), so the instances are only held until it ends, with no lock written
+    (their work items carry an empty lock token).
+    """
     if not candidates:
         return []
-    now_us, expires = to_micros(now), to_micros(now + lease)
-    token = uuid.uuid4().hex
-    statement = q.LOCK_INSTANCES.replace("{ids}", _placeholders(len(candidates)))
-    locked = tx.all(
-        statement,
-        tx.hub,
-        *candidates,
-        now_us,
-        len(candidates) if limit is None else limit,
-        owner,
-        token,
-        expires,
-        tx.hub,
-    )
+    now_us = to_micros(now)
+    wanted = len(candidates) if limit is None else limit
+    ids = _placeholders(len(candidates))
+    if hold:
+        token = ""
+        locked = tx.all(q.HOLD_INSTANCES.replace("{ids}", ids), tx.hub, *candidates, now_us, wanted)
+    else:
+        token = uuid.uuid4().hex
+        locked = tx.all(
+            q.LOCK_INSTANCES.replace("{ids}", ids),
+            tx.hub,
+            *candidates,
+            now_us,
+            wanted,
+            owner,
+            token,
+            to_micros(now + lease),
+            tx.hub,
+        )
     if not locked:
         return []
     records = {row[0]: _record(row) for row in locked}
@@ -302,14 +325,15 @@ def apply_commit(
     commit: OrchestrationCommit,
     claims: Claimed | None = None,
     *,
-    locked_here: bool = False,
+    held: bool = False,
 ) -> bool:
     """Apply one episode's writes; False (nothing written) if the lock token changed.
 
     The activities the commit claims are added to ``claims`` (without a list, claims
-    are ignored). ``locked_here``: the instance was locked earlier in this same
-    transaction, so its lock token cannot have changed: the writes need no result and
-    a pipelining driver sends them without waiting.
+    are ignored). ``held``: the instance was held earlier in this same transaction
+    (:func:`lock_named` with ``hold``), so nobody else can have taken it: there is no
+    token to check, the writes need no result and a pipelining driver sends them
+    without waiting.
     """
     item = commit.work_item
     instance_id = item.instance.instance_id
@@ -324,8 +348,9 @@ def apply_commit(
         start + len(commit.new_events),
         tx.hub,
         instance_id,
-        item.lock_token,
     )
+    if not held:
+        common += (item.lock_token,)
     if (
         commit.runtime_status is old.runtime_status
         and commit.name == old.name
@@ -334,11 +359,11 @@ def apply_commit(
     ):
         # Only what an ordinary step changes: an indexed column named in SET costs its
         # index a page write even when the value stays the same.
-        statement, row = q.UPDATE_AFTER_STEP, common
+        statement, row = q.UPDATE_AFTER_STEP_HELD if held else q.UPDATE_AFTER_STEP, common
     else:  # a status change, a new execution, a rewind: the full UPDATE
-        statement = q.UPDATE_AFTER_EPISODE
+        statement = q.UPDATE_AFTER_EPISODE_HELD if held else q.UPDATE_AFTER_EPISODE
         row = (commit.name, commit.execution_id, commit.runtime_status.value, commit.input, *common)
-    if locked_here:
+    if held:
         tx.executemany(statement, [row])
     elif tx.execute(statement, *row) != 1:
         return False
@@ -354,7 +379,7 @@ def apply_commit(
     # orchestration waiters if there are such. (With serial writes none can arrive
     # between a lock and a commit in one transaction; run_episodes checks its whole
     # batch at once otherwise.)
-    if not locked_here:
+    if not held:
         notify_if_messages_wait(tx, [instance_id])
     if (
         commit.runtime_status.is_terminal
