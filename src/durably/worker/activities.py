@@ -36,6 +36,7 @@ class ActivityDispatcher:
         self._owner = owner
         self._lease = lease
         self._batch_size = batch_size
+        self._async: dict[Callable[..., Any], bool] = {}
 
     @property
     def lease(self) -> _dt.timedelta:
@@ -49,7 +50,12 @@ class ActivityDispatcher:
 
     def is_async(self, item: ActivityWorkItem) -> bool:
         function = self._app.activities.get(item.name)
-        return function is not None and inspect.iscoroutinefunction(function)
+        if function is None:
+            return False
+        answer = self._async.get(function)
+        if answer is None:  # inspect is slow enough to show in profiles: once per function
+            answer = self._async[function] = inspect.iscoroutinefunction(function)
+        return answer
 
     def execute(self, item: ActivityWorkItem) -> TaskCompleted | TaskFailed:
         """Run the activity here (an ``async def`` one on a fresh event loop)."""

@@ -9,7 +9,6 @@ store's wake-ups, with a short poll as the fallback for other processes' work.
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as _dt
 import logging
 import os
@@ -17,12 +16,13 @@ import queue
 import signal
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import asyncio
+    import concurrent.futures
 
 from durably.app import App
 from durably.backends.base import ActivityWorkItem, Backend, InstanceQuery, NewInstance
@@ -68,6 +68,67 @@ class _Slots:
         with self._changed:
             self._free += count
             self._changed.notify()
+
+
+class _Pool:
+    """Threads that run sync activities, started as needed up to ``size``.
+
+    A queue and plain threads instead of a ``ThreadPoolExecutor``: no future, condition
+    and callback per activity, which showed in profiles of short activities. ``done``
+    gets each item with its result, on the thread that ran it.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        execute: Callable[[ActivityWorkItem], TaskCompleted | TaskFailed],
+        done: Callable[[ActivityWorkItem, TaskCompleted | TaskFailed | None], None],
+    ) -> None:
+        self._size = size
+        self._execute = execute
+        self._done = done
+        self._queue: queue.SimpleQueue[ActivityWorkItem | None] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def submit(self, item: ActivityWorkItem) -> None:
+        """Run ``item`` on a pool thread; ``RuntimeError`` once the pool is shut down."""
+        if self._closed:
+            raise RuntimeError("the activity pool is shut down")
+        self._queue.put(item)
+        if not self._idle.acquire(timeout=0) and len(self._threads) < self._size:
+            name = f"durably-activity_{len(self._threads)}"
+            thread = threading.Thread(target=self._work, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def shutdown(self) -> list[ActivityWorkItem]:
+        """Let running activities finish; the queued ones that never started."""
+        self._closed = True
+        pending = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                pending.append(item)
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        return pending
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                result: TaskCompleted | TaskFailed | None = self._execute(item)
+            except BaseException:  # execute turns Exceptions into TaskFailed
+                log.exception("activity %s (%d) did not finish", item.name, item.message_id)
+                result = None
+            self._done(item, result)
+            self._idle.release()
 
 
 class Worker:
@@ -127,7 +188,7 @@ class Worker:
         self._direct_episodes = direct_episodes
         self._stopping = threading.Event()
         self._threads: dict[str, threading.Thread] = {}
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool: _Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._results: queue.SimpleQueue[_Done | None] = queue.SimpleQueue()
         self._in_flight: dict[int, ActivityWorkItem] = {}
@@ -139,9 +200,7 @@ class Worker:
         if self._threads:
             return self
         self._stopping.clear()
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            self._concurrency, thread_name_prefix="durably-activity"
-        )
+        self._pool = _Pool(self._concurrency, self.activities.execute, self._finished)
         targets = {
             "orchestrations": self._orchestration_loop,
             "activities": self._activity_loop,
@@ -165,7 +224,8 @@ class Worker:
         self.backend.interrupt()
         self._threads["activities"].join(timeout)
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            for item in self._pool.shutdown():  # never started: hand them back at once
+                self._finished(item, None)
         self._results.put(None)
         for thread in self._threads.values():
             thread.join(timeout)
@@ -269,12 +329,7 @@ class Worker:
             try:
                 self._run_activity(item)
             except RuntimeError:  # the pool is shut down: we are stopping
-                self._forget([item])
-                self._slots.give(1)
-                try:
-                    self.backend.abandon_activity(item, visible_at=_now())
-                except Exception:
-                    log.exception("could not hand back activity %d", item.message_id)
+                self._finished(item, None)
 
     def _run_activity(self, item: ActivityWorkItem) -> None:
         with self._in_flight_lock:
@@ -284,20 +339,22 @@ class Worker:
             import asyncio  # only apps with async activities pay for importing it
 
             future = asyncio.run_coroutine_threadsafe(self.activities.execute_async(item), loop)
+            future.add_done_callback(lambda f: self._finished(item, _outcome(f)))
         else:
             assert self._pool is not None
-            future = self._pool.submit(self.activities.execute, item)
-        future.add_done_callback(lambda f: self._on_done(item, f))
+            self._pool.submit(item)
 
-    def _on_done(self, item: ActivityWorkItem, future: Any) -> None:
+    def _finished(self, item: ActivityWorkItem, result: TaskCompleted | TaskFailed | None) -> None:
+        """An activity ran (``result``) or never will here (None): deliver or hand back."""
         self._slots.give(1)
-        if future.cancelled():  # stopped before it ran: hand it back at once
+        if result is None:
+            self._forget([item])
             try:
                 self.backend.abandon_activity(item, visible_at=_now())
             except Exception:
                 log.exception("could not hand back activity %d", item.message_id)
             return
-        self._results.put((item, future.result()))
+        self._results.put((item, result))
 
     def _result_loop(self) -> None:
         running = True
@@ -395,3 +452,14 @@ class Worker:
             thread.start()
             self._loop = loop
         return self._loop
+
+
+def _outcome(future: concurrent.futures.Future[TaskCompleted | TaskFailed]) -> Any:
+    """An async activity's result; None if it was cancelled or raised past execute_async."""
+    if future.cancelled():
+        return None
+    error = future.exception()
+    if error is not None:
+        log.error("an async activity did not finish", exc_info=error)
+        return None
+    return future.result()
