@@ -96,7 +96,11 @@ class HistoryEvent:
         return out
 
     def to_json(self) -> str:
-        return _compact.encode(self.to_dict())
+        """:meth:`to_dict` as compact JSON (what the stores keep), by a per-class writer."""
+        writer = _WRITERS.get(type(self))
+        if writer is None:
+            writer = _WRITERS[type(self)] = _make_writer(type(self))
+        return writer(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HistoryEvent:
@@ -127,7 +131,17 @@ def _pascal(name: str) -> str:
 
 
 def _format_time(value: _dt.datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+    # The events of one episode share its timestamp object: format it once.
+    global _last_time
+    last = _last_time
+    if last[0] is value:
+        return last[1]
+    text = value.isoformat().replace("+00:00", "Z")
+    _last_time = (value, text)
+    return text
+
+
+_last_time: tuple[_dt.datetime | None, str] = (None, "")
 
 
 _Plan = tuple[tuple[str, str, _Codec, _Codec], ...]
@@ -157,6 +171,45 @@ def _make_plan(kind: type) -> _Plan:
             encode, decode = _status_value, OrchestrationRuntimeStatus
         plan.append((field.name, _pascal(field.name), encode, decode))
     return tuple(plan)
+
+
+_WRITERS: dict[type, Callable[[Any], str]] = {}
+_quote = json.encoder.encode_basestring_ascii  # what the default encoder uses for str
+
+
+def _make_writer(kind: type) -> Callable[[Any], str]:
+    # One generated function per event class, giving exactly _compact.encode(to_dict()):
+    # no dict and no generic encoder walk per event (events are encoded on every step).
+    hints = get_type_hints(kind)
+    parts = [repr(f'{{"EventType":{_quote(kind.event_type)}')]  # type: ignore[attr-defined]
+    for attr, key, _, _ in _plan(kind):
+        hint = hints[attr]
+        head = repr(f",{_quote(key)}:")
+        v = f"self.{attr}"
+        other = f"_value(self, {attr!r}, _plan_{attr})"  # a value of another type than hinted
+        if hint is int:
+            parts += [head, f"(str({v}) if {v}.__class__ is int else {other})"]
+        elif hint is bool:
+            parts += [head, f"('true' if {v} is True else 'false' if {v} is False else {other})"]
+        elif hint is str:
+            parts += [head, f"(_quote({v}) if {v}.__class__ is str else {other})"]
+        elif hint == str | None:
+            text = f"_quote({v}) if {v}.__class__ is str else {other}"
+            parts += [head, f"('null' if {v} is None else {text})"]
+        elif hint is _dt.datetime:
+            parts += [head, f"'\"' + _format_time({v}) + '\"'"]
+        else:
+            parts += [head, other]
+    source = f"def write(self):\n    return ''.join(({', '.join(parts)}, '}}'))\n"
+    scope: dict[str, Any] = {"_quote": _quote, "_format_time": _format_time, "_value": _value}
+    scope.update({f"_plan_{attr}": encode for attr, _, encode, _ in _plan(kind)})
+    exec(source, scope)  # the source is built from our own dataclass fields only
+    return scope["write"]  # type: ignore[no-any-return]
+
+
+def _value(event: Any, attr: str, encode: _Codec) -> str:
+    value = getattr(event, attr)
+    return _compact.encode(value if encode is None or value is None else encode(value))
 
 
 def _status_value(status: OrchestrationRuntimeStatus) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 
 import pytest
 
@@ -72,6 +73,24 @@ def test_every_event_type_is_covered() -> None:
 def test_event_round_trips_through_its_dict_and_json(event: HistoryEvent) -> None:
     assert HistoryEvent.from_dict(event.to_dict()) == event
     assert HistoryEvent.from_json(event.to_json()) == event
+
+
+@pytest.mark.parametrize("event", EVERY_KIND, ids=lambda e: e.event_type)
+def test_json_is_the_compact_encoding_of_the_dict(event: HistoryEvent) -> None:
+    # Stores keep to_json() text: it must be exactly what a JSON encoder makes of to_dict().
+    assert event.to_json() == json.dumps(event.to_dict(), separators=(",", ":"))
+
+
+def test_json_escapes_text_as_the_standard_encoder_does() -> None:
+    event = TaskScheduled(event_id=7, timestamp=at(0), name='sé"\\n\x00😀', input=None)
+    assert event.to_json() == json.dumps(event.to_dict(), separators=(",", ":"))
+    assert HistoryEvent.from_json(event.to_json()) == event
+
+
+def test_json_of_values_of_another_type_than_declared_matches_too() -> None:
+    # Dataclasses do not check types: an int input or a bool id encodes as JSON would.
+    odd = TaskScheduled(event_id=True, timestamp=at(0), name="a", input=5)  # type: ignore[arg-type]
+    assert odd.to_json() == json.dumps(odd.to_dict(), separators=(",", ":"))
 
 
 def test_dict_shape_uses_durable_functions_names() -> None:
