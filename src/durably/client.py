@@ -292,7 +292,10 @@ class Client:
         ``InstanceNotFoundError`` for an unknown instance.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.002
+        # Every backend wakes "status" waiters when an instance finishes (in this process,
+        # or in another one: LISTEN, or SQLite's data_version poll), so the pause only
+        # bounds how late a missed wake-up is noticed; short ones would cost reads.
+        pause = 0.01
         while True:
             status = self.get_status(instance_id, show_input=False)
             if status is None:

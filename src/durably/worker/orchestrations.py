@@ -282,7 +282,7 @@ class _Claims:
         self._owner = owner
         self._now = now
         self._hand_off = hand_off
-        self._token = uuid.uuid4().hex
+        self._token = ""  # made on the first claim: a batch may claim none
         self._taken = 0
 
     def take(self, wanted: int) -> ActivityClaim | None:
@@ -294,6 +294,8 @@ class _Claims:
         if not count:
             return None
         self._taken += count
+        if not self._token:
+            self._token = uuid.uuid4().hex
         return ActivityClaim(
             owner=self._owner,
             lock_token=self._token,
