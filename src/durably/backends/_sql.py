@@ -122,6 +122,21 @@ class Tx:
         self.cursor.execute(self.dialect.render(template), params)
         return [tuple(row) for row in self.cursor.fetchall()]
 
+    def together(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        """Run statements (with the ones sent before) in one round trip where the driver
+        can (a PostgreSQL pipeline), one after another elsewhere; each one's rows."""
+        if not queries:
+            return []
+        rendered = [(self.dialect.render(template), params) for template, params in queries]
+        run_together = getattr(self.cursor, "run_together", None)
+        if run_together is not None:
+            return [[tuple(row) for row in rows] for rows in run_together(rendered)]
+        out = []
+        for statement, params in rendered:
+            self.cursor.execute(statement, params)
+            out.append([tuple(row) for row in self.cursor.fetchall()])
+        return out
+
     def notify(self, kind: WorkKind, visible_at: _dt.datetime | None = None) -> None:
         self.notes.append((kind, visible_at))
 

@@ -173,20 +173,18 @@ class SqlBackend:
             if create is not None:
                 ops.create_instance(tx, create)
             # Sorted: workers locking overlapping sets take row locks in one order.
-            items = ops.lock_named(tx, named, owner, now, lease, hold=True)
-            if limit > 0:
-                items += ops.lock_orchestrations(
-                    tx, owner, now, lease, limit, hold=True, held=named
-                )
+            items = ops.hold_work(tx, named, now, limit)
             if not items:
                 return EpisodeBatch()
             claims: ops.Claimed = []
             for commit in runner(items):
                 # Held above in this transaction: the lock cannot have been lost.
                 ops.apply_commit(tx, commit, claims, held=True)
-            claimed = ops.insert_claimed(tx, claims) if claims else []
-            if not self.dialect.serial_writes:
-                ops.notify_if_messages_wait(tx, [i.instance.instance_id for i in items])
+            # Unlocking may expose messages that arrived meanwhile: with serial writes
+            # none can have (locked in this very transaction); otherwise look, in the
+            # round trip that inserts the claims.
+            waiting = [] if self.dialect.serial_writes else [i.instance.instance_id for i in items]
+            claimed = ops.insert_claimed(tx, claims, check_messages=waiting)
         return EpisodeBatch(items=tuple(items), claimed=tuple(claimed))
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:

@@ -241,26 +241,29 @@ def has_activity_work(tx: Tx, now: _dt.datetime) -> bool:
 
 
 def lock_orchestrations(
-    tx: Tx,
-    owner: str,
-    now: _dt.datetime,
-    lease: _dt.timedelta,
-    limit: int,
-    *,
-    hold: bool = False,
-    held: Sequence[str] = (),
+    tx: Tx, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
 ) -> list[OrchestrationWorkItem]:
-    """Lock up to ``limit`` instances with visible messages, oldest message first, passing
-    by those in ``held`` (this transaction holds them already: no lock column says so)."""
-    window = limit * _CANDIDATE_WINDOW
-    rows = tx.all(q.LOCK_CANDIDATES, tx.hub, to_micros(now), window)
-    # Oldest messages first; some of their instances may be locked (another worker's
-    # batch is running them), so offer a few times the limit and lock up to the limit.
-    ids = dict.fromkeys(row[0] for row in rows)
-    for instance_id in held:
-        ids.pop(instance_id, None)
-    candidates = list(ids)[: limit * _CANDIDATE_SPARE]
-    return lock_named(tx, candidates, owner, now, lease, limit=limit, hold=hold)
+    """Lock up to ``limit`` instances with visible messages, oldest message first."""
+    (rows,) = tx.together([_candidates_query(tx, now, limit)])
+    return lock_named(tx, _candidates(rows, (), limit), owner, now, lease, limit=limit)
+
+
+def hold_work(
+    tx: Tx, named: list[str], now: _dt.datetime, limit: int
+) -> list[OrchestrationWorkItem]:
+    """Hold (see :func:`lock_named`) the free ones of ``named``, then up to ``limit``
+    other instances with visible messages, oldest message first; one round trip for
+    the named ones and the search for others, one more if others are found."""
+    queries = _lock_queries(tx, named, now, None, None) if named else []
+    if limit > 0:
+        queries.append(_candidates_query(tx, now, limit))
+    results = tx.together(queries)
+    items = _work_items(named, results[:2], "") if named else []
+    others = _candidates(results[-1], named, limit) if limit > 0 else []
+    if others:
+        rows = tx.together(_lock_queries(tx, others, now, limit, None))
+        items += _work_items(others, rows, "")
+    return items
 
 
 def lock_named(
@@ -271,44 +274,69 @@ def lock_named(
     lease: _dt.timedelta,
     *,
     limit: int | None = None,
-    hold: bool = False,
 ) -> list[OrchestrationWorkItem]:
     """Lock up to ``limit`` (default: all) of ``candidates`` whose lock is free, with
-    their visible messages; instances another transaction holds are skipped.
-
-    ``hold``: this transaction also commits the episodes (:func:`apply_commit` with
-    ``held``), so the instances are only held until it ends, with no lock written
-    (their work items carry an empty lock token).
-    """
+    their visible messages; instances another transaction holds are skipped."""
     if not candidates:
         return []
+    token = uuid.uuid4().hex
+    lock = (owner, token, to_micros(now + lease))
+    rows = tx.together(_lock_queries(tx, candidates, now, limit, lock))
+    return _work_items(candidates, rows, token)
+
+
+def _candidates_query(tx: Tx, now: _dt.datetime, limit: int) -> tuple[str, tuple[Any, ...]]:
+    return q.LOCK_CANDIDATES, (tx.hub, to_micros(now), limit * _CANDIDATE_WINDOW)
+
+
+def _candidates(rows: list[tuple[Any, ...]], held: Sequence[str], limit: int) -> list[str]:
+    # Oldest messages first; some of their instances may be locked (another worker's
+    # batch is running them), so offer a few times the limit and lock up to the limit.
+    # Those in ``held`` this transaction holds already (no lock column says so).
+    ids = dict.fromkeys(row[0] for row in rows)
+    for instance_id in held:
+        ids.pop(instance_id, None)
+    return list(ids)[: limit * _CANDIDATE_SPARE]
+
+
+def _lock_queries(
+    tx: Tx,
+    candidates: list[str],
+    now: _dt.datetime,
+    limit: int | None,
+    lock: tuple[str, str, int] | None,
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The lock of the free ones of ``candidates`` and the read of their visible messages,
+    sent together (the messages of any candidate left unlocked are ignored).
+
+    Without ``lock`` (owner, token, expiry), the instances are only held until this
+    transaction ends, with no lock written: for a transaction that also commits the
+    episodes (:func:`apply_commit` with ``held``); their work items carry no token.
+    """
     now_us = to_micros(now)
     wanted = len(candidates) if limit is None else limit
     ids = _placeholders(len(candidates))
-    if hold:
-        token = ""
-        locked = tx.all(q.HOLD_INSTANCES.replace("{ids}", ids), tx.hub, *candidates, now_us, wanted)
+    if lock is None:
+        locking = q.HOLD_INSTANCES.replace("{ids}", ids), (tx.hub, *candidates, now_us, wanted)
     else:
-        token = uuid.uuid4().hex
-        locked = tx.all(
-            q.LOCK_INSTANCES.replace("{ids}", ids),
-            tx.hub,
-            *candidates,
-            now_us,
-            wanted,
-            owner,
-            token,
-            to_micros(now + lease),
-            tx.hub,
-        )
-    if not locked:
-        return []
+        params = (tx.hub, *candidates, now_us, wanted, *lock, tx.hub)
+        locking = q.LOCK_INSTANCES.replace("{ids}", ids), params
+    messages = q.SELECT_VISIBLE_MESSAGES.replace("{ids}", ids), (tx.hub, *candidates, now_us)
+    return [locking, messages]
+
+
+def _work_items(
+    candidates: list[str], rows: list[list[tuple[Any, ...]]], token: str
+) -> list[OrchestrationWorkItem]:
+    """Work items from the rows of :func:`_lock_queries`, in ``candidates`` order."""
+    locked, messages = rows
     records = {row[0]: _record(row) for row in locked}
     inbox: dict[str, list[InboxMessage]] = {instance_id: [] for instance_id in records}
-    ids = _placeholders(len(records))
-    for row in tx.all(q.SELECT_VISIBLE_MESSAGES.replace("{ids}", ids), tx.hub, *records, now_us):
-        event = HistoryEvent.from_json(row[3])
-        inbox[row[0]].append(InboxMessage(message_id=row[1], execution_id=row[2], event=event))
+    for row in messages:
+        found = inbox.get(row[0])
+        if found is not None:
+            event = HistoryEvent.from_json(row[3])
+            found.append(InboxMessage(message_id=row[1], execution_id=row[2], event=event))
     return [
         OrchestrationWorkItem(instance=records[i], messages=tuple(inbox[i]), lock_token=token)
         for i in candidates
@@ -393,12 +421,15 @@ def notify_if_messages_wait(tx: Tx, instance_ids: Sequence[str]) -> None:
     """Wake orchestration waiters if one of these instances (about to be unlocked) has
     messages: ones that arrived while they were locked. Any message counts, visible or
     not: one that arrived during the episode is typically stamped later than its now."""
-    if not instance_ids:
-        return
-    if tx.one(
-        q.HAS_MESSAGES.replace("{ids}", _placeholders(len(instance_ids))), tx.hub, *instance_ids
-    ):
+    if instance_ids and tx.together([_has_messages_query(tx, instance_ids)])[0]:
         tx.notify("orchestration")
+
+
+def _has_messages_query(tx: Tx, instance_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+    return q.HAS_MESSAGES.replace("{ids}", _placeholders(len(instance_ids))), (
+        tx.hub,
+        *instance_ids,
+    )
 
 
 def _write_outbox(tx: Tx, commit: OrchestrationCommit, claims: Claimed | None) -> None:
@@ -442,19 +473,32 @@ _CLAIMED_ROWS = 64
 """Claimed activities per INSERT statement."""
 
 
-def insert_claimed(tx: Tx, claims: Claimed) -> list[ActivityWorkItem]:
+def insert_claimed(
+    tx: Tx, claims: Claimed, *, check_messages: Sequence[str] = ()
+) -> list[ActivityWorkItem]:
     """Insert the claimed activities, locked (as lock_activities would leave them), in a
-    few multi-row statements; their work items in the order given."""
-    items: list[ActivityWorkItem] = []
-    for first in range(0, len(claims), _CLAIMED_ROWS):
-        chunk = claims[first : first + _CLAIMED_ROWS]
+    few multi-row statements; their work items in the order given.
+
+    With ``check_messages``, :func:`notify_if_messages_wait` for those instances is
+    done in the same round trip.
+    """
+    chunks = [claims[i : i + _CLAIMED_ROWS] for i in range(0, len(claims), _CLAIMED_ROWS)]
+    queries = []
+    for chunk in chunks:
         values = ", ".join([q.CLAIMED_ACTIVITY_VALUES] * len(chunk))
         params: list[Any] = []
         for a, claim in chunk:
             expires = to_micros(claim.expires)
             params += (tx.hub, a.instance_id, a.execution_id, a.task_id, a.name, a.input)
             params += (expires, claim.owner, claim.lock_token, expires)
-        rows = tx.all(q.INSERT_CLAIMED_ACTIVITIES.replace("{values}", values), *params)
+        queries.append((q.INSERT_CLAIMED_ACTIVITIES.replace("{values}", values), tuple(params)))
+    if check_messages:
+        queries.append(_has_messages_query(tx, check_messages))
+    results = tx.together(queries)
+    if check_messages and results.pop():
+        tx.notify("orchestration")
+    items: list[ActivityWorkItem] = []
+    for chunk, rows in zip(chunks, results, strict=True):
         ids = {(row[1], row[2]): row[0] for row in rows}
         items += [
             ActivityWorkItem(

@@ -323,6 +323,19 @@ class _PipelinedCursor:
     def send(self, sql: str) -> None:
         self._queue.execute(sql)
 
+    def run_together(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Send the statements, each on a cursor of its own, and wait once for them all."""
+        connection = self._cursor.connection
+        cursors = [connection.cursor() for _ in queries]
+        try:
+            for cursor, (statement, params) in zip(cursors, queries, strict=True):
+                cursor.execute(statement, params)
+            self._pipeline.sync()
+            return [cursor.fetchall() for cursor in cursors]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
 
