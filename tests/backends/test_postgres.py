@@ -15,6 +15,7 @@ import pytest
 
 from durably.backends import open_backend
 from durably.backends.base import Backend, NewMessage
+from durably.backends.postgres import PostgresBackend
 from durably.errors import StoreError
 from durably.history import TimerFired
 from durably.testing.backend_contract import commit, lock_one, message, start
@@ -154,6 +155,33 @@ def test_driver_errors_become_store_errors(url: str, opened: list[Backend]) -> N
     with pytest.raises(StoreError, match="NUL"):
         backend.create_instance(start("nul\x00is not text to PostgreSQL"))
     assert backend.get_instance("a") is not None  # and the backend still works
+
+
+def test_a_failed_write_commits_nothing_and_leaves_the_connection_clean(
+    url: str, opened: list[Backend], caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = _open(opened, url)
+    assert isinstance(backend, PostgresBackend)
+    insert = (
+        "INSERT INTO durably_history (task_hub, instance_id, sequence, event) VALUES (?, ?, ?, ?)"
+    )
+    row = (backend.task_hub, "a", 0, "{}")
+    count = "SELECT count(*) FROM durably_history WHERE task_hub = ?"
+    for _ in range(3):  # the pool's connection comes back clean each time
+        # Both rows are sent without waiting: the error shows at COMMIT.
+        with pytest.raises(StoreError, match="duplicate key"), backend._write() as tx:
+            tx.executemany(insert, [row])
+            tx.executemany(insert, [row])
+        with pytest.raises(RuntimeError), backend._write() as tx:
+            tx.executemany(insert, [row])
+            raise RuntimeError("the caller gave up")
+        with backend._read() as tx:
+            assert tx.one(count, backend.task_hub) == (0,)
+    with backend._write() as tx:
+        tx.executemany(insert, [row])
+    with backend._read() as tx:
+        assert tx.one(count, backend.task_hub) == (1,)
+    assert not [r for r in caplog.records if r.name.startswith("psycopg")]
 
 
 def test_a_closed_backend_refuses_work(url: str) -> None:

@@ -36,7 +36,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import psycopg
 import psycopg_pool
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict
 
 from durably.backends import _sql_ops as ops
@@ -176,21 +176,31 @@ class PostgresBackend(SqlBackend):
 
     @contextlib.contextmanager
     def _transaction(self, *, durable: bool) -> Iterator[Cursor]:
-        with (
-            self._translated(),
-            self._pool.connection() as connection,
-            connection.pipeline() if _PIPELINE else contextlib.nullcontext() as pipeline,
-            connection.transaction(),
-            connection.cursor() as cursor,
-            connection.cursor() as queue,
-        ):
-            if pipeline is None:
-                yield cursor
+        with self._translated(), self._pool.connection() as connection:
+            if not _PIPELINE:
+                with connection.transaction(), connection.cursor() as cursor:
+                    yield cursor
                 return
-            pipelined = _PipelinedCursor(cursor, queue, pipeline)
-            if not durable:
-                pipelined.send("SET LOCAL synchronous_commit TO OFF")
-            yield pipelined
+            # BEGIN and COMMIT are sent by hand: connection.transaction() in pipeline
+            # mode waited for the server more often (0.15-0.3 ms per transaction).
+            with (
+                connection.pipeline() as pipeline,
+                connection.cursor() as cursor,
+                connection.cursor() as queue,
+            ):
+                pipelined = _PipelinedCursor(cursor, queue, pipeline)
+                try:
+                    pipelined.send("BEGIN")
+                    if not durable:
+                        pipelined.send("SET LOCAL synchronous_commit TO OFF")
+                    yield pipelined
+                    pipelined.send("COMMIT")
+                    pipeline.sync()
+                except BaseException:
+                    # Inside the pipeline, which the rollback leaves usable again.
+                    if connection.info.transaction_status != pq.TransactionStatus.IDLE:
+                        connection.rollback()
+                    raise
 
     @contextlib.contextmanager
     def _read_cursor(self) -> Iterator[Cursor]:
