@@ -137,6 +137,19 @@ class Tx:
             out.append([tuple(row) for row in self.cursor.fetchall()])
         return out
 
+    def notify_if_found(self, kind: WorkKind, template: str, *params: Any) -> None:
+        """:meth:`notify` ``kind`` if the statement finds a row. Where the driver can (a
+        PostgreSQL pipeline), the answer is read in the COMMIT's round trip: notes only
+        matter once the transaction has committed."""
+        statement = self.dialect.render(template)
+        with_commit = getattr(self.cursor, "with_commit", None)
+        if with_commit is not None:
+            with_commit(statement, params, lambda: self.notify(kind))
+            return
+        self.cursor.execute(statement, params)
+        if self.cursor.fetchone() is not None:
+            self.notify(kind)
+
     def notify(self, kind: WorkKind, visible_at: _dt.datetime | None = None) -> None:
         self.notes.append((kind, visible_at))
 
@@ -285,6 +298,21 @@ INSERT_CLAIMED_ACTIVITIES = (
     " RETURNING id, instance_id, task_id"
 )
 CLAIMED_ACTIVITY_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
+REUSE_ACTIVITY = (
+    # A claimed request written over the row of an activity whose result the same commit
+    # applies: one statement instead of a DELETE and an INSERT, and the id is known. If
+    # that row is gone (another worker re-ran the activity and delivered it), the row is
+    # inserted again under its old id, which nothing else can have taken.
+    "INSERT INTO durably_activities (id, task_hub, instance_id, execution_id, task_id, name,"
+    " input, visible_at, lock_owner, lock_token, lock_expires, dequeue_count)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
+    " ON CONFLICT (id) DO UPDATE SET task_hub = excluded.task_hub,"
+    " instance_id = excluded.instance_id, execution_id = excluded.execution_id,"
+    " task_id = excluded.task_id, name = excluded.name, input = excluded.input,"
+    " visible_at = excluded.visible_at, lock_owner = excluded.lock_owner,"
+    " lock_token = excluded.lock_token, lock_expires = excluded.lock_expires,"
+    " dequeue_count = 1"
+)
 HAS_ACTIVITY_WORK = (
     "SELECT 1 FROM durably_activities WHERE task_hub = ? AND visible_at <= ? LIMIT 1"
 )

@@ -180,11 +180,11 @@ class SqlBackend:
             for commit in runner(items):
                 # Held above in this transaction: the lock cannot have been lost.
                 ops.apply_commit(tx, commit, claims, held=True)
+            claimed = ops.insert_claimed(tx, claims)
             # Unlocking may expose messages that arrived meanwhile: with serial writes
-            # none can have (locked in this very transaction); otherwise look, in the
-            # round trip that inserts the claims.
-            waiting = [] if self.dialect.serial_writes else [i.instance.instance_id for i in items]
-            claimed = ops.insert_claimed(tx, claims, check_messages=waiting)
+            # none can have (locked in this very transaction).
+            if not self.dialect.serial_writes:
+                ops.notify_if_messages_wait(tx, [i.instance.instance_id for i in items])
         return EpisodeBatch(items=tuple(items), claimed=tuple(claimed))
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:

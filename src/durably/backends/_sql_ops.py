@@ -344,8 +344,9 @@ def _work_items(
     ]
 
 
-Claimed = list[tuple[ActivityTask, ActivityClaim]]
-"""Activities commits claimed, inserted together by :func:`insert_claimed` at the end."""
+Claimed = list[tuple[ActivityTask, ActivityClaim, int | None]]
+"""Activities commits claimed, with the id of the row each took over (None: inserted
+together by :func:`insert_claimed` at the end)."""
 
 
 def apply_commit(
@@ -401,8 +402,12 @@ def apply_commit(
     if commit.new_events:
         history = (tx.hub, instance_id, start, _history_row(commit.new_events))
         tx.executemany(q.INSERT_HISTORY, [history])
-    tx.executemany(q.DELETE_ACTIVITY, [(tx.hub, i) for i in commit.completed_activities])
-    _write_outbox(tx, commit, claims)
+    done = commit.completed_activities
+    claim = commit.claim if claims is not None else None
+    # A claimed activity takes over the row of a completed one where it can.
+    reused = done[: claim.count] if claim is not None and claim.count > 0 else ()
+    tx.executemany(q.DELETE_ACTIVITY, [(tx.hub, i) for i in done[len(reused) :]])
+    _write_outbox(tx, commit, claims, reused)
     # Releasing the lock may expose messages that arrived during the episode: wake the
     # orchestration waiters if there are such. (With serial writes none can arrive
     # between a lock and a commit in one transaction; run_episodes checks its whole
@@ -421,18 +426,14 @@ def notify_if_messages_wait(tx: Tx, instance_ids: Sequence[str]) -> None:
     """Wake orchestration waiters if one of these instances (about to be unlocked) has
     messages: ones that arrived while they were locked. Any message counts, visible or
     not: one that arrived during the episode is typically stamped later than its now."""
-    if instance_ids and tx.together([_has_messages_query(tx, instance_ids)])[0]:
-        tx.notify("orchestration")
+    if instance_ids:
+        statement = q.HAS_MESSAGES.replace("{ids}", _placeholders(len(instance_ids)))
+        tx.notify_if_found("orchestration", statement, tx.hub, *instance_ids)
 
 
-def _has_messages_query(tx: Tx, instance_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
-    return q.HAS_MESSAGES.replace("{ids}", _placeholders(len(instance_ids))), (
-        tx.hub,
-        *instance_ids,
-    )
-
-
-def _write_outbox(tx: Tx, commit: OrchestrationCommit, claims: Claimed | None) -> None:
+def _write_outbox(
+    tx: Tx, commit: OrchestrationCommit, claims: Claimed | None, reused: Sequence[int]
+) -> None:
     for new in commit.new_instances:
         try:
             create_instance(tx, new)
@@ -443,7 +444,15 @@ def _write_outbox(tx: Tx, commit: OrchestrationCommit, claims: Claimed | None) -
     claim = commit.claim
     if claim is not None and claims is not None and claim.count > 0:
         activities = activities[claim.count :]
-        claims += [(task, claim) for task in commit.activities[: claim.count]]
+        claimed = commit.activities[: claim.count]
+        ids = [*reused, *[None] * (len(claimed) - len(reused))]
+        claims += [(task, claim, i) for task, i in zip(claimed, ids, strict=True)]
+        lock = (to_micros(claim.expires), claim.owner, claim.lock_token, to_micros(claim.expires))
+        rows = [
+            (i, tx.hub, a.instance_id, a.execution_id, a.task_id, a.name, a.input, *lock)
+            for a, i in zip(claimed, reused, strict=False)
+        ]
+        tx.executemany(q.REUSE_ACTIVITY, rows)
     tx.executemany(
         q.INSERT_ACTIVITY,
         [
@@ -473,16 +482,12 @@ _CLAIMED_ROWS = 64
 """Claimed activities per INSERT statement."""
 
 
-def insert_claimed(
-    tx: Tx, claims: Claimed, *, check_messages: Sequence[str] = ()
-) -> list[ActivityWorkItem]:
-    """Insert the claimed activities, locked (as lock_activities would leave them), in a
-    few multi-row statements; their work items in the order given.
-
-    With ``check_messages``, :func:`notify_if_messages_wait` for those instances is
-    done in the same round trip.
-    """
-    chunks = [claims[i : i + _CLAIMED_ROWS] for i in range(0, len(claims), _CLAIMED_ROWS)]
+def insert_claimed(tx: Tx, claims: Claimed) -> list[ActivityWorkItem]:
+    """Insert the claimed activities that took over no row, locked (as lock_activities
+    would leave them), in a few multi-row statements; the work items of all the claims
+    in the order given."""
+    new = [(a, claim) for a, claim, reused in claims if reused is None]
+    chunks = [new[i : i + _CLAIMED_ROWS] for i in range(0, len(new), _CLAIMED_ROWS)]
     queries = []
     for chunk in chunks:
         values = ", ".join([q.CLAIMED_ACTIVITY_VALUES] * len(chunk))
@@ -492,27 +497,20 @@ def insert_claimed(
             params += (tx.hub, a.instance_id, a.execution_id, a.task_id, a.name, a.input)
             params += (expires, claim.owner, claim.lock_token, expires)
         queries.append((q.INSERT_CLAIMED_ACTIVITIES.replace("{values}", values), tuple(params)))
-    if check_messages:
-        queries.append(_has_messages_query(tx, check_messages))
     results = tx.together(queries)
-    if check_messages and results.pop():
-        tx.notify("orchestration")
-    items: list[ActivityWorkItem] = []
-    for chunk, rows in zip(chunks, results, strict=True):
-        ids = {(row[1], row[2]): row[0] for row in rows}
-        items += [
-            ActivityWorkItem(
-                message_id=ids[(a.instance_id, a.task_id)],
-                instance_id=a.instance_id,
-                execution_id=a.execution_id,
-                task_id=a.task_id,
-                name=a.name,
-                input=a.input,
-                lock_token=claim.lock_token,
-            )
-            for a, claim in chunk
-        ]
-    return items
+    ids = {(row[1], row[2]): row[0] for rows in results for row in rows}
+    return [
+        ActivityWorkItem(
+            message_id=ids[(a.instance_id, a.task_id)] if reused is None else reused,
+            instance_id=a.instance_id,
+            execution_id=a.execution_id,
+            task_id=a.task_id,
+            name=a.name,
+            input=a.input,
+            lock_token=claim.lock_token,
+        )
+        for a, claim, reused in claims
+    ]
 
 
 def release_instance(tx: Tx, work_item: OrchestrationWorkItem) -> None:

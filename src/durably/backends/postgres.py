@@ -29,7 +29,7 @@ import hashlib
 import re
 import select
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Self, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -196,6 +196,7 @@ class PostgresBackend(SqlBackend):
                     yield pipelined
                     pipelined.send("COMMIT")
                     pipeline.sync()
+                    pipelined.committed()
                 except BaseException:
                     # Inside the pipeline, which the rollback leaves usable again.
                     if connection.info.transaction_status != pq.TransactionStatus.IDLE:
@@ -308,6 +309,7 @@ class _PipelinedCursor:
         self._cursor = cursor
         self._queue = queue
         self._pipeline = pipeline
+        self._after: list[tuple[psycopg.Cursor[Any], Callable[[], None]]] = []
 
     @property
     def rowcount(self) -> int:
@@ -332,6 +334,22 @@ class _PipelinedCursor:
 
     def send(self, sql: str) -> None:
         self._queue.execute(sql)
+
+    def with_commit(self, sql: str, params: Sequence[Any], on_found: Callable[[], None]) -> None:
+        """Send a query whose answer is wanted only after COMMIT: ``on_found`` runs then
+        (see :meth:`committed`) if it returned a row."""
+        cursor = self._cursor.connection.cursor()
+        cursor.execute(sql, params)
+        self._after.append((cursor, on_found))
+
+    def committed(self) -> None:
+        """The COMMIT's round trip is done: answer the :meth:`with_commit` queries."""
+        for cursor, on_found in self._after:
+            found = cursor.fetchone() is not None
+            cursor.close()
+            if found:
+                on_found()
+        self._after.clear()
 
     def run_together(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
         """Send the statements, each on a cursor of its own, and wait once for them all."""

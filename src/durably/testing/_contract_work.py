@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from durably.backends.base import (
     ActivityClaim,
     ActivityResult,
+    ActivityWorkItem,
     NewMessage,
     OrchestrationCommit,
     OrchestrationWorkItem,
@@ -488,6 +489,50 @@ def check_a_claim_enqueues_activities_locked_for_the_caller(factory: StoreFactor
     assert backend.complete_activities([result]) == []
     [again] = backend.lock_next_activities(owner="w2", now=T0 + LEASE, lease=LEASE, limit=10)
     assert (again.task_id, again.dequeue_count) == (1, 2)
+
+
+@_check
+def check_a_claim_after_a_completed_activity_is_new_work(factory: StoreFactory) -> None:
+    # A commit that applies activity results (completed_activities) and claims the next
+    # activities: the claims are fresh work for the caller, whatever the store does with
+    # the finished rows, even when a finished row is already gone (another worker re-ran
+    # that activity and delivered its result through the inbox).
+    backend = factory()
+    backend.create_instance(start("a"))
+
+    def step(task_ids: list[int], done: tuple[int, ...], token: str) -> list[ActivityWorkItem]:
+        claim = ActivityClaim(owner="w", lock_token=token, expires=T0 + LEASE, count=9)
+
+        def runner(items: Sequence[OrchestrationWorkItem]) -> list[OrchestrationCommit]:
+            tasks = [activity(items[0], n) for n in task_ids]
+            applied = commit(items[0], activities=tasks)
+            return [dataclasses.replace(applied, claim=claim, completed_activities=done)]
+
+        batch = backend.run_episodes(
+            runner, owner="w", now=T0, lease=LEASE, limit=0, instance_ids=["a"]
+        )
+        return list(batch.claimed)
+
+    first = step([0, 1], (), "t1")
+    second = step([2, 3, 4], tuple(w.message_id for w in first), "t2")
+    assert [(w.task_id, w.lock_token, w.dequeue_count) for w in second] == [
+        (2, "t2", 1),
+        (3, "t2", 1),
+        (4, "t2", 1),
+    ]
+    assert len({w.message_id for w in second}) == 3
+    done = TaskCompleted(timestamp=T0, task_scheduled_id=0, result="1")
+    old = [ActivityResult(work_item=w, event=done, visible_at=T0) for w in first]
+    # The finished activities' leases are over: their results cannot be delivered again.
+    assert sorted(backend.complete_activities(old)) == sorted(w.message_id for w in first)
+    # Another worker delivered activity 2 through the inbox before our commit ran.
+    assert backend.complete_activities([dataclasses.replace(old[0], work_item=second[0])]) == []
+    third = step([5], (second[0].message_id,), "t3")
+    assert [(w.task_id, w.lock_token) for w in third] == [(5, "t3")]
+    assert backend.lock_next_activities(owner="w2", now=T0, lease=LEASE, limit=10) == []
+    later = T0 + LEASE
+    taken = backend.lock_next_activities(owner="w2", now=later, lease=LEASE, limit=10)
+    assert sorted(w.task_id for w in taken) == [3, 4, 5]
 
 
 @_check

@@ -439,7 +439,10 @@ class Worker:
         """No longer renew these activities' leases (delivered, or handed back)."""
         with self._in_flight_lock:
             for item in items:
-                self._in_flight.pop(item.message_id, None)
+                # The row may already carry the instance's next activity (a claim takes
+                # over the row of the activity whose result its commit applied).
+                if self._in_flight.get(item.message_id) is item:
+                    del self._in_flight[item.message_id]
 
     def _lease_loop(self) -> None:
         interval = self._lease_seconds / 3
