@@ -8,6 +8,8 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,48 @@ def test_driver_errors_become_store_errors(tmp_path: Path) -> None:
     garbage.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError):
         SqliteBackend(garbage)
+
+
+def test_a_failed_write_undoes_only_its_own_rows_in_a_shared_commit(tmp_path: Path) -> None:
+    # Threads that write at once share one commit; one that fails takes back only its
+    # own rows, whether it was first in the transaction or joined it.
+    backend = SqliteBackend(tmp_path / "store.db")
+    insert = (
+        "INSERT INTO durably_history (task_hub, instance_id, sequence, event) VALUES (?, ?, ?, ?)"
+    )
+    first_in = threading.Event()
+    queued = threading.Event()
+    errors: list[BaseException] = []
+
+    def write(name: str, fail: bool, hold: bool = False) -> None:
+        try:
+            with backend._write() as tx:
+                tx.execute(insert, backend.task_hub, name, 0, "{}")
+                if hold:  # keep the transaction open until the others wait for it
+                    first_in.set()
+                    queued.wait(5)
+                if fail:
+                    raise RuntimeError(name)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    first = threading.Thread(target=write, args=("a", False, True))
+    first.start()
+    first_in.wait(5)
+    others = [threading.Thread(target=write, args=(n, n == "b")) for n in ("b", "c")]
+    for thread in others:
+        thread.start()
+    time.sleep(0.2)  # b and c are waiting for the write lock
+    queued.set()
+    for thread in (first, *others):
+        thread.join(5)
+    write("d", True)  # alone: the first (and only) write of its transaction
+    write("e", False)
+    with backend._read() as tx:
+        rows = tx.all("SELECT instance_id FROM durably_history ORDER BY instance_id")
+    assert [r[0] for r in rows] == ["a", "c", "e"]
+    assert sorted(str(e) for e in errors) == ["b", "d"]
+    backend.close()
 
 
 def test_a_closed_backend_refuses_work(tmp_path: Path) -> None:

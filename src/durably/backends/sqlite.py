@@ -193,7 +193,7 @@ class SqliteBackend(SqlBackend):
             with self._translated():
                 if self._closed:
                     raise StoreError(f"the SQLite store {self.path!r} is closed")
-                batch = self._join_batch(durable)
+                batch, savepoint = self._join_batch(durable)
                 cursor = self._writer.cursor()
                 # Reads by this thread meanwhile (an episode replaying its history inside
                 # run_episodes) go through this transaction: it may hold other threads'
@@ -201,10 +201,11 @@ class SqliteBackend(SqlBackend):
                 self._local.writing = True
                 try:
                     yield cursor
-                    self._writer.execute("RELEASE op")
+                    if savepoint:
+                        self._writer.execute("RELEASE op")
                 except BaseException as exc:
                     failure = exc
-                    self._undo_op(batch, exc)
+                    self._undo_op(batch, exc, savepoint)
                     raise
                 finally:
                     self._local.writing = False
@@ -226,7 +227,9 @@ class SqliteBackend(SqlBackend):
             if batch.error is not None:
                 raise StoreError(f"SQLite store {self.path!r}: {batch.error}") from batch.error
 
-    def _join_batch(self, durable: bool) -> _Batch:
+    def _join_batch(self, durable: bool) -> tuple[_Batch, bool]:
+        """The open batch (begun if none), and whether this op got a savepoint: the first
+        op of a batch needs none, since undoing it is rolling back the transaction."""
         batch = self._batch
         if batch is not None and durable and not batch.durable:
             # A durable write cannot ride on a batch that will commit without a flush:
@@ -241,14 +244,24 @@ class SqliteBackend(SqlBackend):
             self._writer.execute("BEGIN IMMEDIATE")
             batch = self._batch = _Batch(durable)
         batch.size += 1
+        if batch.size == 1:
+            return batch, False
         self._writer.execute("SAVEPOINT op")
-        return batch
+        return batch, True
 
-    def _undo_op(self, batch: _Batch, error: BaseException) -> None:
+    def _undo_op(self, batch: _Batch, error: BaseException, savepoint: bool) -> None:
         writer = self._writer
-        if writer.in_transaction:
+        if savepoint and writer.in_transaction:
             writer.execute("ROLLBACK TO op")
             writer.execute("RELEASE op")
+            return
+        if not savepoint and batch.size == 1:
+            # The batch's first op, alone in it (nobody joins while we hold the lock):
+            # rolling the transaction back undoes exactly this op.
+            if writer.in_transaction:
+                writer.execute("ROLLBACK")
+            self._batch = None
+            batch.done.set()
             return
         # SQLite rolled the whole transaction back (I/O error, full disk): the batch's
         # other writes are gone too, so everyone in it fails.
