@@ -96,29 +96,48 @@ class Tx:
     """One open transaction: a cursor, its dialect, the task hub, and pending wake-ups.
 
     ``notes`` are delivered to waiters only after the transaction committed, so a woken
-    waiter always sees what woke it.
+    waiter always sees what woke it. ``executemany`` writes wait in ``writes`` until the
+    next statement or :meth:`flush`.
     """
 
     cursor: Cursor
     dialect: Dialect
     hub: str
     notes: list[tuple[WorkKind, _dt.datetime | None]] = field(default_factory=list)
+    writes: dict[str, list[Sequence[Any]]] = field(default_factory=dict)
 
     def execute(self, template: str, *params: Any) -> int:
         """Run a statement; the number of rows it changed."""
+        self.flush()
         self.cursor.execute(self.dialect.render(template), params)
         return self.cursor.rowcount
 
     def executemany(self, template: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Queue writes whose results nobody reads. They are sent, grouped by statement
+        (a batch of episodes' history rows is one executemany), before the next
+        statement of this transaction or at its end: never reordered past a read."""
         if rows:
-            self.cursor.executemany(self.dialect.render(template), rows)
+            queued = self.writes.get(template)
+            if queued is None:
+                self.writes[template] = list(rows)
+            else:
+                queued.extend(rows)
+
+    def flush(self) -> None:
+        """Send the queued writes."""
+        if self.writes:
+            writes, self.writes = self.writes, {}
+            for template, rows in writes.items():
+                self.cursor.executemany(self.dialect.render(template), rows)
 
     def one(self, template: str, *params: Any) -> tuple[Any, ...] | None:
+        self.flush()
         self.cursor.execute(self.dialect.render(template), params)
         row = self.cursor.fetchone()
         return tuple(row) if row is not None else None
 
     def all(self, template: str, *params: Any) -> list[tuple[Any, ...]]:
+        self.flush()
         self.cursor.execute(self.dialect.render(template), params)
         return [tuple(row) for row in self.cursor.fetchall()]
 
@@ -127,6 +146,7 @@ class Tx:
         can (a PostgreSQL pipeline), one after another elsewhere; each one's rows."""
         if not queries:
             return []
+        self.flush()
         rendered = [(self.dialect.render(template), params) for template, params in queries]
         run_together = getattr(self.cursor, "run_together", None)
         if run_together is not None:
@@ -141,6 +161,7 @@ class Tx:
         """:meth:`notify` ``kind`` if the statement finds a row. Where the driver can (a
         PostgreSQL pipeline), the answer is read in the COMMIT's round trip: notes only
         matter once the transaction has committed."""
+        self.flush()
         statement = self.dialect.render(template)
         with_commit = getattr(self.cursor, "with_commit", None)
         if with_commit is not None:

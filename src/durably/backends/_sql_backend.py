@@ -69,6 +69,7 @@ class SqlBackend:
             tx = Tx(cursor, self.dialect, self.task_hub)
             yield tx
             self._publish(tx)
+            tx.flush()
         for kind, visible_at in tx.notes:
             self._notifier.notify(kind, visible_at=visible_at)
 

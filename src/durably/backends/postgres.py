@@ -198,7 +198,11 @@ class PostgresBackend(SqlBackend):
                     pipeline.sync()
                     pipelined.committed()
                 except BaseException:
-                    # Inside the pipeline, which the rollback leaves usable again.
+                    # Inside the pipeline, which the rollback leaves usable again. What
+                    # the pipeline still holds (the aborted statements after a failed
+                    # one) only repeats the error being raised: drain it first.
+                    with contextlib.suppress(psycopg.Error):
+                        pipeline.sync()
                     if connection.info.transaction_status != pq.TransactionStatus.IDLE:
                         connection.rollback()
                     raise
