@@ -100,6 +100,30 @@ def test_a_schema_holds_the_tables_and_task_hubs_share_it(url: str, opened: list
             backend.close()
 
 
+def test_a_thousand_starts_give_a_new_store_planner_statistics(
+    url: str, opened: list[Backend]
+) -> None:
+    # Without them, picking work scans the whole task hub until autovacuum's first
+    # analyze, up to a minute later.
+    with pg.fresh_schema(url) as schema:
+        backend = _open(opened, pg.with_query(url, schema=schema))
+        for n in range(1000):
+            backend.create_instance(start(f"i{n}"))
+        query = (
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = %s"
+            " AND coalesce(last_analyze, last_autoanalyze) IS NOT NULL"
+        )
+        deadline = time.monotonic() + 20
+        with pg.admin(url) as connection:
+            while True:
+                analyzed = {r[0] for r in connection.execute(query, (schema,)).fetchall()}
+                if "durably_instances" in analyzed or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+        assert {"durably_instances", "durably_inbox"} <= analyzed
+        backend.close()
+
+
 def test_a_schema_from_a_newer_durably_is_refused(url: str) -> None:
     with pg.fresh_schema(url) as schema:
         open_backend(pg.with_query(url, schema=schema)).close()

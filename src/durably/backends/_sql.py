@@ -105,6 +105,8 @@ class Tx:
     hub: str
     notes: list[tuple[WorkKind, _dt.datetime | None]] = field(default_factory=list)
     writes: dict[str, list[Sequence[Any]]] = field(default_factory=dict)
+    created: int = 0
+    """Instances this transaction created."""
 
     def execute(self, template: str, *params: Any) -> int:
         """Run a statement; the number of rows it changed."""

@@ -63,6 +63,9 @@ class SqlBackend:
     def _publish(self, tx: Tx) -> None:
         """Tell other processes about ``tx.notes`` before the commit (PostgreSQL: NOTIFY)."""
 
+    def _grew(self, created: int) -> None:
+        """A committed transaction created ``created`` instances (PostgreSQL: statistics)."""
+
     @contextlib.contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[Tx]:
         with self._write_cursor() if durable else self._lease_cursor() as cursor:
@@ -72,6 +75,8 @@ class SqlBackend:
             tx.flush()
         for kind, visible_at in tx.notes:
             self._notifier.notify(kind, visible_at=visible_at)
+        if tx.created:
+            self._grew(tx.created)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Tx]:

@@ -97,6 +97,7 @@ def create_instance(tx: Tx, new: NewInstance) -> None:
             # Only under PostgreSQL READ COMMITTED: a concurrent transaction created it.
             raise InstanceExistsError(new.instance_id, OrchestrationRuntimeStatus.Pending.value)
     _insert_message(tx, new.instance_id, new.execution_id, new.visible_at, new.start_event)
+    tx.created += 1
 
 
 def delete_instance(tx: Tx, instance_id: str) -> None:
@@ -252,17 +253,19 @@ def hold_work(
     tx: Tx, named: list[str], now: _dt.datetime, limit: int
 ) -> list[OrchestrationWorkItem]:
     """Hold (see :func:`lock_named`) the free ones of ``named``, then up to ``limit``
-    other instances with visible messages, oldest message first; one round trip for
-    the named ones and the search for others, one more if others are found."""
-    queries = _lock_queries(tx, named, now, None, None) if named else []
+    other instances with visible messages, oldest message first. The named ones (the
+    instances of activity results: few), their messages and the search for others share
+    one round trip; others found cost two more (the messages of the held ones only)."""
+    queries = []
+    if named:
+        queries += [_lock_query(tx, named, now, None, None), _messages_query(tx, named, now)]
     if limit > 0:
         queries.append(_candidates_query(tx, now, limit))
     results = tx.together(queries)
-    items = _work_items(named, results[:2], "") if named else []
+    items = _work_items(named, results[0], results[1], "") if named else []
     others = _candidates(results[-1], named, limit) if limit > 0 else []
     if others:
-        rows = tx.together(_lock_queries(tx, others, now, limit, None))
-        items += _work_items(others, rows, "")
+        items += _lock_then_read(tx, others, now, limit, None, "")
     return items
 
 
@@ -281,8 +284,22 @@ def lock_named(
         return []
     token = uuid.uuid4().hex
     lock = (owner, token, to_micros(now + lease))
-    rows = tx.together(_lock_queries(tx, candidates, now, limit, lock))
-    return _work_items(candidates, rows, token)
+    return _lock_then_read(tx, candidates, now, limit, lock, token)
+
+
+def _lock_then_read(
+    tx: Tx,
+    candidates: list[str],
+    now: _dt.datetime,
+    limit: int | None,
+    lock: tuple[str, str, int] | None,
+    token: str,
+) -> list[OrchestrationWorkItem]:
+    (locked,) = tx.together([_lock_query(tx, candidates, now, limit, lock)])
+    if not locked:
+        return []
+    (messages,) = tx.together([_messages_query(tx, [row[0] for row in locked], now)])
+    return _work_items(candidates, locked, messages, token)
 
 
 def _candidates_query(tx: Tx, now: _dt.datetime, limit: int) -> tuple[str, tuple[Any, ...]]:
@@ -299,15 +316,14 @@ def _candidates(rows: list[tuple[Any, ...]], held: Sequence[str], limit: int) ->
     return list(ids)[: limit * _CANDIDATE_SPARE]
 
 
-def _lock_queries(
+def _lock_query(
     tx: Tx,
     candidates: list[str],
     now: _dt.datetime,
     limit: int | None,
     lock: tuple[str, str, int] | None,
-) -> list[tuple[str, tuple[Any, ...]]]:
-    """The lock of the free ones of ``candidates`` and the read of their visible messages,
-    sent together (the messages of any candidate left unlocked are ignored).
+) -> tuple[str, tuple[Any, ...]]:
+    """The lock of the free ones of ``candidates``, up to ``limit`` (default: all).
 
     Without ``lock`` (owner, token, expiry), the instances are only held until this
     transaction ends, with no lock written: for a transaction that also commits the
@@ -317,19 +333,26 @@ def _lock_queries(
     wanted = len(candidates) if limit is None else limit
     ids = _placeholders(len(candidates))
     if lock is None:
-        locking = q.HOLD_INSTANCES.replace("{ids}", ids), (tx.hub, *candidates, now_us, wanted)
-    else:
-        params = (tx.hub, *candidates, now_us, wanted, *lock, tx.hub)
-        locking = q.LOCK_INSTANCES.replace("{ids}", ids), params
-    messages = q.SELECT_VISIBLE_MESSAGES.replace("{ids}", ids), (tx.hub, *candidates, now_us)
-    return [locking, messages]
+        return q.HOLD_INSTANCES.replace("{ids}", ids), (tx.hub, *candidates, now_us, wanted)
+    params = (tx.hub, *candidates, now_us, wanted, *lock, tx.hub)
+    return q.LOCK_INSTANCES.replace("{ids}", ids), params
+
+
+def _messages_query(
+    tx: Tx, instance_ids: Sequence[str], now: _dt.datetime
+) -> tuple[str, tuple[Any, ...]]:
+    ids = _placeholders(len(instance_ids))
+    return q.SELECT_VISIBLE_MESSAGES.replace("{ids}", ids), (tx.hub, *instance_ids, to_micros(now))
 
 
 def _work_items(
-    candidates: list[str], rows: list[list[tuple[Any, ...]]], token: str
+    candidates: list[str],
+    locked: list[tuple[Any, ...]],
+    messages: list[tuple[Any, ...]],
+    token: str,
 ) -> list[OrchestrationWorkItem]:
-    """Work items from the rows of :func:`_lock_queries`, in ``candidates`` order."""
-    locked, messages = rows
+    """Work items of the ``locked`` instance rows with their ``messages`` (those of other
+    instances are ignored), in ``candidates`` order."""
     records = {row[0]: _record(row) for row in locked}
     inbox: dict[str, list[InboxMessage]] = {instance_id: [] for instance_id in records}
     for row in messages:
