@@ -258,7 +258,7 @@ def hold_work(
     one round trip; others found cost two more (the messages of the held ones only)."""
     queries = []
     if named:
-        queries += [_lock_query(tx, named, now, None, None), _messages_query(tx, named, now)]
+        queries += [_lock_query(tx, named, now, None), _messages_query(tx, named, now)]
     if limit > 0:
         queries.append(_candidates_query(tx, now, limit))
     results = tx.together(queries)
@@ -295,7 +295,15 @@ def _lock_then_read(
     lock: tuple[str, str, int] | None,
     token: str,
 ) -> list[OrchestrationWorkItem]:
-    (locked,) = tx.together([_lock_query(tx, candidates, now, limit, lock)])
+    # Oldest first: a LIMIT in the locking statement would take any of the candidates
+    # (the plan decides), so lock the first ones wanted, and more only for those busy.
+    wanted = len(candidates) if limit is None else limit
+    locked: list[tuple[Any, ...]] = []
+    taken = 0
+    while taken < len(candidates) and len(locked) < wanted:
+        chunk = candidates[taken : taken + wanted - len(locked)]
+        taken += len(chunk)
+        locked += tx.together([_lock_query(tx, chunk, now, lock)])[0]
     if not locked:
         return []
     (messages,) = tx.together([_messages_query(tx, [row[0] for row in locked], now)])
@@ -317,20 +325,16 @@ def _candidates(rows: list[tuple[Any, ...]], held: Sequence[str], limit: int) ->
 
 
 def _lock_query(
-    tx: Tx,
-    candidates: list[str],
-    now: _dt.datetime,
-    limit: int | None,
-    lock: tuple[str, str, int] | None,
+    tx: Tx, candidates: list[str], now: _dt.datetime, lock: tuple[str, str, int] | None
 ) -> tuple[str, tuple[Any, ...]]:
-    """The lock of the free ones of ``candidates``, up to ``limit`` (default: all).
+    """The lock of the free ones of ``candidates``.
 
     Without ``lock`` (owner, token, expiry), the instances are only held until this
     transaction ends, with no lock written: for a transaction that also commits the
     episodes (:func:`apply_commit` with ``held``); their work items carry no token.
     """
     now_us = to_micros(now)
-    wanted = len(candidates) if limit is None else limit
+    wanted = len(candidates)
     ids = _placeholders(len(candidates))
     if lock is None:
         return q.HOLD_INSTANCES.replace("{ids}", ids), (tx.hub, *candidates, now_us, wanted)
