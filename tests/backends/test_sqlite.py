@@ -85,7 +85,9 @@ def test_a_failed_write_undoes_only_its_own_rows_in_a_shared_commit(tmp_path: Pa
     others = [threading.Thread(target=write, args=(n, n == "b")) for n in ("b", "c")]
     for thread in others:
         thread.start()
-    time.sleep(0.2)  # b and c are waiting for the write lock
+    deadline = time.monotonic() + 5
+    while backend._wanting < 3 and time.monotonic() < deadline:  # b and c wait to join
+        time.sleep(0.01)
     queued.set()
     for thread in (first, *others):
         thread.join(5)

@@ -429,12 +429,13 @@ def apply_commit(
     if commit.new_events:
         history = (tx.hub, instance_id, start, _history_row(commit.new_events))
         tx.executemany(q.INSERT_HISTORY, [history])
-    done = commit.completed_activities
     claim = commit.claim if claims is not None else None
+    claimed = commit.activities[: claim.count] if claim is not None else ()
     # A claimed activity takes over the row of a completed one where it can.
-    reused = done[: claim.count] if claim is not None and claim.count > 0 else ()
-    tx.executemany(q.DELETE_ACTIVITY, [(tx.hub, i) for i in done[len(reused) :]])
-    _write_outbox(tx, commit, claims, reused)
+    reused = commit.completed_activities[: len(claimed)]
+    rest = commit.completed_activities[len(reused) :]
+    tx.executemany(q.DELETE_ACTIVITY, [(tx.hub, i) for i in rest])
+    _write_outbox(tx, commit, claims, claimed, reused)
     # Releasing the lock may expose messages that arrived during the episode: wake the
     # orchestration waiters if there are such. (With serial writes none can arrive
     # between a lock and a commit in one transaction; run_episodes checks its whole
@@ -459,22 +460,27 @@ def notify_if_messages_wait(tx: Tx, instance_ids: Sequence[str]) -> None:
 
 
 def _write_outbox(
-    tx: Tx, commit: OrchestrationCommit, claims: Claimed | None, reused: Sequence[int]
+    tx: Tx,
+    commit: OrchestrationCommit,
+    claims: Claimed | None,
+    claimed: Sequence[ActivityTask],
+    reused: Sequence[int],
 ) -> None:
+    """The commit's new instances, messages and activities; ``claimed`` (the first of its
+    activities) go to ``claims``, the first of them written over the ``reused`` rows."""
     for new in commit.new_instances:
         try:
             create_instance(tx, new)
         except InstanceExistsError:
             if new.on_conflict is not None:
                 enqueue(tx, new.on_conflict)
-    activities = commit.activities
+    activities = commit.activities[len(claimed) :]
     claim = commit.claim
-    if claim is not None and claims is not None and claim.count > 0:
-        activities = activities[claim.count :]
-        claimed = commit.activities[: claim.count]
+    if claimed and claim is not None and claims is not None:
         ids = [*reused, *[None] * (len(claimed) - len(reused))]
         claims += [(task, claim, i) for task, i in zip(claimed, ids, strict=True)]
-        lock = (to_micros(claim.expires), claim.owner, claim.lock_token, to_micros(claim.expires))
+        expires = to_micros(claim.expires)
+        lock = (expires, claim.owner, claim.lock_token, expires)
         rows = [
             (i, tx.hub, a.instance_id, a.execution_id, a.task_id, a.name, a.input, *lock)
             for a, i in zip(claimed, reused, strict=False)

@@ -255,7 +255,7 @@ class SqliteBackend(SqlBackend):
             writer.execute("ROLLBACK TO op")
             writer.execute("RELEASE op")
             return
-        if not savepoint and batch.size == 1:
+        if not savepoint:
             # The batch's first op, alone in it (nobody joins while we hold the lock):
             # rolling the transaction back undoes exactly this op.
             if writer.in_transaction:
