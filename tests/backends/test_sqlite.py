@@ -100,6 +100,49 @@ def test_a_failed_write_undoes_only_its_own_rows_in_a_shared_commit(tmp_path: Pa
     backend.close()
 
 
+def test_a_client_write_commits_without_waiting_for_worker_writes_behind_it(
+    tmp_path: Path,
+) -> None:
+    # A worker's write may run a batch of episodes while it holds the transaction: a
+    # client call that finished its own write commits at once (with whatever the
+    # transaction holds so far) instead of waiting for the worker's write to join.
+    path = tmp_path / "store.db"
+    backend = SqliteBackend(path)
+    insert = (
+        "INSERT INTO durably_history (task_hub, instance_id, sequence, event) VALUES (?, ?, ?, ?)"
+    )
+    client_in, client_go, worker_go = threading.Event(), threading.Event(), threading.Event()
+    client_done, worker_done = threading.Event(), threading.Event()
+
+    def client() -> None:
+        with backend._write(prompt=True) as tx:
+            tx.execute(insert, backend.task_hub, "client", 0, "{}")
+            client_in.set()
+            client_go.wait(5)
+        client_done.set()
+
+    def worker() -> None:
+        with backend._write() as tx:
+            tx.execute(insert, backend.task_hub, "worker", 0, "{}")
+            worker_go.wait(5)
+        worker_done.set()
+
+    threading.Thread(target=client).start()
+    client_in.wait(5)
+    threading.Thread(target=worker).start()
+    deadline = time.monotonic() + 5
+    while backend._wanting < 2 and time.monotonic() < deadline:  # the worker waits
+        time.sleep(0.01)
+    client_go.set()
+    assert client_done.wait(5), "the client call waited for the worker's write"
+    with contextlib.closing(sqlite3.connect(path)) as other:  # durable, seen by others
+        rows = other.execute("SELECT instance_id FROM durably_history").fetchall()
+    assert rows == [("client",)]
+    worker_go.set()
+    assert worker_done.wait(5)
+    backend.close()
+
+
 def test_a_closed_backend_refuses_work(tmp_path: Path) -> None:
     backend = SqliteBackend(tmp_path / "store.db")
     backend.close()

@@ -43,8 +43,13 @@ class SqlBackend:
         self._notifier = Notifier()
 
     # -- what a database supplies ------------------------------------------------
-    def _write_cursor(self) -> AbstractContextManager[Cursor]:
-        """A cursor inside a write transaction: committed on exit, rolled back on error."""
+    def _write_cursor(self, *, prompt: bool = False) -> AbstractContextManager[Cursor]:
+        """A cursor inside a write transaction: committed on exit, rolled back on error.
+
+        ``prompt``: a caller is waiting on this write alone (a client call), so a
+        database that shares commits between writers (SQLite) commits it as soon as it
+        is done instead of waiting for a worker's writes queued behind it to join.
+        """
         raise NotImplementedError
 
     def _lease_cursor(self) -> AbstractContextManager[Cursor]:
@@ -67,8 +72,8 @@ class SqlBackend:
         """A committed transaction created ``created`` instances (PostgreSQL: statistics)."""
 
     @contextlib.contextmanager
-    def _write(self, *, durable: bool = True) -> Iterator[Tx]:
-        with self._write_cursor() if durable else self._lease_cursor() as cursor:
+    def _write(self, *, durable: bool = True, prompt: bool = False) -> Iterator[Tx]:
+        with self._write_cursor(prompt=prompt) if durable else self._lease_cursor() as cursor:
             tx = Tx(cursor, self.dialect, self.task_hub)
             yield tx
             self._publish(tx)
@@ -86,12 +91,12 @@ class SqlBackend:
     # -- client side -------------------------------------------------------------
     def create_instance(self, instance: NewInstance) -> None:
         """Create the instance (Pending); raises ``InstanceExistsError`` if it is active."""
-        with self._write() as tx:
+        with self._write(prompt=True) as tx:
             ops.create_instance(tx, instance)
 
     def send_message(self, message: NewMessage) -> None:
         """Enqueue an event; raises ``InstanceNotFoundError`` for an unknown instance."""
-        with self._write() as tx:
+        with self._write(prompt=True) as tx:
             if not ops.enqueue(tx, message):
                 raise InstanceNotFoundError(message.instance_id)
 
@@ -114,12 +119,12 @@ class SqlBackend:
 
     def purge_instance(self, instance_id: str) -> bool:
         """Delete a terminal instance; raises ``InvalidInstanceStateError`` for an active one."""
-        with self._write() as tx:
+        with self._write(prompt=True) as tx:
             return ops.purge_instance(tx, instance_id)
 
     def purge_instances(self, query: InstanceQuery) -> int:
         """Delete every terminal instance matching ``query`` (paging ignored)."""
-        with self._write() as tx:
+        with self._write(prompt=True) as tx:
             return ops.purge_instances(tx, query)
 
     # -- orchestration work ------------------------------------------------------
@@ -175,7 +180,7 @@ class SqlBackend:
             with self._read() as tx:
                 if not ops.has_orchestration_work(tx, now):
                     return EpisodeBatch()
-        with self._write() as tx:
+        with self._write(prompt=create is not None) as tx:
             if create is not None:
                 ops.create_instance(tx, create)
             # Sorted: workers locking overlapping sets take row locks in one order.

@@ -167,8 +167,8 @@ class PostgresBackend(SqlBackend):
             raise StoreError(f"cannot open PostgreSQL store {self.where}: {exc}") from exc
 
     # -- connections -----------------------------------------------------------------
-    def _write_cursor(self) -> AbstractContextManager[Cursor]:
-        return self._transaction(durable=True)
+    def _write_cursor(self, *, prompt: bool = False) -> AbstractContextManager[Cursor]:
+        return self._transaction(durable=True)  # every transaction commits on its own
 
     def _lease_cursor(self) -> AbstractContextManager[Cursor]:
         # Lease-only transactions (lock, renew, abandon) commit without waiting for the

@@ -83,6 +83,7 @@ class SqliteBackend(SqlBackend):
         self._write_lock = threading.Lock()
         self._gate = threading.Lock()
         self._wanting = 0
+        self._prompt = 0  # prompt writes among the wanting
         self._batch: _Batch | None = None
         self._level = self._synchronous
         self._local = threading.local()
@@ -167,8 +168,8 @@ class SqliteBackend(SqlBackend):
             self._readers.add(reader)
         return reader.connection
 
-    def _write_cursor(self) -> contextlib.AbstractContextManager[Cursor]:
-        return self._batched(durable=True)
+    def _write_cursor(self, *, prompt: bool = False) -> contextlib.AbstractContextManager[Cursor]:
+        return self._batched(durable=True, prompt=prompt)
 
     def _lease_cursor(self) -> contextlib.AbstractContextManager[Cursor]:
         # Lease changes commit without an fsync (synchronous=NORMAL for that transaction):
@@ -177,14 +178,17 @@ class SqliteBackend(SqlBackend):
         return self._batched(durable=self._synchronous == "NORMAL")
 
     @contextlib.contextmanager
-    def _batched(self, *, durable: bool) -> Iterator[Cursor]:
+    def _batched(self, *, durable: bool, prompt: bool = False) -> Iterator[Cursor]:
         # Group commit: threads that want to write while a transaction is open join it,
         # each inside its own savepoint (an error undoes only that thread's writes), and
         # the last writer in line commits for all of them. One fsync then covers many
         # episodes, activity results and client calls; nobody returns before the commit
-        # that holds their writes is durable.
+        # that holds their writes is durable. A prompt write (a client call) does not
+        # wait for the worker's writes in line behind it, which may run a batch of
+        # episodes first: it commits unless another prompt write is in line to share it.
         with self._gate:
             self._wanting += 1
+            self._prompt += prompt
         batch: _Batch | None = None
         failure: BaseException | None = None
         lead = False
@@ -213,10 +217,15 @@ class SqliteBackend(SqlBackend):
         finally:
             with self._gate:
                 self._wanting -= 1
+                self._prompt -= prompt
                 lead = (
                     batch is not None
                     and batch is self._batch
-                    and (self._wanting == 0 or batch.size >= _MAX_BATCH)
+                    and (
+                        self._wanting == 0
+                        or batch.size >= _MAX_BATCH
+                        or (prompt and self._prompt == 0)
+                    )
                 )
             if lead:
                 assert batch is not None
