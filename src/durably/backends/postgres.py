@@ -185,30 +185,33 @@ class PostgresBackend(SqlBackend):
                     yield cursor
                 return
             # BEGIN and COMMIT are sent by hand: connection.transaction() in pipeline
-            # mode waited for the server more often (0.15-0.3 ms per transaction).
-            with (
-                connection.pipeline() as pipeline,
-                connection.cursor() as cursor,
-                connection.cursor() as queue,
-            ):
-                pipelined = _PipelinedCursor(cursor, queue, pipeline)
-                try:
-                    pipelined.send("BEGIN")
-                    if not durable:
-                        pipelined.send("SET LOCAL synchronous_commit TO OFF")
-                    yield pipelined
+            # mode waited for the server more often (0.15-0.3 ms per transaction). The
+            # COMMIT is answered by the round trip that leaving the pipeline makes
+            # anyway (a sync of our own before it would cost one more).
+            try:
+                with (
+                    connection.pipeline() as pipeline,
+                    connection.cursor() as cursor,
+                    connection.cursor() as queue,
+                ):
+                    pipelined = _PipelinedCursor(cursor, queue, pipeline)
+                    try:
+                        pipelined.send("BEGIN")
+                        if not durable:
+                            pipelined.send("SET LOCAL synchronous_commit TO OFF")
+                        yield pipelined
+                    except BaseException:
+                        # What the pipeline still holds (the aborted statements after a
+                        # failed one) only repeats the error being raised: drain it.
+                        with contextlib.suppress(psycopg.Error):
+                            pipeline.sync()
+                        raise
                     pipelined.send("COMMIT")
-                    pipeline.sync()
-                    pipelined.committed()
-                except BaseException:
-                    # Inside the pipeline, which the rollback leaves usable again. What
-                    # the pipeline still holds (the aborted statements after a failed
-                    # one) only repeats the error being raised: drain it first.
-                    with contextlib.suppress(psycopg.Error):
-                        pipeline.sync()
-                    if connection.info.transaction_status != pq.TransactionStatus.IDLE:
-                        connection.rollback()
-                    raise
+            except BaseException:
+                if connection.info.transaction_status != pq.TransactionStatus.IDLE:
+                    connection.rollback()
+                raise
+            pipelined.committed()
 
     @contextlib.contextmanager
     def _read_cursor(self) -> Iterator[Cursor]:
