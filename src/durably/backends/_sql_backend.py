@@ -181,8 +181,8 @@ class SqlBackend:
                 if not ops.has_orchestration_work(tx, now):
                     return EpisodeBatch()
         with self._write(prompt=create is not None) as tx:
-            if create is not None:
-                ops.create_instance(tx, create)
+            if create is not None:  # its first episode consumes the start message
+                ops.create_instance(tx, create, notify=False)
             # Sorted: workers locking overlapping sets take row locks in one order.
             items = ops.hold_work(tx, named, now, limit)
             if not items:

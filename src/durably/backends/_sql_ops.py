@@ -73,8 +73,11 @@ def _record(row: tuple[Any, ...]) -> InstanceRecord:
     )
 
 
-def create_instance(tx: Tx, new: NewInstance) -> None:
-    """Insert a Pending instance and its start message, replacing a terminal one."""
+def create_instance(tx: Tx, new: NewInstance, *, notify: bool = True) -> None:
+    """Insert a Pending instance and its start message, replacing a terminal one.
+
+    Without ``notify``, no orchestration work is announced: the caller runs the first
+    episode in this same transaction (a local start), which consumes the message."""
     created = to_micros(new.created_time)
     row = (
         tx.hub,
@@ -96,7 +99,8 @@ def create_instance(tx: Tx, new: NewInstance) -> None:
         if not tx.execute(q.INSERT_INSTANCE, *row):
             # Only under PostgreSQL READ COMMITTED: a concurrent transaction created it.
             raise InstanceExistsError(new.instance_id, OrchestrationRuntimeStatus.Pending.value)
-    _insert_message(tx, new.instance_id, new.execution_id, new.visible_at, new.start_event)
+    start = new.start_event
+    _insert_message(tx, new.instance_id, new.execution_id, new.visible_at, start, notify)
     tx.created += 1
 
 
@@ -221,10 +225,12 @@ def _insert_message(
     execution_id: str | None,
     visible_at: _dt.datetime,
     event: HistoryEvent,
+    notify: bool = True,
 ) -> None:
     row = (tx.hub, instance_id, execution_id, to_micros(visible_at), event.to_json())
     tx.executemany(q.INSERT_MESSAGE, [row])  # no result needed: may ride a pipeline
-    tx.notify("orchestration", visible_at)
+    if notify:
+        tx.notify("orchestration", visible_at)
 
 
 # -- orchestration work ------------------------------------------------------------
