@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.resources
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -160,18 +160,34 @@ class Tx:
         return out
 
     def notify_if_found(self, kind: WorkKind, template: str, *params: Any) -> None:
-        """:meth:`notify` ``kind`` if the statement finds a row. Where the driver can (a
+        """:meth:`notify` ``kind`` if the query finds a row. Where the driver can (a
         PostgreSQL pipeline), the answer is read in the COMMIT's round trip: notes only
         matter once the transaction has committed."""
+
+        def found(cursor: Cursor) -> None:
+            if cursor.fetchone() is not None:
+                self.notify(kind)
+
+        self._at_commit(template, params, found)
+
+    def count_at_commit(self, template: str, *params: Any, then: Callable[[int], None]) -> None:
+        """Run a write whose row count is wanted only for what follows the commit:
+        ``then(count)`` runs once the count is known, in the COMMIT's round trip where the
+        driver can (a PostgreSQL pipeline), at once elsewhere. ``then`` may add notes; it
+        must not write."""
+        self._at_commit(template, params, lambda cursor: then(cursor.rowcount))
+
+    def _at_commit(
+        self, template: str, params: Sequence[Any], then: Callable[[Cursor], None]
+    ) -> None:
         self.flush()
         statement = self.dialect.render(template)
         with_commit = getattr(self.cursor, "with_commit", None)
         if with_commit is not None:
-            with_commit(statement, params, lambda: self.notify(kind))
+            with_commit(statement, params, then)
             return
         self.cursor.execute(statement, params)
-        if self.cursor.fetchone() is not None:
-            self.notify(kind)
+        then(self.cursor)
 
     def notify(self, kind: WorkKind, visible_at: _dt.datetime | None = None) -> None:
         self.notes.append((kind, visible_at))
@@ -221,7 +237,6 @@ SELECT_STATUS = (
     "SELECT runtime_status FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
     "{for_update}"
 )
-INSTANCE_EXISTS = "SELECT 1 FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
 INSERT_INSTANCE = (
     "INSERT INTO durably_instances (task_hub, instance_id, name, execution_id, runtime_status,"
     " input, created_time, last_updated_time, parent_instance_id, history_length)"
@@ -300,6 +315,18 @@ DELETE_HISTORY = "DELETE FROM durably_history WHERE task_hub = ? AND instance_id
 INSERT_MESSAGE = (
     "INSERT INTO durably_inbox (task_hub, instance_id, execution_id, visible_at, event)"
     " VALUES (?, ?, ?, ?, ?)"
+)
+INSERT_START_MESSAGE = (
+    # Only if the instance row is the one just inserted (its new execution id): no row
+    # inserted means another instance holds the id.
+    "INSERT INTO durably_inbox (task_hub, instance_id, execution_id, visible_at, event)"
+    " SELECT task_hub, instance_id, execution_id, ?, ? FROM durably_instances"
+    " WHERE task_hub = ? AND instance_id = ? AND execution_id = ?"
+)
+ENQUEUE_IF_EXISTS = (
+    "INSERT INTO durably_inbox (task_hub, instance_id, execution_id, visible_at, event)"
+    " SELECT task_hub, instance_id, ?, ?, ? FROM durably_instances"
+    " WHERE task_hub = ? AND instance_id = ?"
 )
 SELECT_VISIBLE_MESSAGES = (
     "SELECT instance_id, id, execution_id, event FROM durably_inbox"

@@ -91,14 +91,20 @@ class SqlBackend:
     # -- client side -------------------------------------------------------------
     def create_instance(self, instance: NewInstance) -> None:
         """Create the instance (Pending); raises ``InstanceExistsError`` if it is active."""
+        created: list[bool] = []
         with self._write(prompt=True) as tx:
-            ops.create_instance(tx, instance)
+            ops.create_new_instance(tx, instance, created.append)
+        if not created[0]:  # the id is taken: replace a finished instance, or raise
+            with self._write(prompt=True) as tx:
+                ops.create_instance(tx, instance)
 
     def send_message(self, message: NewMessage) -> None:
         """Enqueue an event; raises ``InstanceNotFoundError`` for an unknown instance."""
+        delivered: list[bool] = []
         with self._write(prompt=True) as tx:
-            if not ops.enqueue(tx, message):
-                raise InstanceNotFoundError(message.instance_id)
+            ops.enqueue(tx, message, delivered.append)
+        if not delivered[0]:
+            raise InstanceNotFoundError(message.instance_id)
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """The instance row, or ``None``."""

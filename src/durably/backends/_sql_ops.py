@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from durably.backends import _sql as q
@@ -73,13 +73,9 @@ def _record(row: tuple[Any, ...]) -> InstanceRecord:
     )
 
 
-def create_instance(tx: Tx, new: NewInstance, *, notify: bool = True) -> None:
-    """Insert a Pending instance and its start message, replacing a terminal one.
-
-    Without ``notify``, no orchestration work is announced: the caller runs the first
-    episode in this same transaction (a local start), which consumes the message."""
+def _instance_row(tx: Tx, new: NewInstance) -> tuple[Any, ...]:
     created = to_micros(new.created_time)
-    row = (
+    return (
         tx.hub,
         new.instance_id,
         new.name,
@@ -90,6 +86,32 @@ def create_instance(tx: Tx, new: NewInstance, *, notify: bool = True) -> None:
         created,
         new.parent_instance_id,
     )
+
+
+def create_new_instance(tx: Tx, new: NewInstance, created: Callable[[bool], None]) -> None:
+    """Insert a Pending instance and its start message unless another instance holds the
+    id, and tell ``created`` which once it is known (:meth:`Tx.count_at_commit`): on
+    PostgreSQL a start is then one round trip, the COMMIT's. Not created, nothing was
+    written: :func:`create_instance` replaces a finished instance or raises."""
+    tx.executemany(q.INSERT_INSTANCE, [_instance_row(tx, new)])
+
+    def counted(rows: int) -> None:
+        tx.created += rows
+        created(rows > 0)
+
+    event = new.start_event.to_json()
+    visible = to_micros(new.visible_at)
+    params = (visible, event, tx.hub, new.instance_id, new.execution_id)
+    tx.count_at_commit(q.INSERT_START_MESSAGE, *params, then=counted)
+    tx.notify("orchestration", new.visible_at)
+
+
+def create_instance(tx: Tx, new: NewInstance, *, notify: bool = True) -> None:
+    """Insert a Pending instance and its start message, replacing a terminal one.
+
+    Without ``notify``, no orchestration work is announced: the caller runs the first
+    episode in this same transaction (a local start), which consumes the message."""
+    row = _instance_row(tx, new)
     # Insert first: a new id (the usual case) costs one statement, not a check and a write.
     if not tx.execute(q.INSERT_INSTANCE, *row):
         existing = tx.one(q.SELECT_STATUS, tx.hub, new.instance_id)
@@ -207,16 +229,22 @@ def _history_row(events: Sequence[HistoryEvent]) -> str:
     return "[" + ",".join(event.to_json() for event in events) + "]"
 
 
-def enqueue(tx: Tx, message: NewMessage) -> bool:
-    """Insert a message; False (and nothing written) when the instance does not exist."""
+def enqueue(tx: Tx, message: NewMessage, delivered: Callable[[bool], None] | None = None) -> None:
+    """Insert a message if its instance exists; ``delivered`` is told whether it did
+    once that is known (:meth:`Tx.count_at_commit`: no round trip of its own on
+    PostgreSQL). A message for an unknown instance writes nothing."""
     # No row lock on the target: two episodes messaging each other's instances would
     # deadlock in PostgreSQL. A purge racing this leaves a message nobody reads.
-    if tx.one(q.INSTANCE_EXISTS, tx.hub, message.instance_id) is None:
-        return False
-    _insert_message(
-        tx, message.instance_id, message.execution_id, message.visible_at, message.event
-    )
-    return True
+    event = message.event.to_json()
+    visible = to_micros(message.visible_at)
+    params = (message.execution_id, visible, event, tx.hub, message.instance_id)
+    tell = delivered or _ignore
+    tx.count_at_commit(q.ENQUEUE_IF_EXISTS, *params, then=lambda rows: tell(rows > 0))
+    tx.notify("orchestration", message.visible_at)
+
+
+def _ignore(delivered: bool) -> None:
+    pass
 
 
 def _insert_message(

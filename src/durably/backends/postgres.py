@@ -200,16 +200,18 @@ class PostgresBackend(SqlBackend):
                         if not durable:
                             pipelined.send("SET LOCAL synchronous_commit TO OFF")
                         yield pipelined
+                        # Sending may already read an earlier statement's error.
+                        pipelined.send("COMMIT")
                     except BaseException:
+                        # Inside the pipeline, which the rollback leaves usable again.
                         # What the pipeline still holds (the aborted statements after a
                         # failed one) only repeats the error being raised: drain it.
                         with contextlib.suppress(psycopg.Error):
                             pipeline.sync()
+                        _roll_back(connection)
                         raise
-                    pipelined.send("COMMIT")
-            except BaseException:
-                if connection.info.transaction_status != pq.TransactionStatus.IDLE:
-                    connection.rollback()
+            except psycopg.Error:  # the COMMIT, or a statement sent before it, failed
+                _roll_back(connection)
                 raise
             pipelined.committed()
 
@@ -339,7 +341,7 @@ class _PipelinedCursor:
         self._cursor = cursor
         self._queue = queue
         self._pipeline = pipeline
-        self._after: list[tuple[psycopg.Cursor[Any], Callable[[], None]]] = []
+        self._after: list[tuple[psycopg.Cursor[Any], Callable[[psycopg.Cursor[Any]], None]]] = []
 
     @property
     def rowcount(self) -> int:
@@ -365,20 +367,22 @@ class _PipelinedCursor:
     def send(self, sql: str) -> None:
         self._queue.execute(sql)
 
-    def with_commit(self, sql: str, params: Sequence[Any], on_found: Callable[[], None]) -> None:
-        """Send a query whose answer is wanted only after COMMIT: ``on_found`` runs then
-        (see :meth:`committed`) if it returned a row."""
+    def with_commit(
+        self, sql: str, params: Sequence[Any], then: Callable[[psycopg.Cursor[Any]], None]
+    ) -> None:
+        """Send a statement whose answer is wanted only after COMMIT: ``then`` gets its
+        cursor then (see :meth:`committed`)."""
         cursor = self._cursor.connection.cursor()
         cursor.execute(sql, params)
-        self._after.append((cursor, on_found))
+        self._after.append((cursor, then))
 
     def committed(self) -> None:
-        """The COMMIT's round trip is done: answer the :meth:`with_commit` queries."""
-        for cursor, on_found in self._after:
-            found = cursor.fetchone() is not None
-            cursor.close()
-            if found:
-                on_found()
+        """The COMMIT's round trip is done: answer the :meth:`with_commit` statements."""
+        for cursor, then in self._after:
+            try:
+                then(cursor)
+            finally:
+                cursor.close()
         self._after.clear()
 
     def run_together(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
@@ -399,6 +403,11 @@ class _PipelinedCursor:
 
     def fetchall(self) -> list[Any]:
         return self._cursor.fetchall()
+
+
+def _roll_back(connection: psycopg.Connection[Any]) -> None:
+    if connection.info.transaction_status != pq.TransactionStatus.IDLE:
+        connection.rollback()
 
 
 def _check_settings(

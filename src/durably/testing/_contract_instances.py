@@ -75,6 +75,9 @@ def check_create_refuses_an_active_instance(factory: StoreFactory) -> None:
         assert (error.instance_id, error.runtime_status) == (instance_id, status)
         record = backend.get_instance(instance_id)
         assert record is not None and record.runtime_status is status and record.input is None
+    # The refused start left no message behind: the Pending one has only its own.
+    item = lock_one(backend, "busy-Pending")
+    assert [m.execution_id for m in item.messages] == [item.instance.execution_id]
 
 
 @_check
