@@ -177,6 +177,13 @@ class Tx:
         must not write."""
         self._at_commit(template, params, lambda cursor: then(cursor.rowcount))
 
+    def rows_at_commit(
+        self, template: str, *params: Any, then: Callable[[list[tuple[Any, ...]]], None]
+    ) -> None:
+        """Run a statement (an ``INSERT ... RETURNING``) whose rows are wanted only after
+        the commit: as :meth:`count_at_commit`, ``then(rows)``."""
+        self._at_commit(template, params, lambda cursor: then(list(map(tuple, cursor.fetchall()))))
+
     def _at_commit(
         self, template: str, params: Sequence[Any], then: Callable[[Cursor], None]
     ) -> None:

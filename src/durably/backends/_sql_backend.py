@@ -197,12 +197,12 @@ class SqlBackend:
             for commit in runner(items):
                 # Held above in this transaction: the lock cannot have been lost.
                 ops.apply_commit(tx, commit, claims, held=True)
-            claimed = ops.insert_claimed(tx, claims)
+            claimed = ops.insert_claimed(tx, claims)  # the work items, once committed
             # Unlocking may expose messages that arrived meanwhile: with serial writes
             # none can have (locked in this very transaction).
             if not self.dialect.serial_writes:
                 ops.notify_if_messages_wait(tx, [i.instance.instance_id for i in items])
-        return EpisodeBatch(items=tuple(items), claimed=tuple(claimed))
+        return EpisodeBatch(items=tuple(items), claimed=tuple(claimed()))
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply the commits in one transaction; returns the ids whose lock was lost."""

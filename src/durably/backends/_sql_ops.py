@@ -549,35 +549,43 @@ _CLAIMED_ROWS = 64
 """Claimed activities per INSERT statement."""
 
 
-def insert_claimed(tx: Tx, claims: Claimed) -> list[ActivityWorkItem]:
+def insert_claimed(tx: Tx, claims: Claimed) -> Callable[[], list[ActivityWorkItem]]:
     """Insert the claimed activities that took over no row, locked (as lock_activities
-    would leave them), in a few multi-row statements; the work items of all the claims
-    in the order given."""
+    would leave them), in a few multi-row statements. Returns a function that makes the
+    work items of all the claims, in the order given, once the transaction committed:
+    the new rows' ids are read then (on PostgreSQL, in the COMMIT's round trip)."""
     new = [(a, claim) for a, claim, reused in claims if reused is None]
-    chunks = [new[i : i + _CLAIMED_ROWS] for i in range(0, len(new), _CLAIMED_ROWS)]
-    queries = []
-    for chunk in chunks:
+    ids: dict[tuple[str, int], int] = {}
+
+    def keep(rows: list[tuple[Any, ...]]) -> None:
+        ids.update(((row[1], row[2]), row[0]) for row in rows)
+
+    for start in range(0, len(new), _CLAIMED_ROWS):
+        chunk = new[start : start + _CLAIMED_ROWS]
         values = ", ".join([q.CLAIMED_ACTIVITY_VALUES] * len(chunk))
         params: list[Any] = []
         for a, claim in chunk:
             expires = to_micros(claim.expires)
             params += (tx.hub, a.instance_id, a.execution_id, a.task_id, a.name, a.input)
             params += (expires, claim.owner, claim.lock_token, expires)
-        queries.append((q.INSERT_CLAIMED_ACTIVITIES.replace("{values}", values), tuple(params)))
-    results = tx.together(queries)
-    ids = {(row[1], row[2]): row[0] for rows in results for row in rows}
-    return [
-        ActivityWorkItem(
-            message_id=ids[(a.instance_id, a.task_id)] if reused is None else reused,
-            instance_id=a.instance_id,
-            execution_id=a.execution_id,
-            task_id=a.task_id,
-            name=a.name,
-            input=a.input,
-            lock_token=claim.lock_token,
-        )
-        for a, claim, reused in claims
-    ]
+        statement = q.INSERT_CLAIMED_ACTIVITIES.replace("{values}", values)
+        tx.rows_at_commit(statement, *params, then=keep)
+
+    def work_items() -> list[ActivityWorkItem]:
+        return [
+            ActivityWorkItem(
+                message_id=ids[(a.instance_id, a.task_id)] if reused is None else reused,
+                instance_id=a.instance_id,
+                execution_id=a.execution_id,
+                task_id=a.task_id,
+                name=a.name,
+                input=a.input,
+                lock_token=claim.lock_token,
+            )
+            for a, claim, reused in claims
+        ]
+
+    return work_items
 
 
 def release_instance(tx: Tx, work_item: OrchestrationWorkItem) -> None:
