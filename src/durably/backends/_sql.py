@@ -330,6 +330,7 @@ INSERT_START_MESSAGE = (
     " SELECT task_hub, instance_id, execution_id, ?, ? FROM durably_instances"
     " WHERE task_hub = ? AND instance_id = ? AND execution_id = ?"
 )
+INSERT_START_MESSAGE_RETURNING_ID = INSERT_START_MESSAGE + " RETURNING id"
 ENQUEUE_IF_EXISTS = (
     "INSERT INTO durably_inbox (task_hub, instance_id, execution_id, visible_at, event)"
     " SELECT task_hub, instance_id, ?, ?, ? FROM durably_instances"

@@ -187,10 +187,17 @@ class SqlBackend:
                 if not ops.has_orchestration_work(tx, now):
                     return EpisodeBatch()
         with self._write(prompt=create is not None) as tx:
-            if create is not None:  # its first episode consumes the start message
-                ops.create_instance(tx, create, notify=False)
-            # Sorted: workers locking overlapping sets take row locks in one order.
-            items = ops.hold_work(tx, named, now, limit)
+            items = []
+            if create is not None:
+                created = ops.create_held(tx, create)
+                if created is None:  # the id is taken: replace a finished one, or raise
+                    ops.create_instance(tx, create, notify=False)
+                else:
+                    items.append(created)
+                    named.remove(create.instance_id)
+            if named or limit > 0:
+                # Sorted: workers locking overlapping sets take row locks in one order.
+                items += ops.hold_work(tx, named, now, limit)
             if not items:
                 return EpisodeBatch()
             claims: ops.Claimed = []

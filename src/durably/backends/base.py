@@ -126,6 +126,20 @@ class NewInstance:
     """When the ExecutionStarted message becomes visible (a scheduled start)."""
     on_conflict: NewMessage | None = None
 
+    def pending_record(self, created_time: _dt.datetime) -> InstanceRecord:
+        """The instance as created (Pending, nothing run), stamped ``created_time``
+        (``created_time`` as the store gives it back)."""
+        return InstanceRecord(
+            instance_id=self.instance_id,
+            name=self.name,
+            execution_id=self.execution_id,
+            runtime_status=OrchestrationRuntimeStatus.Pending,
+            input=self.input,
+            created_time=created_time,
+            last_updated_time=created_time,
+            parent_instance_id=self.parent_instance_id,
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrchestrationWorkItem:

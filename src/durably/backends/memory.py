@@ -55,7 +55,7 @@ from durably.errors import (
     InvalidInstanceStateError,
     StoreError,
 )
-from durably.history import FailureDetails, HistoryEvent, OrchestrationRuntimeStatus
+from durably.history import FailureDetails, HistoryEvent
 
 _ENCODABLE = (str, int, float, type(None), _dt.datetime, enum.Enum, FailureDetails)
 
@@ -365,17 +365,7 @@ class MemoryBackend:
             if status in ACTIVE_STATUSES:
                 raise InstanceExistsError(new.instance_id, status)
             self._delete(store, new.instance_id)
-        created = utc(new.created_time)
-        record = InstanceRecord(
-            instance_id=new.instance_id,
-            name=new.name,
-            execution_id=new.execution_id,
-            runtime_status=OrchestrationRuntimeStatus.Pending,
-            input=new.input,
-            created_time=created,
-            last_updated_time=created,
-            parent_instance_id=new.parent_instance_id,
-        )
+        record = new.pending_record(utc(new.created_time))
         store.instances[new.instance_id] = Instance(record=record)
         start = NewMessage(
             instance_id=new.instance_id,

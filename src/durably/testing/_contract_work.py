@@ -9,10 +9,12 @@ from durably.backends.base import (
     ActivityClaim,
     ActivityResult,
     ActivityWorkItem,
+    NewInstance,
     NewMessage,
     OrchestrationCommit,
     OrchestrationWorkItem,
 )
+from durably.errors import InstanceExistsError
 from durably.history import (
     FailureDetails,
     OrchestratorStarted,
@@ -449,6 +451,48 @@ def check_run_episodes_named_only_with_no_limit(factory: StoreFactory) -> None:
     )
     assert [i.instance.instance_id for i in batch.items] == ["b"]
     assert locked_ids(backend) == ["a"]
+
+
+@_check
+def check_run_episodes_creates_the_instance_it_starts(factory: StoreFactory) -> None:
+    backend = factory()
+    seen: list[OrchestrationWorkItem] = []
+
+    def runner(items: Sequence[OrchestrationWorkItem]) -> list[OrchestrationCommit]:
+        seen.extend(items)
+        return [commit(i, events=[note(i.instance.instance_id)]) for i in items]
+
+    def run(new: NewInstance) -> None:
+        backend.run_episodes(runner, owner="w", now=T0, lease=LEASE, limit=0, create=new)
+
+    new = start("a", input='"in"', parent="p")
+    run(new)
+    [item] = seen
+    record = item.instance
+    assert (record.instance_id, record.name, record.execution_id) == ("a", "orch", new.execution_id)
+    assert (record.runtime_status, record.input, record.parent_instance_id) == (
+        Status.Pending,
+        '"in"',
+        "p",
+    )
+    assert (record.created_time, record.history_length) == (T0, 0)
+    assert [(m.event, m.execution_id) for m in item.messages] == [
+        (new.start_event, new.execution_id)
+    ]
+    assert backend.get_history("a") == [note("a")]
+    assert lock(backend) == []  # the start message was consumed with the episode
+    # An active instance is refused, with nothing run or written.
+    with raises(InstanceExistsError):
+        run(start("a", input='"again"'))
+    assert len(seen) == 1 and backend.get_history("a") == [note("a")]
+    # A finished one is replaced: the episode runs on the new execution.
+    drive(backend, "a", Status.Completed)
+    again = start("a", input='"new"')
+    run(again)
+    assert seen[-1].instance.execution_id == again.execution_id
+    assert seen[-1].instance.history_length == 0
+    assert [m.execution_id for m in seen[-1].messages] == [again.execution_id]
+    assert backend.get_history("a") == [note("a")]
 
 
 @_check
