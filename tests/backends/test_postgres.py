@@ -247,6 +247,31 @@ def test_a_remote_timer_wakes_a_waiter_when_it_comes_due(url: str, opened: list[
     assert 0.8 < time.monotonic() - started < 3.0
 
 
+def test_starts_and_events_wake_waiters_of_other_backends(url: str, opened: list[Backend]) -> None:
+    # Another process's worker hears of a start or an event at once (NOTIFY), not at
+    # its next poll.
+    writer, waiter = _open(opened, url), _open(opened, url)
+    _listening(waiter)
+    for write in (
+        lambda: writer.create_instance(start("s", created=_utcnow())),
+        lambda: writer.send_message(message("s", visible_at=_utcnow())),
+    ):
+        waiter.wait_for_work("orchestration", 0.0)  # forget wake-ups from before
+        woke = threading.Event()
+
+        def wait(woke: threading.Event) -> None:
+            waiter.wait_for_work("orchestration", 30.0)
+            woke.set()
+
+        thread = threading.Thread(target=wait, args=(woke,))
+        thread.start()
+        time.sleep(0.2)  # let it block
+        assert not woke.is_set()
+        write()
+        assert woke.wait(5), "the other backend slept through the write"
+        thread.join()
+
+
 def test_a_new_listener_learns_of_timers_set_before_it_started(
     url: str, opened: list[Backend]
 ) -> None:

@@ -94,9 +94,14 @@ class SqlBackend:
         created: list[bool] = []
         with self._write(prompt=True) as tx:
             ops.create_new_instance(tx, instance, created.append)
-        if not created[0]:  # the id is taken: replace a finished instance, or raise
-            with self._write(prompt=True) as tx:
-                ops.create_instance(tx, instance)
+        if not created[0]:
+            self._replace_or_refuse(instance)
+
+    def _replace_or_refuse(self, instance: NewInstance) -> None:
+        """Create ``instance`` whose id is taken: replace a finished one, or raise
+        ``InstanceExistsError``."""
+        with self._write(prompt=True) as tx:
+            ops.create_instance(tx, instance)
 
     def send_message(self, message: NewMessage) -> None:
         """Enqueue an event; raises ``InstanceNotFoundError`` for an unknown instance."""

@@ -73,10 +73,11 @@ def _record(row: tuple[Any, ...]) -> InstanceRecord:
     )
 
 
-def _instance_row(tx: Tx, new: NewInstance) -> tuple[Any, ...]:
+def instance_row(hub: str, new: NewInstance) -> tuple[Any, ...]:
+    """The parameters of :data:`~durably.backends._sql.INSERT_INSTANCE` for ``new``."""
     created = to_micros(new.created_time)
     return (
-        tx.hub,
+        hub,
         new.instance_id,
         new.name,
         new.execution_id,
@@ -93,7 +94,7 @@ def create_new_instance(tx: Tx, new: NewInstance, created: Callable[[bool], None
     id, and tell ``created`` which once it is known (:meth:`Tx.count_at_commit`): on
     PostgreSQL a start is then one round trip, the COMMIT's. Not created, nothing was
     written: :func:`create_instance` replaces a finished instance or raises."""
-    tx.executemany(q.INSERT_INSTANCE, [_instance_row(tx, new)])
+    tx.executemany(q.INSERT_INSTANCE, [instance_row(tx.hub, new)])
 
     def counted(rows: int) -> None:
         tx.created += rows
@@ -112,7 +113,7 @@ def create_held(tx: Tx, new: NewInstance) -> OrchestrationWorkItem | None:
     instance has the id. The item is made from what was written, without reading it
     back: a local start's first episode needs no read (and on PostgreSQL one round
     trip, not two). No orchestration work is announced: the episode consumes it."""
-    tx.executemany(q.INSERT_INSTANCE, [_instance_row(tx, new)])
+    tx.executemany(q.INSERT_INSTANCE, [instance_row(tx.hub, new)])
     event = new.start_event
     params = (to_micros(new.visible_at), event.to_json(), tx.hub, new.instance_id)
     (rows,) = tx.together([(q.INSERT_START_MESSAGE_RETURNING_ID, (*params, new.execution_id))])
@@ -129,7 +130,7 @@ def create_instance(tx: Tx, new: NewInstance, *, notify: bool = True) -> None:
 
     Without ``notify``, no orchestration work is announced: the caller runs the first
     episode in this same transaction (a local start), which consumes the message."""
-    row = _instance_row(tx, new)
+    row = instance_row(tx.hub, new)
     # Insert first: a new id (the usual case) costs one statement, not a check and a write.
     if not tx.execute(q.INSERT_INSTANCE, *row):
         existing = tx.one(q.SELECT_STATUS, tx.hub, new.instance_id)

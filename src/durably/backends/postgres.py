@@ -41,12 +41,20 @@ import psycopg_pool
 from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict
 
+from durably.backends import _sql as q
 from durably.backends import _sql_ops as ops
+from durably.backends._codec import to_micros
 from durably.backends._pg_listen import Listener, channel_name, encode_payload
 from durably.backends._sql import MIGRATIONS, POSTGRES, Cursor, Tx, migrate
 from durably.backends._sql_backend import SqlBackend
-from durably.backends.base import ActivityWorkItem, BackendOptions, WorkKind
-from durably.errors import StoreError
+from durably.backends.base import (
+    ActivityWorkItem,
+    BackendOptions,
+    NewInstance,
+    NewMessage,
+    WorkKind,
+)
+from durably.errors import InstanceNotFoundError, StoreError
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _N = TypeVar("_N", int, float)
@@ -249,6 +257,40 @@ class PostgresBackend(SqlBackend):
                     lost.append(item.message_id)
         return lost
 
+    # -- client calls: one statement, one round trip -----------------------------------
+    def create_instance(self, instance: NewInstance) -> None:
+        """Create the instance (Pending); raises ``InstanceExistsError`` if it is active.
+
+        One statement that is its own transaction: the instance, its start message and
+        the NOTIFY, with no BEGIN or COMMIT to send (a taken id writes nothing and takes
+        the replace-or-refuse path)."""
+        event = instance.start_event.to_json()
+        row = (*ops.instance_row(self.task_hub, instance), to_micros(instance.visible_at), event)
+        if not self._at_once(_CREATE_AT_ONCE, row, instance.visible_at):
+            self._replace_or_refuse(instance)
+            return
+        self._notifier.notify("orchestration", visible_at=instance.visible_at)
+        self._grew(1)
+
+    def send_message(self, message: NewMessage) -> None:
+        """Enqueue an event; raises ``InstanceNotFoundError`` for an unknown instance.
+
+        One statement that is its own transaction, as :meth:`create_instance`."""
+        event = message.event.to_json()
+        params = (message.execution_id, to_micros(message.visible_at), event, self.task_hub)
+        if not self._at_once(_ENQUEUE_AT_ONCE, (*params, message.instance_id), message.visible_at):
+            raise InstanceNotFoundError(message.instance_id)
+        self._notifier.notify("orchestration", visible_at=message.visible_at)
+
+    def _at_once(self, template: str, params: tuple[Any, ...], visible_at: _dt.datetime) -> int:
+        """Run a statement that writes and NOTIFYs in a transaction of its own (the
+        connections are in autocommit mode); the count of rows it reports."""
+        payload = encode_payload(self._sender, [("orchestration", visible_at)])
+        statement = self.dialect.render(template)
+        with self._translated(), self._pool.connection() as connection:
+            row = connection.execute(statement, (*params, self._channel, payload)).fetchone()
+        return int(row[0]) if row is not None else 0
+
     def _grew(self, created: int) -> None:
         # A new database has no planner statistics until autovacuum's first analyze
         # (up to a minute after the tables fill): until then picking work scans the whole
@@ -309,6 +351,17 @@ class PostgresBackend(SqlBackend):
 
 log = logging.getLogger("durably.backends.postgres")
 _PIPELINE = psycopg.Pipeline.is_supported()
+_CREATE_AT_ONCE = (
+    # The start message and the NOTIFY only if the instance row was inserted.
+    f"WITH created AS ({q.INSERT_INSTANCE} RETURNING task_hub, instance_id, execution_id),"
+    " message AS (INSERT INTO durably_inbox (task_hub, instance_id, execution_id, visible_at,"
+    " event) SELECT task_hub, instance_id, execution_id, ?, ? FROM created RETURNING 1)"
+    " SELECT count(*), pg_notify(?, ?) FROM message HAVING count(*) > 0"
+)
+_ENQUEUE_AT_ONCE = (
+    f"WITH message AS ({q.ENQUEUE_IF_EXISTS} RETURNING 1)"
+    " SELECT count(*), pg_notify(?, ?) FROM message HAVING count(*) > 0"
+)
 _ANALYZE_AT = (1_000, 10_000)
 """Instances created by a process after which it analyzes the tables (see _grew)."""
 _ANALYZE = "ANALYZE durably_instances, durably_inbox, durably_history, durably_activities"
