@@ -1,7 +1,9 @@
 """PostgresBackend: durably's distributed store, on psycopg 3 and psycopg_pool.
 
 Any number of worker processes on any number of hosts share one database. The SQL is
-the SQLite backend's (:mod:`durably.backends._sql_ops`); only three things differ here:
+the SQLite backend's (:mod:`durably.backends._sql_ops`), except that a client's
+``start_new`` and ``raise_event`` are each one statement in a transaction of its own (a
+data-modifying ``WITH``). Three more things differ here:
 
 * **Locking.** Transactions run at READ COMMITTED. Workers pick work with
   ``FOR UPDATE OF w SKIP LOCKED`` (competing consumers pass each other by instead of
