@@ -91,15 +91,6 @@ class SqlBackend:
     # -- client side -------------------------------------------------------------
     def create_instance(self, instance: NewInstance) -> None:
         """Create the instance (Pending); raises ``InstanceExistsError`` if it is active."""
-        created: list[bool] = []
-        with self._write(prompt=True) as tx:
-            ops.create_new_instance(tx, instance, created.append)
-        if not created[0]:
-            self._replace_or_refuse(instance)
-
-    def _replace_or_refuse(self, instance: NewInstance) -> None:
-        """Create ``instance`` whose id is taken: replace a finished one, or raise
-        ``InstanceExistsError``."""
         with self._write(prompt=True) as tx:
             ops.create_instance(tx, instance)
 

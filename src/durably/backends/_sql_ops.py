@@ -89,24 +89,6 @@ def instance_row(hub: str, new: NewInstance) -> tuple[Any, ...]:
     )
 
 
-def create_new_instance(tx: Tx, new: NewInstance, created: Callable[[bool], None]) -> None:
-    """Insert a Pending instance and its start message unless another instance holds the
-    id, and tell ``created`` which once it is known (:meth:`Tx.count_at_commit`): on
-    PostgreSQL a start is then one round trip, the COMMIT's. Not created, nothing was
-    written: :func:`create_instance` replaces a finished instance or raises."""
-    tx.executemany(q.INSERT_INSTANCE, [instance_row(tx.hub, new)])
-
-    def counted(rows: int) -> None:
-        tx.created += rows
-        created(rows > 0)
-
-    event = new.start_event.to_json()
-    visible = to_micros(new.visible_at)
-    params = (visible, event, tx.hub, new.instance_id, new.execution_id)
-    tx.count_at_commit(q.INSERT_START_MESSAGE, *params, then=counted)
-    tx.notify("orchestration", new.visible_at)
-
-
 def create_held(tx: Tx, new: NewInstance) -> OrchestrationWorkItem | None:
     """Create ``new`` with its start message and return its work item, held for this
     transaction as :func:`hold_work` holds one, or None (and nothing written) if another

@@ -269,7 +269,7 @@ class PostgresBackend(SqlBackend):
         event = instance.start_event.to_json()
         row = (*ops.instance_row(self.task_hub, instance), to_micros(instance.visible_at), event)
         if not self._at_once(_CREATE_AT_ONCE, row, instance.visible_at):
-            self._replace_or_refuse(instance)
+            super().create_instance(instance)  # the id is taken: replace, or refuse
             return
         self._notifier.notify("orchestration", visible_at=instance.visible_at)
         self._grew(1)
