@@ -54,7 +54,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("target", metavar="MODULE:APP")
-@click.option("--activity-concurrency", default=32, show_default=True, help="Activities at once.")
+@click.option("--activity-concurrency", default=128, show_default=True, help="Activities at once.")
 @click.option(
     "--retention-days", type=float, default=None, help="Purge finished instances older than this."
 )

@@ -147,7 +147,8 @@ class _Pool:
 class Worker:
     """Processes work for ``app`` from ``store`` until stopped. Use it as a context manager.
 
-    ``activity_concurrency`` bounds the activities running at once; ``cache_size`` bounds
+    ``activity_concurrency`` bounds the activities running at once (threads start as
+    needed); ``cache_size`` bounds
     the live orchestrations kept in memory between episodes (0 turns the cache off) and
     ``cache_idle_seconds`` how long one stays there unused;
     ``poll_interval`` is how often an idle worker looks for work made by other processes.
@@ -163,7 +164,7 @@ class Worker:
         app: App,
         store: str | Backend | None = None,
         *,
-        activity_concurrency: int = 32,
+        activity_concurrency: int = 128,
         orchestration_batch_size: int = 64,
         cache_size: int = 4096,
         cache_idle_seconds: float = 300.0,
