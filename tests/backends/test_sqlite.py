@@ -88,6 +88,7 @@ def test_a_failed_write_undoes_only_its_own_rows_in_a_shared_commit(tmp_path: Pa
     deadline = time.monotonic() + 5
     while backend._wanting < 3 and time.monotonic() < deadline:  # b and c wait to join
         time.sleep(0.01)
+    assert backend._wanting == 3, "b and c never queued: nothing to test"
     queued.set()
     for thread in (first, *others):
         thread.join(5)
@@ -133,6 +134,7 @@ def test_a_client_write_commits_without_waiting_for_worker_writes_behind_it(
     deadline = time.monotonic() + 5
     while backend._wanting < 2 and time.monotonic() < deadline:  # the worker waits
         time.sleep(0.01)
+    assert backend._wanting == 2, "the worker's write never queued: nothing to test"
     client_go.set()
     assert client_done.wait(5), "the client call waited for the worker's write"
     with contextlib.closing(sqlite3.connect(path)) as other:  # durable, seen by others
