@@ -294,22 +294,25 @@ class Client:
         deadline = None if timeout is None else time.monotonic() + timeout
         # Every backend wakes "status" waiters when an instance finishes (in this process,
         # or in another one: LISTEN, or SQLite's data_version poll), so the pause only
-        # bounds how late a missed wake-up is noticed; short ones would cost reads.
+        # bounds how late a missed wake-up is noticed; short ones would cost reads. A
+        # commit in this process hands the finished instance to the watch: no read then.
         pause = 0.01
-        while True:
-            status = self.get_status(instance_id, show_input=False)
-            if status is None:
-                raise InstanceNotFoundError(instance_id)
-            if status.runtime_status.is_terminal:
-                return status
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError(
-                    f"instance {instance_id!r} is still {status.runtime_status} after {timeout} s"
-                )
-            wait = pause if remaining is None else min(pause, remaining)
-            self.backend.wait_for_work("status", wait)
-            pause = min(pause * 2, 0.25)
+        with self.backend.watch_status(instance_id) as watch:
+            while True:
+                record = watch.record or self.backend.get_instance(instance_id)
+                if record is None:
+                    raise InstanceNotFoundError(instance_id)
+                if record.runtime_status.is_terminal:
+                    return DurableOrchestrationStatus.from_record(record, show_input=False)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(
+                        f"instance {instance_id!r} is still {record.runtime_status}"
+                        f" after {timeout} s"
+                    )
+                wait = pause if remaining is None else min(pause, remaining)
+                self.backend.wait_for_work("status", wait)
+                pause = min(pause * 2, 0.25)
 
     # -- helpers ------------------------------------------------------------------------
     def _create(self, orchestrator: str, instance_id: str, text: str | None) -> str:

@@ -8,18 +8,23 @@ poll (several waiters may share one wake-up: the one that clears polls for all).
 The notifier also remembers when enqueued work that is not yet visible (timer messages,
 delayed activity work) comes due, and shortens waits so a waiter is back in time for it.
 
+It also keeps the open status watches (:meth:`Backend.watch_status`): a commit that
+finishes a watched instance hands its record to the watch before waking status waiters.
+
 The wall clock is read here only to compute wait timeouts, never to decide what is visible.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import heapq
 import threading
 import time
+from collections.abc import Iterator
 from typing import get_args
 
-from durably.backends.base import WorkKind
+from durably.backends.base import InstanceRecord, StatusWatch, WorkKind
 
 KINDS: tuple[WorkKind, ...] = get_args(WorkKind)
 
@@ -31,6 +36,7 @@ class Notifier:
         self._lock = threading.Lock()
         self._events = {kind: threading.Event() for kind in KINDS}
         self._due: dict[WorkKind, list[float]] = {kind: [] for kind in KINDS}
+        self._watches: dict[str, list[StatusWatch]] = {}
 
     def notify(self, kind: WorkKind, *, visible_at: _dt.datetime | None = None) -> None:
         """Wake the waiters of ``kind``; remember ``visible_at`` if it is in the future.
@@ -44,6 +50,34 @@ class Notifier:
                 with self._lock:
                     heapq.heappush(self._due[kind], due)
         self._events[kind].set()
+
+    @contextlib.contextmanager
+    def watch(self, instance_id: str) -> Iterator[StatusWatch]:
+        """A watch on ``instance_id`` for the duration of the block."""
+        watch = StatusWatch(instance_id)
+        with self._lock:
+            self._watches.setdefault(instance_id, []).append(watch)
+        try:
+            yield watch
+        finally:
+            with self._lock:
+                watches = self._watches[instance_id]
+                watches.remove(watch)
+                if not watches:
+                    del self._watches[instance_id]
+
+    def watched(self, instance_id: str) -> bool:
+        """Whether a watch is open on ``instance_id``. Asked after the commit: a watch
+        opened later reads the store after that commit, so it misses nothing."""
+        return instance_id in self._watches
+
+    def finished(self, record: InstanceRecord) -> None:
+        """A commit brought ``record``'s instance to a terminal status: tell its watches
+        and wake the status waiters."""
+        with self._lock:
+            for watch in self._watches.get(record.instance_id, ()):
+                watch.record = record
+        self._events["status"].set()
 
     def notify_all(self) -> None:
         """Wake every waiter of every kind (used on close so no thread sleeps on)."""

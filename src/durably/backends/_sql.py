@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from durably.backends.base import WorkKind
+from durably.backends.base import OrchestrationCommit, WorkKind
 from durably.errors import StoreError
 
 
@@ -107,6 +107,8 @@ class Tx:
     writes: dict[str, list[Sequence[Any]]] = field(default_factory=dict)
     created: int = 0
     """Instances this transaction created."""
+    finished: list[OrchestrationCommit] = field(default_factory=list)
+    """Commits that brought their instance to a terminal status (for status watches)."""
 
     def execute(self, template: str, *params: Any) -> int:
         """Run a statement; the number of rows it changed."""

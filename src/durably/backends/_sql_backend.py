@@ -9,11 +9,13 @@ other processes about new work (:meth:`SqlBackend._publish`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 
 from durably.backends import _sql_ops as ops
+from durably.backends._codec import utc
 from durably.backends._notify import Notifier
 from durably.backends._sql import Cursor, Dialect, Tx
 from durably.backends.base import (
@@ -28,6 +30,7 @@ from durably.backends.base import (
     NewMessage,
     OrchestrationCommit,
     OrchestrationWorkItem,
+    StatusWatch,
     WorkKind,
 )
 from durably.errors import InstanceNotFoundError
@@ -78,6 +81,11 @@ class SqlBackend:
             yield tx
             self._publish(tx)
             tx.flush()
+        for commit in tx.finished:
+            if self._notifier.watched(commit.work_item.instance.instance_id):
+                record = commit.committed_record()
+                stamp = utc(record.last_updated_time)  # as the store gives it back
+                self._notifier.finished(dataclasses.replace(record, last_updated_time=stamp))
         for kind, visible_at in tx.notes:
             self._notifier.notify(kind, visible_at=visible_at)
         if tx.created:
@@ -276,3 +284,7 @@ class SqlBackend:
     def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
         """Block until this process committed work of ``kind``, or ``timeout`` seconds pass."""
         self._notifier.wait(kind, timeout)
+
+    def watch_status(self, instance_id: str) -> AbstractContextManager[StatusWatch]:
+        """See :meth:`Backend.watch_status`: filled in by this object's commits."""
+        return self._notifier.watch(instance_id)

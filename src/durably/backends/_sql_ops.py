@@ -482,6 +482,7 @@ def apply_commit(
         and commit.runtime_status is not item.instance.runtime_status
     ):
         tx.notify("status")
+        tx.finished.append(commit)
     return True
 
 

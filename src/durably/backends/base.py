@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -195,6 +196,24 @@ class OrchestrationCommit:
     """Lock some of ``activities`` for the committing worker (honoured by
     :meth:`Backend.run_episodes` only)."""
 
+    def committed_record(self) -> InstanceRecord:
+        """The instance as this commit leaves it (``last_updated_time`` as given)."""
+        old = self.work_item.instance
+        start = 0 if self.reset_history else old.history_length
+        return InstanceRecord(
+            instance_id=old.instance_id,
+            name=self.name,
+            execution_id=self.execution_id,
+            runtime_status=self.runtime_status,
+            input=self.input,
+            output=self.output,
+            custom_status=self.custom_status,
+            created_time=old.created_time,
+            last_updated_time=self.last_updated_time,
+            parent_instance_id=old.parent_instance_id,
+            history_length=start + len(self.new_events),
+        )
+
 
 EpisodeRunner = Callable[[Sequence[OrchestrationWorkItem]], Sequence[OrchestrationCommit]]
 """Runs one episode per locked work item and returns their commits (any order, any subset)."""
@@ -230,6 +249,20 @@ class InstancePage:
     instances: tuple[InstanceRecord, ...]
     continuation_token: str | None = None
     """Opaque; ``None`` on the last page."""
+
+
+@dataclass(slots=True)
+class StatusWatch:
+    """What one waiter learns about an instance from its own backend object's commits.
+
+    Mutable on purpose: it is the mailbox :meth:`Backend.watch_status` fills in.
+    """
+
+    instance_id: str
+    record: InstanceRecord | None = None
+    """The instance as committed when it reached a terminal status (set before the
+    status waiters wake), if a commit made through this backend object finished it
+    while the watch was open; otherwise None."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -369,6 +402,13 @@ class Backend(Protocol):
 
     def interrupt(self) -> None:
         """Wake every thread of this process blocked in :meth:`wait_for_work` now."""
+
+    def watch_status(self, instance_id: str) -> AbstractContextManager[StatusWatch]:
+        """While the block runs, a commit this process makes through this store that
+        brings the instance to a terminal status sets the watch's ``record`` before it
+        wakes the status waiters, so a waiter needs no read to learn the outcome.
+        Commits by other processes only wake the waiters, as always.
+        """
 
     def close(self) -> None:
         """Release connections; the object is unusable afterwards."""

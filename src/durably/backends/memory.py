@@ -19,6 +19,7 @@ import enum
 import itertools
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Self
 from urllib.parse import urlsplit
 
@@ -47,6 +48,7 @@ from durably.backends.base import (
     NewMessage,
     OrchestrationCommit,
     OrchestrationWorkItem,
+    StatusWatch,
     WorkKind,
 )
 from durably.errors import (
@@ -248,10 +250,21 @@ class MemoryBackend:
         for commit in commits:
             _check_json(_commit_events(commit))
         lost: list[str] = []
+        finished: list[InstanceRecord] = []
         with self._locked() as store:
             for commit in commits:
+                instance_id = commit.work_item.instance.instance_id
                 if not self._apply(store, commit, claimed):
-                    lost.append(commit.work_item.instance.instance_id)
+                    lost.append(instance_id)
+                elif (
+                    commit.runtime_status.is_terminal
+                    and commit.runtime_status is not commit.work_item.instance.runtime_status
+                ):
+                    finished.append(store.instances[instance_id].record)
+        notifier = self._store.notifier
+        for record in finished:
+            if notifier.watched(record.instance_id):
+                notifier.finished(record)
         self._notify_commits(commits, claiming=claimed is not None)
         return lost
 
@@ -344,6 +357,10 @@ class MemoryBackend:
     def interrupt(self) -> None:
         """Wake every waiter now (a stopping worker)."""
         self._store.notifier.notify_all()
+
+    def watch_status(self, instance_id: str) -> AbstractContextManager[StatusWatch]:
+        """See :meth:`Backend.watch_status` (any object on this store fills it in)."""
+        return self._store.notifier.watch(instance_id)
 
     def close(self) -> None:
         """Detach from the store (a named store lives on for its other users)."""
