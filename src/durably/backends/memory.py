@@ -539,17 +539,9 @@ def _lock_instance(instance: Instance, owner: str, now: int, expires: int) -> Or
 
 
 def _updated_record(instance: Instance, commit: OrchestrationCommit) -> InstanceRecord:
-    return dataclasses.replace(
-        instance.record,
-        name=commit.name,
-        execution_id=commit.execution_id,
-        runtime_status=commit.runtime_status,
-        input=commit.input,
-        output=commit.output,
-        custom_status=commit.custom_status,
-        last_updated_time=utc(commit.last_updated_time),
-        history_length=len(instance.history),
-    )
+    record = commit.committed_record()
+    assert record.history_length == len(instance.history)
+    return dataclasses.replace(record, last_updated_time=utc(commit.last_updated_time))
 
 
 def _commit_events(commit: OrchestrationCommit) -> Iterator[HistoryEvent]:
