@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -23,6 +24,26 @@ def fail(message: str) -> None:
     raise ValueError(message)
 
 
+gate = threading.Event()
+running = threading.Event()
+
+
+@app.activity
+def wait_for_gate(x: int) -> int:
+    running.set()
+    assert gate.wait(30), "the test never opened the gate"
+    return x
+
+
+@app.orchestrator
+def result_and_event(context: durably.OrchestrationContext) -> Any:
+    result = context.call_activity(wait_for_gate, 7)
+    event = context.wait_for_external_event("go")
+    done = yield context.task_all([result, event])
+    more = yield context.call_activity(add_one, done[0])
+    return [*done, more]
+
+
 @app.orchestrator
 def mixed(context: durably.OrchestrationContext) -> Any:
     x = context.get_input()
@@ -36,10 +57,18 @@ def mixed(context: durably.OrchestrationContext) -> Any:
     return None
 
 
-def _run(backend: Backend, direct: bool) -> list[tuple[Any, list[str]]]:
+def _run(
+    backend: Backend, direct: bool, *, one_at_a_time: bool = False
+) -> list[tuple[Any, list[str]]]:
     with durably.Worker(app, backend, direct_episodes=direct) as worker:
         client = worker.client()
-        ids = [client.start_new(mixed, client_input=n * 10) for n in range(6)]
+        if one_at_a_time:  # the worker has nothing else to do: each step runs alone
+            ids = []
+            for n in range(3):
+                ids.append(client.start_new(mixed, client_input=n * 10))
+                client.wait_for_completion(ids[-1], timeout=30)
+        else:
+            ids = [client.start_new(mixed, client_input=n * 10) for n in range(6)]
         outcomes = []
         for instance_id in ids:
             status = client.wait_for_completion(instance_id, timeout=30)
@@ -57,3 +86,37 @@ def test_results_and_histories_do_not_depend_on_the_path(backend: Backend, direc
     outcomes = _run(backend, direct)
     for n, (output, _) in enumerate(outcomes):
         assert output == [n * 10 + 3, [1, 2, 3, 4, 5], "ValueError: boom"]
+
+
+def test_one_instance_at_a_time_gives_the_inbox_paths_results(backend: Backend) -> None:
+    alone = _run(backend, True, one_at_a_time=True)
+    assert [output for output, _ in alone] == [
+        [n * 10 + 3, [1, 2, 3, 4, 5], "ValueError: boom"] for n in range(3)
+    ]
+    inbox = _run(backend, False)[:3]
+    # Episodes may group results differently; the events they record are the same.
+    for (_, ours), (_, theirs) in zip(alone, inbox, strict=True):
+        assert sorted(_recorded(ours)) == sorted(_recorded(theirs))
+
+
+def _recorded(events: list[str]) -> list[str]:
+    return [e for e in events if e not in ("OrchestratorStarted", "OrchestratorCompleted")]
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "inbox"])
+def test_an_event_that_arrives_while_the_activity_runs_is_applied_once(
+    backend: Backend, direct: bool
+) -> None:
+    gate.clear()
+    running.clear()
+    with durably.Worker(app, backend, direct_episodes=direct) as worker:
+        client = worker.client()
+        instance_id = client.start_new(result_and_event)
+        assert running.wait(30)
+        client.raise_event(instance_id, "go", "event data")
+        gate.set()
+        status = client.wait_for_completion(instance_id, timeout=30)
+        history = client.get_history(instance_id)
+    assert status.output == [7, "event data", 8]
+    kinds = [e.event_type for e in history]
+    assert kinds.count("EventRaised") == 1 and kinds.count("TaskCompleted") == 2

@@ -268,6 +268,18 @@ UPDATE_AFTER_STEP = (
 UPDATE_AFTER_EPISODE_HELD = UPDATE_AFTER_EPISODE.replace(" AND lock_token = ?", "")
 UPDATE_AFTER_STEP_HELD = UPDATE_AFTER_STEP.replace(" AND lock_token = ?", "")
 """The two UPDATEs for an instance held by HOLD_INSTANCES in the same transaction."""
+_IF_UNCHANGED = (
+    # The instance is still as the committing worker last left it, nobody holds a live
+    # lease on it, and no message waits for it: then an episode run on the worker's
+    # cached state, without locking first, is exactly the episode a lock would run.
+    " AND execution_id = ? AND history_length = ? AND runtime_status = ?"
+    " AND (lock_expires IS NULL OR lock_expires <= ?)"
+    " AND NOT EXISTS (SELECT 1 FROM durably_inbox m WHERE m.task_hub = ?"
+    " AND m.instance_id = ? AND m.visible_at <= ?)"
+)
+UPDATE_AFTER_EPISODE_IF_UNCHANGED = UPDATE_AFTER_EPISODE_HELD + _IF_UNCHANGED
+UPDATE_AFTER_STEP_IF_UNCHANGED = UPDATE_AFTER_STEP_HELD + _IF_UNCHANGED
+"""The two UPDATEs for an instance nobody locked (Backend.commit_if_unchanged)."""
 LOCK_CANDIDATES = (
     # The oldest visible messages, by the inbox index and a LIMIT: no join, so no plan
     # can turn it into a scan of every instance (PostgreSQL did, on fresh tables without

@@ -215,6 +215,22 @@ class SqlBackend:
                 ops.notify_if_messages_wait(tx, [i.instance.instance_id for i in items])
         return EpisodeBatch(items=tuple(items), claimed=tuple(claimed()))
 
+    def commit_if_unchanged(
+        self, commit: OrchestrationCommit, *, now: _dt.datetime
+    ) -> EpisodeBatch | None:
+        """Apply ``commit`` to an instance nobody locked if it is still as the work
+        item shows it; None, with nothing written, if it is not (see the protocol)."""
+        instance_id = commit.work_item.instance.instance_id
+        with self._write() as tx:
+            claims: ops.Claimed = []
+            if not ops.apply_commit(tx, commit, claims, unchanged_at=now):
+                return None
+            claimed = ops.insert_claimed(tx, claims)
+            if not self.dialect.serial_writes:
+                # Our row lock may have made another worker pass the instance by.
+                ops.notify_if_messages_wait(tx, [instance_id])
+        return EpisodeBatch(items=(commit.work_item,), claimed=tuple(claimed()))
+
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply the commits in one transaction; returns the ids whose lock was lost."""
         if not commits:

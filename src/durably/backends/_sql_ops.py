@@ -417,6 +417,7 @@ def apply_commit(
     claims: Claimed | None = None,
     *,
     held: bool = False,
+    unchanged_at: _dt.datetime | None = None,
 ) -> bool:
     """Apply one episode's writes; False (nothing written) if the lock token changed.
 
@@ -424,36 +425,15 @@ def apply_commit(
     are ignored). ``held``: the instance was held earlier in this same transaction
     (:func:`lock_named` with ``hold``), so nobody else can have taken it: there is no
     token to check, the writes need no result and a pipelining driver sends them
-    without waiting.
+    without waiting. ``unchanged_at``: nobody locked the instance; the commit applies
+    only if it is still as the work item shows it, with no live lease and no message
+    visible at that time (False, nothing written, otherwise).
     """
     item = commit.work_item
     instance_id = item.instance.instance_id
-    # The lock is ours, so nobody appended history since we locked the instance.
+    # The lock is ours (or the instance unchanged), so nobody appended history meanwhile.
     start = 0 if commit.reset_history else item.instance.history_length
-    old = item.instance
-    # Both UPDATEs end with these columns and the lock-token check.
-    common: tuple[Any, ...] = (
-        commit.output,
-        commit.custom_status,
-        to_micros(commit.last_updated_time),
-        start + len(commit.new_events),
-        tx.hub,
-        instance_id,
-    )
-    if not held:
-        common += (item.lock_token,)
-    if (
-        commit.runtime_status is old.runtime_status
-        and commit.name == old.name
-        and commit.execution_id == old.execution_id
-        and commit.input == old.input
-    ):
-        # Only what an ordinary step changes: an indexed column named in SET costs its
-        # index a page write even when the value stays the same.
-        statement, row = q.UPDATE_AFTER_STEP_HELD if held else q.UPDATE_AFTER_STEP, common
-    else:  # a status change, a new execution, a rewind: the full UPDATE
-        statement = q.UPDATE_AFTER_EPISODE_HELD if held else q.UPDATE_AFTER_EPISODE
-        row = (commit.name, commit.execution_id, commit.runtime_status.value, commit.input, *common)
+    statement, row = _instance_update(tx, commit, start, held, unchanged_at)
     if held:
         tx.executemany(statement, [row])
     elif tx.execute(statement, *row) != 1:
@@ -475,7 +455,7 @@ def apply_commit(
     # orchestration waiters if there are such. (With serial writes none can arrive
     # between a lock and a commit in one transaction; run_episodes checks its whole
     # batch at once otherwise.)
-    if not held:
+    if not held and unchanged_at is None:
         notify_if_messages_wait(tx, [instance_id])
     if (
         commit.runtime_status.is_terminal
@@ -484,6 +464,57 @@ def apply_commit(
         tx.notify("status")
         tx.finished.append(commit)
     return True
+
+
+def _instance_update(
+    tx: Tx,
+    commit: OrchestrationCommit,
+    start: int,
+    held: bool,
+    unchanged_at: _dt.datetime | None,
+) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE of the instance row for :func:`apply_commit`, with its parameters."""
+    old = commit.work_item.instance
+    instance_id = old.instance_id
+    # Every variant sets these columns and ends with the row's key, then its check.
+    common: tuple[Any, ...] = (
+        commit.output,
+        commit.custom_status,
+        to_micros(commit.last_updated_time),
+        start + len(commit.new_events),
+        tx.hub,
+        instance_id,
+    )
+    if unchanged_at is not None:
+        at = to_micros(unchanged_at)
+        common += (old.execution_id, old.history_length, old.runtime_status.value, at)
+        common += (tx.hub, instance_id, at)
+        step_sql, episode_sql = (
+            q.UPDATE_AFTER_STEP_IF_UNCHANGED,
+            q.UPDATE_AFTER_EPISODE_IF_UNCHANGED,
+        )
+    elif held:
+        step_sql, episode_sql = q.UPDATE_AFTER_STEP_HELD, q.UPDATE_AFTER_EPISODE_HELD
+    else:
+        common += (commit.work_item.lock_token,)
+        step_sql, episode_sql = q.UPDATE_AFTER_STEP, q.UPDATE_AFTER_EPISODE
+    if (
+        commit.runtime_status is old.runtime_status
+        and commit.name == old.name
+        and commit.execution_id == old.execution_id
+        and commit.input == old.input
+    ):
+        # Only what an ordinary step changes: an indexed column named in SET costs its
+        # index a page write even when the value stays the same.
+        return step_sql, common
+    # A status change, a new execution, a rewind: the full UPDATE.
+    return episode_sql, (
+        commit.name,
+        commit.execution_id,
+        commit.runtime_status.value,
+        commit.input,
+        *common,
+    )
 
 
 def notify_if_messages_wait(tx: Tx, instance_ids: Sequence[str]) -> None:

@@ -358,6 +358,22 @@ class Backend(Protocol):
         locks are released.
         """
 
+    def commit_if_unchanged(
+        self, commit: OrchestrationCommit, *, now: _dt.datetime
+    ) -> EpisodeBatch | None:
+        """Apply ``commit`` to an instance nobody locked: an episode run on the
+        caller's own memory of the instance (``commit.work_item.instance``, with no
+        messages), which is the episode a lock would have run if the instance is still
+        as remembered: same execution id, history length and runtime status, no live
+        lease at ``now``, and no message visible at ``now``.
+
+        Then it applies the commit atomically as :meth:`run_episodes` would (its
+        ``completed_activities`` are deleted, its ``claim`` honoured) and returns the
+        batch (``items`` is the work item, ``claimed`` the claimed activities).
+        Otherwise it writes nothing and returns None: the caller runs the episode the
+        ordinary way.
+        """
+
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply each commit atomically (all in one transaction when possible).
 

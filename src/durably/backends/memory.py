@@ -240,6 +240,25 @@ class MemoryBackend:
         lost = self._commit(commits, claimed)
         return EpisodeBatch(items=tuple(items), lost=frozenset(lost), claimed=tuple(claimed))
 
+    def commit_if_unchanged(
+        self, commit: OrchestrationCommit, *, now: _dt.datetime
+    ) -> EpisodeBatch | None:
+        """Apply ``commit`` to an unlocked instance if it is still as the work item
+        shows it; None, changing nothing, if not (see the protocol)."""
+        _check_json(_commit_events(commit))
+        seen = commit.work_item.instance
+        now_us = to_micros(now)
+        claimed: list[ActivityWorkItem] = []
+        with self._locked() as store:
+            instance = store.instances.get(seen.instance_id)
+            if instance is None or not _unchanged(instance, seen, now_us):
+                return None
+            self._apply(store, commit, claimed, locked=False)
+            record = instance.record
+        self._tell_watches([record] if _finishes(commit) else [])
+        self._notify_commits([commit], claiming=True)
+        return EpisodeBatch(items=(commit.work_item,), claimed=tuple(claimed))
+
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply every commit whose lock token still matches; the others' ids are returned."""
         return self._commit(commits, None)
@@ -256,17 +275,17 @@ class MemoryBackend:
                 instance_id = commit.work_item.instance.instance_id
                 if not self._apply(store, commit, claimed):
                     lost.append(instance_id)
-                elif (
-                    commit.runtime_status.is_terminal
-                    and commit.runtime_status is not commit.work_item.instance.runtime_status
-                ):
+                elif _finishes(commit):
                     finished.append(store.instances[instance_id].record)
+        self._tell_watches(finished)
+        self._notify_commits(commits, claiming=claimed is not None)
+        return lost
+
+    def _tell_watches(self, finished: Iterable[InstanceRecord]) -> None:
         notifier = self._store.notifier
         for record in finished:
             if notifier.watched(record.instance_id):
                 notifier.finished(record)
-        self._notify_commits(commits, claiming=claimed is not None)
-        return lost
 
     def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
         """Release the lock without consuming anything (no-op if the lock was lost)."""
@@ -422,10 +441,12 @@ class MemoryBackend:
         store: Store,
         commit: OrchestrationCommit,
         claimed: list[ActivityWorkItem] | None,
+        *,
+        locked: bool = True,
     ) -> bool:
         item = commit.work_item
         instance = store.instances.get(item.instance.instance_id)
-        if instance is None or instance.lock.token != item.lock_token:
+        if instance is None or (locked and instance.lock.token != item.lock_token):
             return False
         for consumed_id in (m.message_id for m in item.messages):
             consumed = instance.inbox.pop(consumed_id, None)
@@ -536,6 +557,24 @@ def _lock_instance(instance: Instance, owner: str, now: int, expires: int) -> Or
         if m.visible_at <= now
     )
     return OrchestrationWorkItem(instance=instance.record, messages=messages, lock_token=token)
+
+
+def _finishes(commit: OrchestrationCommit) -> bool:
+    """Whether ``commit`` brings its instance to a terminal status."""
+    status = commit.runtime_status
+    return status.is_terminal and status is not commit.work_item.instance.runtime_status
+
+
+def _unchanged(instance: Instance, seen: InstanceRecord, now: int) -> bool:
+    """Whether ``instance`` is as ``seen``, with no live lease and no visible message."""
+    record = instance.record
+    return (
+        record.execution_id == seen.execution_id
+        and len(instance.history) == seen.history_length
+        and record.runtime_status is seen.runtime_status
+        and instance.lock.is_free(now)
+        and not any(m.visible_at <= now for m in instance.inbox.values())
+    )
 
 
 def _updated_record(instance: Instance, commit: OrchestrationCommit) -> InstanceRecord:

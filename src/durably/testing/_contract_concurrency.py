@@ -15,7 +15,6 @@ from durably.backends.base import ActivityResult, Backend, NewMessage, WorkKind
 from durably.history import GenericEvent, TaskCompleted, TimerFired
 from durably.testing._contract_kit import (
     T0,
-    Check,
     Status,
     StoreFactory,
     activity,
@@ -24,20 +23,16 @@ from durably.testing._contract_kit import (
     lock_one,
     message,
     note,
+    registry,
     seconds,
     start,
     utcnow,
 )
 
-CHECKS: list[Check] = []
+CHECKS, _check = registry()
 WAKE_LIMIT = 3.0
 """Seconds a waiter may take to notice work; its wait_for_work timeout is 10 s."""
 _LONG_LEASE = seconds(120)
-
-
-def _check(function: Check) -> Check:
-    CHECKS.append(function)
-    return function
 
 
 def _poll(backend: Backend, kind: WorkKind, ready: Callable[[], bool]) -> float:

@@ -12,7 +12,6 @@ from durably.history import ExecutionStarted
 from durably.testing._contract_kit import (
     LEASE,
     T0,
-    Check,
     Status,
     StoreFactory,
     activity,
@@ -25,16 +24,12 @@ from durably.testing._contract_kit import (
     message,
     note,
     raises,
+    registry,
     seconds,
     start,
 )
 
-CHECKS: list[Check] = []
-
-
-def _check(function: Check) -> Check:
-    CHECKS.append(function)
-    return function
+CHECKS, _check = registry()
 
 
 @_check

@@ -46,6 +46,17 @@ class StoreFactory(Protocol):
 Check = Callable[[StoreFactory], None]
 
 
+def registry() -> tuple[list[Check], Callable[[Check], Check]]:
+    """A module's list of checks and the decorator that adds a check to it."""
+    checks: list[Check] = []
+
+    def register(function: Check) -> Check:
+        checks.append(function)
+        return function
+
+    return checks, register
+
+
 def seconds(value: float) -> _dt.timedelta:
     return _dt.timedelta(seconds=value)
 

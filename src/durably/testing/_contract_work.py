@@ -26,7 +26,6 @@ from durably.history import (
 from durably.testing._contract_kit import (
     LEASE,
     T0,
-    Check,
     Status,
     StoreFactory,
     activity,
@@ -38,16 +37,12 @@ from durably.testing._contract_kit import (
     message,
     note,
     raises,
+    registry,
     seconds,
     start,
 )
 
-CHECKS: list[Check] = []
-
-
-def _check(function: Check) -> Check:
-    CHECKS.append(function)
-    return function
+CHECKS, _check = registry()
 
 
 @_check

@@ -22,7 +22,12 @@ The builders the checks use (``start``, ``message``, ``lock_one``, ``commit``,
 
 from __future__ import annotations
 
-from durably.testing import _contract_concurrency, _contract_instances, _contract_work
+from durably.testing import (
+    _contract_concurrency,
+    _contract_instances,
+    _contract_unlocked,
+    _contract_work,
+)
 from durably.testing._contract_kit import (
     LEASE,
     T0,
@@ -54,9 +59,10 @@ __all__ = [
 CHECKS: tuple[Check, ...] = (
     *_contract_instances.CHECKS,
     *_contract_work.CHECKS,
+    *_contract_unlocked.CHECKS,
     *_contract_concurrency.CHECKS,
 )
-"""Every check: instances, then work, then the threaded ones."""
+"""Every check: instances, then work (locked, then unlocked), then the threaded ones."""
 
 
 def check_id(check: Check) -> str:

@@ -24,6 +24,7 @@ from durably.backends.base import (
     ActivityWorkItem,
     Backend,
     EpisodeBatch,
+    InstanceRecord,
     NewInstance,
     OrchestrationCommit,
     OrchestrationWorkItem,
@@ -66,8 +67,8 @@ class ActivityHandOff:
 @dataclass(slots=True)
 class _Cached:
     executor: OrchestrationExecutor
-    execution_id: str
-    history_length: int
+    record: InstanceRecord
+    """The instance as this worker's last commit left it."""
     last_used: _dt.datetime
 
 
@@ -110,14 +111,23 @@ class OrchestrationDispatcher:
         """Lock a batch of instances, run one episode each, commit; the batch size."""
         return len(self._run(now, None, {}).items)
 
-    def run_with_results(self, now: _dt.datetime, results: Sequence[Result]) -> list[Result]:
+    def run_with_results(
+        self, now: _dt.datetime, results: Sequence[Result], *, alone: bool = False
+    ) -> list[Result]:
         """Apply activity results in episodes run right away, skipping the inbox.
 
         Each result's instance is locked and its episode runs with the inbox messages
         plus the result; the commit deletes the activity work. One durable commit per
         step instead of two. Returns the results whose instance was busy, or whose lock
         was lost: deliver those through the inbox.
+
+        ``alone``: nothing else is under way in this worker, so there is no other work
+        to share the commit with. A single result whose instance is cached is then
+        applied to the cached state without locking first
+        (:meth:`Backend.commit_if_unchanged`): no reads before the episode.
         """
+        if alone and len(results) == 1 and self._step_unlocked(now, results[0]):
+            return []
         direct: dict[str, list[Result]] = {}
         for result in results:
             direct.setdefault(result[0].instance_id, []).append(result)
@@ -126,6 +136,41 @@ class OrchestrationDispatcher:
         batch = self._run(now, list(direct), direct)
         done = {item.instance.instance_id for item in batch.items} - batch.lost
         return [r for r in results if r[0].instance_id not in done]
+
+    def _step_unlocked(self, now: _dt.datetime, result: Result) -> bool:
+        """Apply one result to its instance's cached state and commit if the instance
+        is unchanged; False when there is no such state or the store refused (nothing
+        written; the cache entry, now past the result, is dropped for a replay)."""
+        activity, event = result
+        instance_id = activity.instance_id
+        claims = _Claims(self._owner, now, self._hand_off)
+        with self._running:
+            cached = self._cache.get(instance_id)
+            if cached is None or cached.record.execution_id != activity.execution_id:
+                return False
+            del self._cache[instance_id]
+            item = OrchestrationWorkItem(instance=cached.record, messages=(), lock_token="")
+            episode = cached.executor.execute([event], now)
+            commit = build_commit(
+                item,
+                episode,
+                parent=cached.executor.parent,
+                now=now,
+                completed_activities=(activity.message_id,),
+                claim=claims.take,
+            )
+        try:
+            batch = self._backend.commit_if_unchanged(commit, now=now)
+        except Exception:
+            claims.settle(())
+            raise
+        claims.settle(batch.claimed if batch is not None else ())
+        if batch is None:
+            return False
+        if not cached.executor.is_done:
+            with self._running:
+                self._remember(instance_id, commit, cached.executor)
+        return True
 
     def start(self, new: NewInstance) -> None:
         """Create ``new`` and run its first episode in the same commit (a local start).
@@ -229,8 +274,8 @@ class OrchestrationDispatcher:
         cached = self._cache.pop(instance.instance_id, None)
         if (
             cached is not None
-            and cached.execution_id == instance.execution_id
-            and cached.history_length == instance.history_length
+            and cached.record.execution_id == instance.execution_id
+            and cached.record.history_length == instance.history_length
         ):
             return cached.executor
         executor = self._new_executor(instance.name, instance.instance_id)
@@ -261,9 +306,8 @@ class OrchestrationDispatcher:
     ) -> None:
         if self._cache_size <= 0 or commit.reset_history:
             return
-        length = commit.work_item.instance.history_length + len(commit.new_events)
         now = commit.last_updated_time
-        self._cache[instance_id] = _Cached(executor, commit.execution_id, length, now)
+        self._cache[instance_id] = _Cached(executor, commit.committed_record(), now)
         # Least recently used first: evict beyond the size bound, then whatever sat idle
         # too long (an instance waiting days for an event should not pin its generator).
         while len(self._cache) > self._cache_size:

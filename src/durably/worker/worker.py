@@ -372,7 +372,8 @@ class Worker:
         ):
             try:
                 self._slots.give(1)
-                self._deliver([(item, result)])
+                alone = len(self._in_flight) == 1 and self._results.empty()
+                self._deliver([(item, result)], alone=alone)
             finally:
                 self._delivering.release()
             return
@@ -412,11 +413,11 @@ class Worker:
             except queue.Empty:
                 return items
 
-    def _deliver(self, batch: list[_Done]) -> None:
+    def _deliver(self, batch: list[_Done], *, alone: bool = False) -> None:
         remaining = batch
         if self._direct_episodes and not self._stopping.is_set():
             try:
-                remaining = self.orchestrations.run_with_results(_now(), batch)
+                remaining = self.orchestrations.run_with_results(_now(), batch, alone=alone)
             except Exception:
                 log.exception("running episodes for %d activity results failed", len(batch))
         if remaining:
