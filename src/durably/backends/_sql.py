@@ -39,6 +39,11 @@ class Dialect:
     its instance was locked (none can if the lock was taken in the same transaction),
     instead of waking this process's orchestration waiters after every commit."""
 
+    refuse: str = ""
+    """A statement that runs the guarded UPDATE ``{update}`` and fails, aborting the
+    transaction, when it matched no row: a pipelining driver then sends it without
+    waiting for its result. Empty: the row count is read at once instead."""
+
     def render(self, template: str) -> str:
         """The statement for this database."""
         # Keyed by the dialect's name, not the dialect: hashing a frozen dataclass on
@@ -73,6 +78,8 @@ POSTGRES = Dialect(
     # version, so a check-then-write under FOR UPDATE sees what it will overwrite.
     for_update=" FOR UPDATE",
     skip_locked=" FOR UPDATE OF w SKIP LOCKED",
+    # 1 / 0 raises division_by_zero: no matched row, and the whole transaction fails.
+    refuse="WITH u AS ({update} RETURNING 1) SELECT 1 / count(*) FROM u",
 )
 
 

@@ -436,6 +436,9 @@ def apply_commit(
     statement, row = _instance_update(tx, commit, start, held, unchanged_at)
     if held:
         tx.executemany(statement, [row])
+    elif unchanged_at is not None and tx.dialect.refuse:
+        # Sent without waiting: if the instance changed, the transaction fails instead.
+        tx.executemany(tx.dialect.refuse.replace("{update}", statement), [row])
     elif tx.execute(statement, *row) != 1:
         return False
     tx.executemany(q.DELETE_MESSAGE, [(tx.hub, instance_id, m.message_id) for m in item.messages])

@@ -52,8 +52,10 @@ from durably.backends._sql_backend import SqlBackend
 from durably.backends.base import (
     ActivityWorkItem,
     BackendOptions,
+    EpisodeBatch,
     NewInstance,
     NewMessage,
+    OrchestrationCommit,
     WorkKind,
 )
 from durably.errors import InstanceNotFoundError, StoreError
@@ -258,6 +260,19 @@ class PostgresBackend(SqlBackend):
                 if not ops.renew_activity(tx, item, until):
                     lost.append(item.message_id)
         return lost
+
+    def commit_if_unchanged(
+        self, commit: OrchestrationCommit, *, now: _dt.datetime
+    ) -> EpisodeBatch | None:
+        """See :meth:`Backend.commit_if_unchanged`: one round trip. The guarded UPDATE
+        goes out with the other writes and the COMMIT; if the instance changed, it
+        fails with division_by_zero (the dialect's ``refuse``) and nothing is written."""
+        try:
+            return super().commit_if_unchanged(commit, now=now)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.DivisionByZero):
+                return None
+            raise
 
     # -- client calls: one statement, one round trip -----------------------------------
     def create_instance(self, instance: NewInstance) -> None:
