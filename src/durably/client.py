@@ -61,8 +61,9 @@ class Client:
         self._app = app
         self._owns_backend = not isinstance(store, Backend)
         self.backend = connect(store, app)
-        self._starter: Callable[[NewInstance], None] | None = None
-        """Set by ``worker.client()``: creates an instance and runs its first episode."""
+        self._starter: Callable[[NewInstance, bool], None] | None = None
+        """Set by ``worker.client()``: creates an instance and runs its first episode
+        (told whether the id was just generated, so no instance can have it)."""
 
     def close(self) -> None:
         if self._owns_backend:
@@ -88,11 +89,10 @@ class Client:
         with the id is still Pending, Running or Suspended.
         """
         orchestrator = function_name(name)
-        instance_id = (
-            new_instance_id() if instance_id is None else validate_instance_id(instance_id)
-        )
+        fresh = instance_id is None
+        instance_id = new_instance_id() if fresh else validate_instance_id(instance_id)
         text = payload.dumps(client_input, what="orchestration input")
-        return self._create(orchestrator, instance_id, text)
+        return self._create(orchestrator, instance_id, text, fresh_id=fresh)
 
     def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
         """Deliver an event to a running instance (held while it is suspended)."""
@@ -315,7 +315,9 @@ class Client:
                 pause = min(pause * 2, 0.25)
 
     # -- helpers ------------------------------------------------------------------------
-    def _create(self, orchestrator: str, instance_id: str, text: str | None) -> str:
+    def _create(
+        self, orchestrator: str, instance_id: str, text: str | None, *, fresh_id: bool = False
+    ) -> str:
         if self._app is not None and orchestrator not in self._app.orchestrators:
             raise self._app.unknown_orchestrator(orchestrator)
         now = _now()
@@ -332,7 +334,7 @@ class Client:
             visible_at=now,
         )
         if self._starter is not None:
-            self._starter(new)
+            self._starter(new, fresh_id)
         else:
             self.backend.create_instance(new)
         return instance_id

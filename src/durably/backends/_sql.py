@@ -40,9 +40,10 @@ class Dialect:
     instead of waking this process's orchestration waiters after every commit."""
 
     refuse: str = ""
-    """A statement that runs the guarded UPDATE ``{update}`` and fails, aborting the
-    transaction, when it matched no row: a pipelining driver then sends it without
-    waiting for its result. Empty: the row count is read at once instead."""
+    """A statement that runs ``{write}`` (a guarded write ending in ``RETURNING 1``)
+    and fails, aborting the transaction, when it changed no row: a pipelining driver
+    then sends it without waiting for its result. Empty: the row count is read at once
+    instead."""
 
     def render(self, template: str) -> str:
         """The statement for this database."""
@@ -79,7 +80,7 @@ POSTGRES = Dialect(
     for_update=" FOR UPDATE",
     skip_locked=" FOR UPDATE OF w SKIP LOCKED",
     # 1 / 0 raises division_by_zero: no matched row, and the whole transaction fails.
-    refuse="WITH u AS ({update} RETURNING 1) SELECT 1 / count(*) FROM u",
+    refuse="WITH w AS ({write}) SELECT 1 / count(*) FROM w",
 )
 
 
@@ -257,6 +258,13 @@ INSERT_INSTANCE = (
     "INSERT INTO durably_instances (task_hub, instance_id, name, execution_id, runtime_status,"
     " input, created_time, last_updated_time, parent_instance_id, history_length)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (task_hub, instance_id) DO NOTHING"
+)
+INSERT_COMMITTED_INSTANCE = (
+    # A local start's instance, written once as its first episode left it.
+    "INSERT INTO durably_instances (task_hub, instance_id, name, execution_id, runtime_status,"
+    " input, output, custom_status, created_time, last_updated_time, parent_instance_id,"
+    " history_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (task_hub, instance_id) DO NOTHING"
 )
 UPDATE_AFTER_EPISODE = (
     # The lock token in the WHERE clause is the LockLost check: no row, no commit.

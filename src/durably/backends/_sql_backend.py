@@ -231,6 +231,18 @@ class SqlBackend:
                 ops.notify_if_messages_wait(tx, [instance_id])
         return EpisodeBatch(items=(commit.work_item,), claimed=tuple(claimed()))
 
+    def create_and_commit(
+        self, new: NewInstance, commit: OrchestrationCommit
+    ) -> EpisodeBatch | None:
+        """Create ``new`` as its first episode's ``commit`` leaves it, if the id is
+        free; None, with nothing written, if it is not (see the protocol)."""
+        with self._write(prompt=True) as tx:
+            claims: ops.Claimed = []
+            if not ops.create_committed(tx, new, commit, claims):
+                return None
+            claimed = ops.insert_claimed(tx, claims)
+        return EpisodeBatch(items=(commit.work_item,), claimed=tuple(claimed()))
+
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply the commits in one transaction; returns the ids whose lock was lost."""
         if not commits:

@@ -437,13 +437,64 @@ def apply_commit(
     if held:
         tx.executemany(statement, [row])
     elif unchanged_at is not None and tx.dialect.refuse:
-        # Sent without waiting: if the instance changed, the transaction fails instead.
-        tx.executemany(tx.dialect.refuse.replace("{update}", statement), [row])
+        _write_or_refuse(tx, statement, row)
     elif tx.execute(statement, *row) != 1:
         return False
     tx.executemany(q.DELETE_MESSAGE, [(tx.hub, instance_id, m.message_id) for m in item.messages])
     if commit.reset_history:
         tx.execute(q.DELETE_HISTORY, tx.hub, instance_id)
+    _episode_writes(tx, commit, claims, start)
+    # Releasing the lock may expose messages that arrived during the episode: wake the
+    # orchestration waiters if there are such. (With serial writes none can arrive
+    # between a lock and a commit in one transaction; run_episodes checks its whole
+    # batch at once otherwise.)
+    if not held and unchanged_at is None:
+        notify_if_messages_wait(tx, [instance_id])
+    return True
+
+
+def create_committed(
+    tx: Tx, new: NewInstance, commit: OrchestrationCommit, claims: Claimed
+) -> bool:
+    """Create ``new`` as its first episode's ``commit`` leaves it (the episode ran
+    before anything was written; its start message is never stored); False, with
+    nothing written, if another instance has the id."""
+    row = (
+        tx.hub,
+        new.instance_id,
+        commit.name,
+        commit.execution_id,
+        commit.runtime_status.value,
+        commit.input,
+        commit.output,
+        commit.custom_status,
+        to_micros(new.created_time),
+        to_micros(commit.last_updated_time),
+        new.parent_instance_id,
+        len(commit.new_events),
+    )
+    if tx.dialect.refuse:
+        _write_or_refuse(tx, q.INSERT_COMMITTED_INSTANCE, row)
+    elif not tx.execute(q.INSERT_COMMITTED_INSTANCE, *row):
+        return False
+    tx.created += 1
+    _episode_writes(tx, commit, claims, 0)
+    return True
+
+
+def _write_or_refuse(tx: Tx, statement: str, row: tuple[Any, ...]) -> None:
+    """Send a write that must change a row without waiting for its count: if it
+    changes none, the transaction fails (see ``Dialect.refuse``)."""
+    write = statement + " RETURNING 1"
+    tx.executemany(tx.dialect.refuse.replace("{write}", write), [row])
+
+
+def _episode_writes(
+    tx: Tx, commit: OrchestrationCommit, claims: Claimed | None, start: int
+) -> None:
+    """The writes of an episode after its instance row's: history from ``start``, the
+    retired and new activity work, messages and new instances, and the notes."""
+    instance_id = commit.work_item.instance.instance_id
     if commit.new_events:
         history = (tx.hub, instance_id, start, _history_row(commit.new_events))
         tx.executemany(q.INSERT_HISTORY, [history])
@@ -454,19 +505,12 @@ def apply_commit(
     rest = commit.completed_activities[len(reused) :]
     tx.executemany(q.DELETE_ACTIVITY, [(tx.hub, i) for i in rest])
     _write_outbox(tx, commit, claims, claimed, reused)
-    # Releasing the lock may expose messages that arrived during the episode: wake the
-    # orchestration waiters if there are such. (With serial writes none can arrive
-    # between a lock and a commit in one transaction; run_episodes checks its whole
-    # batch at once otherwise.)
-    if not held and unchanged_at is None:
-        notify_if_messages_wait(tx, [instance_id])
     if (
         commit.runtime_status.is_terminal
-        and commit.runtime_status is not item.instance.runtime_status
+        and commit.runtime_status is not commit.work_item.instance.runtime_status
     ):
         tx.notify("status")
         tx.finished.append(commit)
-    return True
 
 
 def _instance_update(

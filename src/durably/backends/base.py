@@ -374,6 +374,19 @@ class Backend(Protocol):
         ordinary way.
         """
 
+    def create_and_commit(
+        self, new: NewInstance, commit: OrchestrationCommit
+    ) -> EpisodeBatch | None:
+        """Create ``new`` as its first episode leaves it, in one transaction: the
+        episode ran before anything was written, on ``commit.work_item`` (the instance
+        as created, Pending, with its start message), and the store ends up as after
+        :meth:`create_instance` and :meth:`run_episodes` of that episode (the start
+        message consumed; ``claim`` honoured).
+
+        Returns the batch, or None, with nothing written, if an instance (active or
+        finished) has the id: the caller then creates it the ordinary way.
+        """
+
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply each commit atomically (all in one transaction when possible).
 

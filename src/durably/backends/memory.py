@@ -240,6 +240,24 @@ class MemoryBackend:
         lost = self._commit(commits, claimed)
         return EpisodeBatch(items=tuple(items), lost=frozenset(lost), claimed=tuple(claimed))
 
+    def create_and_commit(
+        self, new: NewInstance, commit: OrchestrationCommit
+    ) -> EpisodeBatch | None:
+        """Create ``new`` as its first episode's ``commit`` leaves it if the id is free;
+        None, changing nothing, if not (see the protocol)."""
+        _check_json(_commit_events(commit))
+        claimed: list[ActivityWorkItem] = []
+        with self._locked() as store:
+            if new.instance_id in store.instances:
+                return None
+            record = new.pending_record(utc(new.created_time))
+            store.instances[new.instance_id] = Instance(record=record)
+            self._apply(store, commit, claimed, locked=False)
+            finished = store.instances[new.instance_id].record
+        self._tell_watches([finished] if _finishes(commit) else [])
+        self._notify_commits([commit], claiming=True)
+        return EpisodeBatch(items=(commit.work_item,), claimed=tuple(claimed))
+
     def commit_if_unchanged(
         self, commit: OrchestrationCommit, *, now: _dt.datetime
     ) -> EpisodeBatch | None:

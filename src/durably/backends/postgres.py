@@ -267,12 +267,18 @@ class PostgresBackend(SqlBackend):
         """See :meth:`Backend.commit_if_unchanged`: one round trip. The guarded UPDATE
         goes out with the other writes and the COMMIT; if the instance changed, it
         fails with division_by_zero (the dialect's ``refuse``) and nothing is written."""
-        try:
+        with _refused_as_none():
             return super().commit_if_unchanged(commit, now=now)
-        except StoreError as exc:
-            if isinstance(exc.__cause__, psycopg.errors.DivisionByZero):
-                return None
-            raise
+        return None
+
+    def create_and_commit(
+        self, new: NewInstance, commit: OrchestrationCommit
+    ) -> EpisodeBatch | None:
+        """See :meth:`Backend.create_and_commit`: one round trip (a taken id makes the
+        instance's INSERT fail on purpose, as in :meth:`commit_if_unchanged`)."""
+        with _refused_as_none():
+            return super().create_and_commit(new, commit)
+        return None
 
     # -- client calls: one statement, one round trip -----------------------------------
     def create_instance(self, instance: NewInstance) -> None:
@@ -473,6 +479,17 @@ class _PipelinedCursor:
 
     def fetchall(self) -> list[Any]:
         return self._cursor.fetchall()
+
+
+@contextlib.contextmanager
+def _refused_as_none() -> Iterator[None]:
+    """Swallow the failure of a write the dialect's ``refuse`` made fail on purpose
+    (the caller then returns None: nothing was written)."""
+    try:
+        yield
+    except StoreError as exc:
+        if not isinstance(exc.__cause__, psycopg.errors.DivisionByZero):
+            raise
 
 
 def _roll_back(connection: psycopg.Connection[Any]) -> None:

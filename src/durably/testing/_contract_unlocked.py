@@ -1,4 +1,5 @@
-"""Contract checks on commits without a lock: :meth:`Backend.commit_if_unchanged`."""
+"""Contract checks on commits without a lock: :meth:`Backend.commit_if_unchanged` and
+:meth:`Backend.create_and_commit`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import dataclasses
 from durably.backends.base import (
     ActivityClaim,
     Backend,
+    InboxMessage,
     InstanceRecord,
+    NewInstance,
     OrchestrationCommit,
     OrchestrationWorkItem,
 )
@@ -20,6 +23,7 @@ from durably.testing._contract_kit import (
     activity,
     commit,
     drive,
+    lock,
     lock_one,
     message,
     note,
@@ -158,3 +162,51 @@ def check_commit_if_unchanged_respects_a_live_lease(factory: StoreFactory) -> No
     assert backend.commit_if_unchanged(_step(record), now=after) is not None
     assert backend.commit_orchestrations([commit(taken[0], events=[note("late")])]) == ["a"]
     assert backend.get_history("a")[-1] == note("step")
+
+
+def _first(new: NewInstance, *, status: Status = Status.Running) -> OrchestrationCommit:
+    """The first episode of ``new``, run before anything was written."""
+    start_message = InboxMessage(message_id=0, event=new.start_event, execution_id=new.execution_id)
+    item = OrchestrationWorkItem(
+        instance=new.pending_record(new.created_time), messages=(start_message,), lock_token=""
+    )
+    tasks = (activity(item, 0), activity(item, 1))
+    claim = ActivityClaim(owner="w", lock_token="t", expires=T0 + LEASE, count=1)
+    episode = commit(
+        item, events=[new.start_event, note("first")], status=status, at=T0 + seconds(1)
+    )
+    return dataclasses.replace(episode, custom_status='"s"', activities=tasks, claim=claim)
+
+
+@_check
+def check_create_and_commit_writes_the_first_episode(factory: StoreFactory) -> None:
+    backend = factory()
+    new = start("a", input='"in"', parent="p")
+    batch = backend.create_and_commit(new, _first(new))
+    assert batch is not None and [w.task_id for w in batch.claimed] == [0]
+    record = _stored(backend, "a")
+    assert (record.runtime_status, record.execution_id) == (Status.Running, new.execution_id)
+    assert (record.input, record.custom_status, record.parent_instance_id) == ('"in"', '"s"', "p")
+    assert (record.created_time, record.last_updated_time) == (T0, T0 + seconds(1))
+    assert record.history_length == 2
+    assert backend.get_history("a") == [new.start_event, note("first")]
+    assert lock(backend) == []  # no start message left waiting
+    [free] = backend.lock_next_activities(owner="w2", now=T0, lease=LEASE, limit=10)
+    assert free.task_id == 1
+    # A taken id, active or finished, writes nothing: the caller creates it as usual.
+    again = start("a")
+    assert backend.create_and_commit(again, _first(again)) is None
+    drive(backend, "a", Status.Completed)
+    assert backend.create_and_commit(again, _first(again)) is None
+    assert _stored(backend, "a").execution_id == new.execution_id
+    assert backend.get_history("a") == [new.start_event, note("first"), note("Completed")]
+
+
+@_check
+def check_create_and_commit_of_a_finished_first_episode(factory: StoreFactory) -> None:
+    backend = factory()
+    new = start("b")
+    with backend.watch_status("b") as watch:
+        assert backend.create_and_commit(new, _first(new, status=Status.Completed)) is not None
+        assert watch.record == backend.get_instance("b")
+    assert watch.record is not None and watch.record.runtime_status is Status.Completed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import logging
 import threading
 import uuid
@@ -19,11 +20,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from durably.app import App
+from durably.backends._codec import utc
 from durably.backends.base import (
     ActivityClaim,
     ActivityWorkItem,
     Backend,
     EpisodeBatch,
+    InboxMessage,
     InstanceRecord,
     NewInstance,
     OrchestrationCommit,
@@ -159,25 +162,53 @@ class OrchestrationDispatcher:
                 completed_activities=(activity.message_id,),
                 claim=claims.take,
             )
+        write = functools.partial(self._backend.commit_if_unchanged, commit, now=now)
+        return self._write_alone(commit, cached.executor, claims, write)
+
+    def start(self, new: NewInstance, *, fresh_id: bool = False) -> None:
+        """Create ``new`` and run its first episode in the same commit (a local start).
+
+        Raises ``InstanceExistsError`` as :meth:`Backend.create_instance` does.
+        ``fresh_id``: the id was just generated, so no instance has it: the episode runs
+        first and its commit creates the instance as the episode leaves it
+        (:meth:`Backend.create_and_commit`), with no start message written and read.
+        """
+        if not (fresh_id and self._start_unwritten(new)):
+            self._run(new.visible_at, [], {}, create=new)
+
+    def _start_unwritten(self, new: NewInstance) -> bool:
+        """The first episode of ``new``, then the commit that creates it; False (nothing
+        written, the episode forgotten) if the id turned out to be taken."""
+        now = new.visible_at
+        claims = _Claims(self._owner, now, self._hand_off)
+        start = InboxMessage(message_id=0, event=new.start_event, execution_id=new.execution_id)
+        record = new.pending_record(utc(new.created_time))
+        item = OrchestrationWorkItem(instance=record, messages=(start,), lock_token="")
+        with self._running:
+            commit, executor = self._process(item, now, (), claims.take)
+        write = functools.partial(self._backend.create_and_commit, new, commit)
+        return self._write_alone(commit, executor, claims, write)
+
+    def _write_alone(
+        self,
+        commit: OrchestrationCommit,
+        executor: OrchestrationExecutor | None,
+        claims: _Claims,
+        write: Callable[[], EpisodeBatch | None],
+    ) -> bool:
+        """Write one commit made without a lock; False if the store refused it."""
         try:
-            batch = self._backend.commit_if_unchanged(commit, now=now)
+            batch = write()
         except Exception:
             claims.settle(())
             raise
         claims.settle(batch.claimed if batch is not None else ())
         if batch is None:
             return False
-        if not cached.executor.is_done:
+        if executor is not None and not executor.is_done:
             with self._running:
-                self._remember(instance_id, commit, cached.executor)
+                self._remember(commit.work_item.instance.instance_id, commit, executor)
         return True
-
-    def start(self, new: NewInstance) -> None:
-        """Create ``new`` and run its first episode in the same commit (a local start).
-
-        Raises ``InstanceExistsError`` as :meth:`Backend.create_instance` does.
-        """
-        self._run(new.visible_at, [], {}, create=new)
 
     def _run(
         self,

@@ -268,12 +268,12 @@ class Worker:
             client._starter = self._start
         return client
 
-    def _start(self, new: NewInstance) -> None:
+    def _start(self, new: NewInstance, fresh_id: bool) -> None:
         # Only while no activity runs: an idle worker saves the start a commit and a
         # hand-off (latency); a busy one runs first episodes in its own batches, which
         # costs fewer commits than one per start (throughput).
         if self._threads and not self._stopping.is_set() and not self._in_flight:
-            self.orchestrations.start(new)
+            self.orchestrations.start(new, fresh_id=fresh_id)
         else:
             self.backend.create_instance(new)
 
