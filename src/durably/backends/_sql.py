@@ -389,12 +389,13 @@ REUSE_ACTIVITY = (
     # A claimed request written over the row of an activity whose result the same commit
     # applies: one statement instead of a DELETE and an INSERT, and the id is known. If
     # that row is gone (another worker re-ran the activity and delivered it), the row is
-    # inserted again under its old id, which nothing else can have taken.
+    # inserted again under its old id, which nothing else can have taken. A row that is
+    # there is that instance's own: its task hub and instance id stay out of SET (an
+    # indexed column in SET rewrites its index entry, a page, even for the same value).
     "INSERT INTO durably_activities (id, task_hub, instance_id, execution_id, task_id, name,"
     " input, visible_at, lock_owner, lock_token, lock_expires, dequeue_count)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
-    " ON CONFLICT (id) DO UPDATE SET task_hub = excluded.task_hub,"
-    " instance_id = excluded.instance_id, execution_id = excluded.execution_id,"
+    " ON CONFLICT (id) DO UPDATE SET execution_id = excluded.execution_id,"
     " task_id = excluded.task_id, name = excluded.name, input = excluded.input,"
     " visible_at = excluded.visible_at, lock_owner = excluded.lock_owner,"
     " lock_token = excluded.lock_token, lock_expires = excluded.lock_expires,"
