@@ -27,7 +27,7 @@ from durably.actions import (
     StartSubOrchestration,
 )
 from durably.engine.context import OrchestrationContext
-from durably.engine.tasks import Task
+from durably.engine.tasks import Task, TimerTask
 from durably.errors import NonDeterministicOrchestrationError, TaskFailedError
 from durably.history import (
     ContinueAsNew,
@@ -96,6 +96,15 @@ class OrchestrationExecutor:
     def history_length(self) -> int:
         """How many history events this executor has seen."""
         return self._position
+
+    @property
+    def next_timer(self) -> _dt.datetime | None:
+        """When the earliest timer the orchestrator waits on fires (None: no timer)."""
+        context = self._context
+        if context is None:
+            return None
+        times = [t.fire_at for t in context._pending.values() if isinstance(t, TimerTask)]
+        return min(times, default=None)
 
     def replay(self, history: Sequence[HistoryEvent]) -> None:
         """Re-run the orchestrator against recorded events.

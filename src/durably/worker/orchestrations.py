@@ -151,6 +151,9 @@ class OrchestrationDispatcher:
             cached = self._cache.get(instance_id)
             if cached is None or cached.record.execution_id != activity.execution_id:
                 return False
+            due = cached.executor.next_timer
+            if due is not None and due <= now:
+                return False  # its TimerFired message waits: the store would refuse
             del self._cache[instance_id]
             item = OrchestrationWorkItem(instance=cached.record, messages=(), lock_token="")
             episode = cached.executor.execute([event], now)
