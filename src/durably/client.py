@@ -64,6 +64,8 @@ class Client:
         self._starter: Callable[[NewInstance, bool], None] | None = None
         """Set by ``worker.client()``: creates an instance and runs its first episode
         (told whether the id was just generated, so no instance can have it)."""
+        self._working_on: Callable[[str], bool] | None = None
+        """Set by ``worker.client()``: whether its worker runs an activity of the instance."""
 
     def close(self) -> None:
         if self._owns_backend:
@@ -297,8 +299,16 @@ class Client:
         # bounds how late a missed wake-up is noticed; short ones would cost reads. A
         # commit in this process hands the finished instance to the watch: no read then.
         pause = 0.01
+        # An instance whose activity this process's worker is running moves on by that
+        # worker's commit (which hands it to the watch) or by another process's, which
+        # wakes the status waiters: wait before the first read. (A change made just
+        # before the call, whose wake-up another waiter took, is read after the pause.)
+        waiting = self._working_on is not None and self._working_on(instance_id)
         with self.backend.watch_status(instance_id) as watch:
             while True:
+                if waiting:
+                    waiting = False
+                    self.backend.wait_for_work("status", pause)
                 record = watch.record or self.backend.get_instance(instance_id)
                 if record is None:
                     raise InstanceNotFoundError(instance_id)

@@ -10,6 +10,7 @@ import pytest
 import durably
 from durably.backends.base import Backend
 from durably.history import TaskCompleted, TaskFailed
+from durably.testing.backend_contract import StoreFactory
 
 app = durably.App()
 
@@ -120,3 +121,19 @@ def test_an_event_that_arrives_while_the_activity_runs_is_applied_once(
     assert status.output == [7, "event data", 8]
     kinds = [e.event_type for e in history]
     assert kinds.count("EventRaised") == 1 and kinds.count("TaskCompleted") == 2
+
+
+def test_waiting_on_an_instance_whose_activity_runs_sees_another_clients_terminate(
+    backend: Backend, store_factory: StoreFactory
+) -> None:
+    gate.clear()
+    running.clear()
+    with durably.Worker(app, backend) as worker:
+        client = worker.client()
+        instance_id = client.start_new(result_and_event)
+        assert running.wait(30)
+        with durably.Client(store_factory()) as other:
+            other.terminate(instance_id, "enough")
+            status = client.wait_for_completion(instance_id, timeout=30)
+        gate.set()
+    assert status.runtime_status is durably.OrchestrationRuntimeStatus.Terminated
