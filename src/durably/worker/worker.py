@@ -9,7 +9,6 @@ store's wake-ups, with a short poll as the fallback for other processes' work.
 
 from __future__ import annotations
 
-import collections
 import datetime as _dt
 import logging
 import os
@@ -207,7 +206,6 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._results: queue.SimpleQueue[_Done | None] = queue.SimpleQueue()
         self._in_flight: dict[int, ActivityWorkItem] = {}
-        self._in_flight_instances: collections.Counter[str] = collections.Counter()
         self._in_flight_lock = threading.Lock()
         self._delivering = threading.Lock()  # one delivery of results at a time
 
@@ -272,7 +270,10 @@ class Worker:
         return client
 
     def _working_on(self, instance_id: str) -> bool:
-        return instance_id in self._in_flight_instances
+        # A scan of the activities in flight (at most a few hundred): the one record of
+        # them, rather than a count kept beside it (a claim may take over an entry).
+        with self._in_flight_lock:
+            return any(item.instance_id == instance_id for item in self._in_flight.values())
 
     def _start(self, new: NewInstance, fresh_id: bool) -> None:
         # Only while no activity runs: an idle worker saves the start a commit and a
@@ -355,7 +356,6 @@ class Worker:
     def _run_activity(self, item: ActivityWorkItem) -> None:
         with self._in_flight_lock:
             self._in_flight[item.message_id] = item
-            self._in_flight_instances[item.instance_id] += 1
         if self.activities.is_async(item):
             loop = self._event_loop()
             import asyncio  # only apps with async activities pay for importing it
@@ -452,11 +452,6 @@ class Worker:
                 # over the row of the activity whose result its commit applied).
                 if self._in_flight.get(item.message_id) is item:
                     del self._in_flight[item.message_id]
-                    left = self._in_flight_instances[item.instance_id] - 1
-                    if left:
-                        self._in_flight_instances[item.instance_id] = left
-                    else:
-                        del self._in_flight_instances[item.instance_id]
 
     def _lease_loop(self) -> None:
         interval = self._lease_seconds / 3
