@@ -1,6 +1,7 @@
 """The benchmark runner's smallest path still works (it times nothing that is asserted)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +27,22 @@ def test_quick_chain_on_the_memory_store(tmp_path: Path) -> None:
         assert durably["errors"] == []
         assert durably["summary"]["act_per_s"]["median"] > 0
     assert "| **chain** |" in (tmp_path / "latest.md").read_text()
+
+
+def test_the_floor_measures_both_sides_on_sqlite(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DURABLY_TEST_POSTGRES"}
+    floor = [sys.executable, "-m", "benchmarks.floor", "--samples", "3", "--steps", "5"]
+    done = subprocess.run(
+        [*floor, "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    [result] = tmp_path.glob("*-floor.json")
+    sqlite = json.loads(result.read_text())["stores"]["sqlite"]
+    for side in ("floor", "durably"):
+        assert sqlite[side]["latency_p50_ms"] > 0 and sqlite[side]["step_ms"] > 0
+    assert "| sqlite | one step (ms) |" in next(tmp_path.glob("*-floor.md")).read_text()
