@@ -49,9 +49,6 @@ _EVENTS = json.dumps(
 )
 """A history row of the size one step appends (four events)."""
 
-Run = Callable[[str, tuple[Any, ...]], Any]
-"""Executes one statement (``?`` placeholders) of the open transaction; its cursor."""
-
 
 class Hand:
     """Transactions written by hand on one connection: ``transaction(statements)``."""

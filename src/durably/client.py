@@ -303,12 +303,10 @@ class Client:
         # worker's commit (which hands it to the watch) or by another process's, which
         # wakes the status waiters: wait before the first read. (A change made just
         # before the call, whose wake-up another waiter took, is read after the pause.)
-        waiting = self._working_on is not None and self._working_on(instance_id)
         with self.backend.watch_status(instance_id) as watch:
+            if self._working_on is not None and self._working_on(instance_id):
+                self.backend.wait_for_work("status", pause)
             while True:
-                if waiting:
-                    waiting = False
-                    self.backend.wait_for_work("status", pause)
                 record = watch.record or self.backend.get_instance(instance_id)
                 if record is None:
                     raise InstanceNotFoundError(instance_id)
