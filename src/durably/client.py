@@ -305,7 +305,9 @@ class Client:
         # before the call, whose wake-up another waiter took, is read after the pause.)
         with self.backend.watch_status(instance_id) as watch:
             if self._working_on is not None and self._working_on(instance_id):
-                self.backend.wait_for_work("status", pause)
+                self.backend.wait_for_work(
+                    "status", pause if timeout is None else min(pause, timeout)
+                )
             while True:
                 record = watch.record or self.backend.get_instance(instance_id)
                 if record is None:
