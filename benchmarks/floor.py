@@ -35,7 +35,7 @@ import durably
 from benchmarks import machine
 from benchmarks.durably_child import app
 from benchmarks.stores import SCRATCH, recreate_pg_database, remove_sqlite
-from durably.backends import _sql as q
+from durably.backends.sql import statements as q
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _EVENTS = json.dumps(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -11,7 +10,15 @@ from typing import Any
 
 from durably import backends, payload
 from durably.app import App
-from durably.backends.base import Backend, InstanceQuery, InstanceRecord, NewInstance, NewMessage
+from durably.backends.base import (
+    Backend,
+    FastBackend,
+    InstanceQuery,
+    InstanceRecord,
+    NewInstance,
+    NewMessage,
+)
+from durably.backends.derived import with_fast_paths
 from durably.engine.context import function_name
 from durably.engine.rewind import rewind_request
 from durably.errors import InstanceNotFoundError, InvalidInstanceStateError
@@ -31,7 +38,6 @@ from durably.status import DurableOrchestrationStatus, InstancePage, PurgeHistor
 Status = OrchestrationRuntimeStatus
 StatusFilter = Status | str | Iterable[Status | str] | None
 """A runtime-status filter: one status, or several (names or enum members)."""
-DEFAULT_STORE = "sqlite:///durably.db"
 MAX_PAGE_SIZE = 1000
 
 
@@ -39,14 +45,14 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
-def connect(store: str | Backend | None, app: App | None) -> Backend:
-    """Open ``store`` (a URL, a backend, or None for DURABLY_STORE / sqlite:///durably.db)."""
-    if store is not None and not isinstance(store, str):
-        return store
-    url = store or os.environ.get("DURABLY_STORE") or DEFAULT_STORE
-    if app is not None and app.task_hub and "task_hub=" not in url:
-        url += ("&" if "?" in url else "?") + f"task_hub={app.task_hub}"
-    return backends.open_backend(url)
+def connect(store: str | Backend | None, app: App | None) -> FastBackend:
+    """The store to work on, with its fast paths (derived ones for a core-only store):
+    ``store`` itself if it is a store object, else the store at that URL (``None``: see
+    :func:`durably.backends.store_url`) in the app's task hub."""
+    if store is None or isinstance(store, str):
+        task_hub = app.task_hub if app is not None else None
+        store = backends.open_backend(backends.store_url(store or None, task_hub=task_hub))
+    return with_fast_paths(store)
 
 
 class Client:
@@ -54,18 +60,15 @@ class Client:
 
     A client that knows the app (``worker.client()`` or ``Client(store, app=app)``)
     refuses unknown orchestrator names at the call; a bare client leaves that to the
-    worker, which fails the instance with the same message.
+    worker, which fails the instance with the same message. ``worker.client()`` returns
+    a :class:`~durably.worker.client.WorkerClient`, which starts instances through its
+    worker (the two methods under "what a subclass may change").
     """
 
     def __init__(self, store: str | Backend | None = None, *, app: App | None = None) -> None:
         self._app = app
         self._owns_backend = not isinstance(store, Backend)
         self.backend = connect(store, app)
-        self._starter: Callable[[NewInstance, bool], None] | None = None
-        """Set by ``worker.client()``: creates an instance and runs its first episode
-        (told whether the id was just generated, so no instance can have it)."""
-        self._working_on: Callable[[str], bool] | None = None
-        """Set by ``worker.client()``: whether its worker runs an activity of the instance."""
 
     def close(self) -> None:
         if self._owns_backend:
@@ -304,7 +307,7 @@ class Client:
         # wakes the status waiters: wait before the first read. (A change made just
         # before the call, whose wake-up another waiter took, is read after the pause.)
         with self.backend.watch_status(instance_id) as watch:
-            if self._working_on is not None and self._working_on(instance_id):
+            if self._runs_activity_of(instance_id):
                 self.backend.wait_for_work(
                     "status", pause if timeout is None else min(pause, timeout)
                 )
@@ -343,11 +346,19 @@ class Client:
             start_event=start,
             visible_at=now,
         )
-        if self._starter is not None:
-            self._starter(new, fresh_id)
-        else:
-            self.backend.create_instance(new)
+        self._create_instance(new, fresh_id=fresh_id)
         return instance_id
+
+    # -- what a subclass may change (the client of a worker) -----------------------
+    def _create_instance(self, new: NewInstance, *, fresh_id: bool) -> None:
+        """Write a new instance; ``fresh_id``: its id was just generated, so no instance
+        can have it. (A worker's client also runs the first episode.)"""
+        self.backend.create_instance(new)
+
+    def _runs_activity_of(self, instance_id: str) -> bool:
+        """Whether this process is running one of the instance's activities now; its
+        commit will move the instance on, so a waiter waits before its first read."""
+        return False
 
     def _send(self, instance_id: str, event: HistoryEvent) -> None:
         self.backend.send_message(

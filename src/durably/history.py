@@ -32,10 +32,10 @@ class OrchestrationRuntimeStatus(enum.StrEnum):
     @property
     def is_terminal(self) -> bool:
         """True once the instance will not run again by itself."""
-        return self in _TERMINAL
+        return self in TERMINAL_STATUSES
 
 
-_TERMINAL = frozenset(
+TERMINAL_STATUSES = frozenset(
     {
         OrchestrationRuntimeStatus.Completed,
         OrchestrationRuntimeStatus.Failed,
@@ -43,6 +43,9 @@ _TERMINAL = frozenset(
         OrchestrationRuntimeStatus.Canceled,
     }
 )
+"""Statuses of an instance that will not run again by itself (it may be purged)."""
+ACTIVE_STATUSES = frozenset(OrchestrationRuntimeStatus) - TERMINAL_STATUSES
+"""Statuses that keep an instance's id taken (ContinuedAsNew included)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

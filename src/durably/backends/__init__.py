@@ -4,7 +4,8 @@
 ``postgresql://...`` (or ``postgres://``). The query string carries options:
 ``task_hub`` (default ``default``) for every backend, plus the backend's own (SQLite:
 ``synchronous``, ``busy_timeout``, ``poll_interval``). Each backend class opens itself
-with ``from_url(url, options)``.
+with ``from_url(url, options)``. With no URL, the store is ``$DURABLY_STORE`` or
+``sqlite:///durably.db`` (:func:`store_url`: the one place that rule is written).
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from durably.errors import StoreError
 DEFAULT_STORE = "sqlite:///durably.db"
 STORE_ENV = "DURABLY_STORE"
 
-__all__ = ["DEFAULT_STORE", "STORE_ENV", "Backend", "BackendOptions", "open_backend"]
+__all__ = [
+    "DEFAULT_STORE",
+    "STORE_ENV",
+    "Backend",
+    "BackendOptions",
+    "open_backend",
+    "store_url",
+]
 
 
 class _Opener(Protocol):
@@ -35,14 +43,23 @@ _SCHEMES: dict[str, tuple[str, str]] = {
 }
 
 
+def store_url(url: str | None = None, *, task_hub: str | None = None) -> str:
+    """The URL of the store to open: ``url``, else (None) ``$DURABLY_STORE``, else
+    ``sqlite:///durably.db``; with ``task_hub`` added unless the URL names a hub."""
+    if url is None:
+        url = os.environ.get(STORE_ENV) or DEFAULT_STORE
+    if task_hub and "task_hub=" not in url:
+        url += ("&" if "?" in url else "?") + f"task_hub={task_hub}"
+    return url
+
+
 def open_backend(url: str | None = None) -> Backend:
-    """Open the store at ``url``; ``None`` means ``$DURABLY_STORE`` or ``sqlite:///durably.db``.
+    """Open the store at ``url`` (``None``: see :func:`store_url`).
 
     Raises ``ValueError`` for an unsupported scheme or option, and ``StoreError`` when
     the store cannot be opened (or its driver is not installed).
     """
-    if url is None:
-        url = os.environ.get(STORE_ENV) or DEFAULT_STORE
+    url = store_url(url)
     scheme = urlsplit(url).scheme.lower()
     if scheme not in _SCHEMES:
         supported = ", ".join(f"{name}://" for name in _SCHEMES)

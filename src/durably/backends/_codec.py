@@ -14,14 +14,8 @@ import binascii
 import datetime as _dt
 import json
 
-from durably.history import OrchestrationRuntimeStatus
-
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _MICROSECOND = _dt.timedelta(microseconds=1)
-
-TERMINAL_STATUSES = frozenset(s for s in OrchestrationRuntimeStatus if s.is_terminal)
-ACTIVE_STATUSES = frozenset(OrchestrationRuntimeStatus) - TERMINAL_STATUSES
-"""Statuses that block creating an instance with the same id (ContinuedAsNew included)."""
 
 
 def to_micros(value: _dt.datetime) -> int:

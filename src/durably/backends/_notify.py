@@ -1,4 +1,4 @@
-"""In-process wake-ups behind :meth:`Backend.wait_for_work` (memory and SQLite backends).
+"""In-process wake-ups behind :meth:`FastPaths.wait_for_work` (every store of this package).
 
 One :class:`threading.Event` per work kind: writers ``notify`` after they commit, waiters
 ``wait`` then clear. Clearing *after* the wait cannot lose a wake-up because callers poll
@@ -17,14 +17,16 @@ The wall clock is read here only to compute wait timeouts, never to decide what 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import heapq
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import get_args
 
-from durably.backends.base import InstanceRecord, StatusWatch, WorkKind
+from durably.backends._codec import utc
+from durably.backends.base import InstanceRecord, OrchestrationCommit, StatusWatch, WorkKind
 
 KINDS: tuple[WorkKind, ...] = get_args(WorkKind)
 
@@ -70,6 +72,15 @@ class Notifier:
         """Whether a watch is open on ``instance_id``. Asked after the commit: a watch
         opened later reads the store after that commit, so it misses nothing."""
         return instance_id in self._watches
+
+    def tell_watches(self, commits: Iterable[OrchestrationCommit]) -> None:
+        """Hand the watches of the instances these commits finished their records
+        (stamped as a store gives them back) and wake the status waiters."""
+        for commit in commits:
+            if commit.finishes and self.watched(commit.work_item.instance.instance_id):
+                record = commit.committed_record()
+                stamp = utc(record.last_updated_time)
+                self.finished(dataclasses.replace(record, last_updated_time=stamp))
 
     def finished(self, record: InstanceRecord) -> None:
         """A commit brought ``record``'s instance to a terminal status: tell its watches

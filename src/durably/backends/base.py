@@ -1,10 +1,22 @@
 """The storage plug point: the :class:`Backend` protocol and the records it exchanges.
 
-A backend stores four things (durabletask-go's model): instances (one row each, with a
-lock owner and a lock expiry), history (instance id, sequence number, event), an inbox
-of messages for instances whose ``visible_at`` *is* the timer mechanism, and a queue of
-activity work. Backends never read the clock for decisions: callers pass ``now``.
-Every backend passes ``durably.testing.backend_contract``.
+A store keeps four things (durabletask-go's model): instances (one row each, with a lock
+owner and a lock expiry), history (instance id, sequence number, event), an inbox of
+messages whose ``visible_at`` *is* the timer mechanism, and a queue of activity work.
+
+:class:`Backend` is the core every store implements: 15 methods, each with a one-line
+contract naming the error it raises. :class:`FastPaths` are optional methods a store may
+add for speed (episodes locked, run and committed in one transaction, commits without a
+lock, wake-ups); a store has all of them or none, and
+:func:`durably.backends.derived.with_fast_paths` derives them for a core-only store.
+Stores never read the clock for decisions: callers pass ``now``. Every store passes the
+core checks of ``durably.testing.backend_contract``, and a store with fast paths the
+fast-path checks too.
+
+Errors every method may raise: :class:`~durably.errors.StoreError` (the store failed or
+is unreachable: driver errors are translated at the store's boundary). A lost lock is
+never an error: the methods that need one report the items whose lock was lost
+(:class:`~durably.errors.LockLost` semantics: those changed nothing).
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from durably.backends._codec import utc
 from durably.history import (
     ExecutionStarted,
     HistoryEvent,
@@ -127,9 +140,10 @@ class NewInstance:
     """When the ExecutionStarted message becomes visible (a scheduled start)."""
     on_conflict: NewMessage | None = None
 
-    def pending_record(self, created_time: _dt.datetime) -> InstanceRecord:
-        """The instance as created (Pending, nothing run), stamped ``created_time``
-        (``created_time`` as the store gives it back)."""
+    def pending_record(self) -> InstanceRecord:
+        """The instance as created (Pending, nothing run), its times as a store gives
+        them back (UTC, whole microseconds)."""
+        created_time = utc(self.created_time)
         return InstanceRecord(
             instance_id=self.instance_id,
             name=self.name,
@@ -144,11 +158,16 @@ class NewInstance:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrchestrationWorkItem:
-    """An instance locked for one episode, with the inbox messages visible at lock time."""
+    """An instance taken for one episode, with the inbox messages visible at that time.
+
+    ``lock_token`` is the lease's token; ``None`` when no lease was written: the
+    instance is held by the transaction that runs the episode (:meth:`FastPaths.
+    run_episodes`) or not locked at all (an episode run on a worker's memory of it).
+    """
 
     instance: InstanceRecord
     messages: tuple[InboxMessage, ...]
-    lock_token: str
+    lock_token: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -193,8 +212,14 @@ class OrchestrationCommit:
     """Activity work (message ids) whose results this episode applied directly, without
     going through the inbox: deleted by the commit, whoever holds their lease."""
     claim: ActivityClaim | None = None
-    """Lock some of ``activities`` for the committing worker (honoured by
-    :meth:`Backend.run_episodes` only)."""
+    """Lock some of ``activities`` for the committing worker (honoured by the fast
+    paths; :meth:`Backend.commit_orchestrations` enqueues them all unlocked)."""
+
+    @property
+    def finishes(self) -> bool:
+        """Whether this commit brings its instance to a terminal status."""
+        status = self.runtime_status
+        return status.is_terminal and status is not self.work_item.instance.runtime_status
 
     def committed_record(self) -> InstanceRecord:
         """The instance as this commit leaves it (``last_updated_time`` as given)."""
@@ -221,7 +246,7 @@ EpisodeRunner = Callable[[Sequence[OrchestrationWorkItem]], Sequence[Orchestrati
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EpisodeBatch:
-    """What :meth:`Backend.run_episodes` did."""
+    """What a fast path (:meth:`FastPaths.run_episodes` & co.) did."""
 
     items: tuple[OrchestrationWorkItem, ...] = ()
     """The work items it locked and handed to the runner."""
@@ -245,7 +270,9 @@ class InstanceQuery:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class InstancePage:
+class RecordPage:
+    """One page of :meth:`Backend.list_instances`."""
+
     instances: tuple[InstanceRecord, ...]
     continuation_token: str | None = None
     """Opaque; ``None`` on the last page."""
@@ -275,64 +302,85 @@ class BackendOptions:
 
 @runtime_checkable
 class Backend(Protocol):
-    """Durable storage for one task hub. Thread-safe: one object serves a whole process.
+    """The core of a store for one task hub. Thread-safe: one object serves a process."""
 
-    Errors: driver errors are translated to :class:`durably.errors.StoreError`.
-    """
-
-    # -- client side -------------------------------------------------------------
+    # -- instances ---------------------------------------------------------------
     def create_instance(self, instance: NewInstance) -> None:
-        """Create the instance (Pending) and enqueue its ExecutionStarted message.
-
-        Raises ``InstanceExistsError`` if an active instance has the id.
-        """
+        """Create the instance (Pending) with its start message, replacing a finished one;
+        raises ``InstanceExistsError`` if an active instance has the id."""
 
     def send_message(self, message: NewMessage) -> None:
-        """Enqueue an event for an instance. Raises ``InstanceNotFoundError``."""
+        """Add an event to the instance's inbox; raises ``InstanceNotFoundError``."""
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
-        """The instance row, or ``None``."""
+        """The instance, or ``None``."""
 
     def get_history(self, instance_id: str) -> list[HistoryEvent]:
         """The history in sequence order (empty for an unknown instance)."""
 
-    def list_instances(self, query: InstanceQuery) -> InstancePage:
-        """A page of instances ordered by (created_time, instance_id)."""
+    def list_instances(self, query: InstanceQuery) -> RecordPage:
+        """A page ordered by (created_time, instance_id); ``ValueError`` for a bad token."""
 
     def purge_instance(self, instance_id: str) -> bool:
-        """Delete a terminal instance with its history, inbox and activity work.
-
-        Returns False if there is no such instance. Raises ``InvalidInstanceStateError``
-        if it is not terminal.
-        """
+        """Delete a finished instance with everything it owns (False if unknown); raises
+        ``InvalidInstanceStateError`` if it is active."""
 
     def purge_instances(self, query: InstanceQuery) -> int:
-        """Delete every terminal instance matching ``query`` (paging ignored); the count."""
+        """Delete every finished instance matching ``query`` (paging ignored); how many."""
 
     # -- orchestration work ------------------------------------------------------
     def lock_next_orchestrations(
-        self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
-    ) -> list[OrchestrationWorkItem]:
-        """Lock up to ``limit`` instances that have visible messages and no live lock.
-
-        A lock whose expiry passed may be taken over (its holder's commit then fails).
-        Each item carries the instance's messages visible at ``now``, oldest first.
-        """
-
-    def lock_instances(
         self,
-        instance_ids: Sequence[str],
         *,
         owner: str,
         now: _dt.datetime,
         lease: _dt.timedelta,
+        limit: int,
+        instance_ids: Sequence[str] = (),
     ) -> list[OrchestrationWorkItem]:
-        """Lock those of the named instances whose lock is free or expired.
+        """Lock the free ones of ``instance_ids`` (messages or not), then up to ``limit``
+        free instances with a visible message, oldest message first; each item carries
+        its messages visible at ``now`` (an expired lease counts as free)."""
 
-        Each item carries the instance's visible messages (possibly none). Unknown and
-        busy instances are left out. Used to run an episode right where an activity
-        result was produced.
-        """
+    def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
+        """Apply every commit (see :class:`OrchestrationCommit`) in one transaction, all
+        or none; returns the ids whose lock was lost (LockLost: they changed nothing)."""
+
+    def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
+        """Release the lock without consuming anything (nothing if the lock was lost)."""
+
+    # -- activity work -----------------------------------------------------------
+    def lock_next_activities(
+        self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
+    ) -> list[ActivityWorkItem]:
+        """Lock up to ``limit`` requests visible at ``now``, oldest first, counting each
+        hand-out in ``dequeue_count``; a locked request is visible again at lease expiry."""
+
+    def complete_activities(self, results: Sequence[ActivityResult]) -> list[int]:
+        """Delete each request and add its result to its instance's inbox, atomically;
+        returns the ids whose lock was lost (LockLost: those results were dropped)."""
+
+    def abandon_activity(self, work_item: ActivityWorkItem, *, visible_at: _dt.datetime) -> None:
+        """Release the lock; visible again at ``visible_at`` (nothing if the lock was lost)."""
+
+    def renew_activity_locks(
+        self, work_items: Sequence[ActivityWorkItem], *, until: _dt.datetime
+    ) -> list[int]:
+        """Extend the leases to ``until``; returns the ids whose lock was lost."""
+
+    # -- lifecycle ---------------------------------------------------------------
+    def close(self) -> None:
+        """Release connections; the object is unusable afterwards."""
+
+
+@runtime_checkable
+class FastPaths(Protocol):
+    """What a store may add to :class:`Backend` for speed; every method or none.
+
+    The worker uses them when a store has them; :func:`~durably.backends.derived.
+    with_fast_paths` derives them from the core otherwise (one transaction per step,
+    wake-ups only for this process's own writes, slower but correct).
+    """
 
     def run_episodes(
         self,
@@ -342,102 +390,41 @@ class Backend(Protocol):
         now: _dt.datetime,
         lease: _dt.timedelta,
         limit: int,
-        instance_ids: Sequence[str] | None = None,
+        instance_ids: Sequence[str] = (),
         create: NewInstance | None = None,
     ) -> EpisodeBatch:
-        """Lock, run and commit episodes, in one transaction where the store can.
-
-        With ``create``, that instance is created first (as :meth:`create_instance`,
-        raising ``InstanceExistsError`` the same way) and is one of the named instances.
-
-        Locks the named ``instance_ids`` that are free (as :meth:`lock_instances`) and
-        up to ``limit`` other instances with visible messages (as
-        :meth:`lock_next_orchestrations`); calls ``runner`` with all the work items;
-        applies the commits it returns (as :meth:`commit_orchestrations`, honouring
-        each commit's ``claim``). If ``runner`` raises, nothing is committed and the
-        locks are released.
-        """
+        """Lock as :meth:`Backend.lock_next_orchestrations` (after creating ``create``, as
+        :meth:`Backend.create_instance`, raising the same), run ``runner`` on the items
+        and commit what it returns, honouring claims, in one transaction where the store
+        can; if ``runner`` raises, nothing is committed and the locks are released."""
 
     def commit_if_unchanged(
         self, commit: OrchestrationCommit, *, now: _dt.datetime
     ) -> EpisodeBatch | None:
-        """Apply ``commit`` to an instance nobody locked: an episode run on the
-        caller's own memory of the instance (``commit.work_item.instance``, with no
-        messages), which is the episode a lock would have run if the instance is still
-        as remembered: same execution id, history length and runtime status, no live
-        lease at ``now``, and no message visible at ``now``.
-
-        Then it applies the commit atomically as :meth:`run_episodes` would (its
-        ``completed_activities`` are deleted, its ``claim`` honoured) and returns the
-        batch (``items`` is the work item, ``claimed`` the claimed activities).
-        Otherwise it writes nothing and returns None: the caller runs the episode the
-        ordinary way.
-        """
+        """Apply a commit made without a lock, on the caller's memory of the instance
+        (``commit.work_item.instance``, no messages), if the instance is still exactly
+        that (same execution, history length and status, no live lease, no message
+        visible at ``now``); otherwise write nothing and return ``None``."""
 
     def create_and_commit(
         self, new: NewInstance, commit: OrchestrationCommit
     ) -> EpisodeBatch | None:
-        """Create ``new`` as its first episode leaves it, in one transaction: the
-        episode ran before anything was written, on ``commit.work_item`` (the instance
-        as created, Pending, with its start message), and the store ends up as after
-        :meth:`create_instance` and :meth:`run_episodes` of that episode (the start
-        message consumed; ``claim`` honoured).
-
-        Returns the batch, or None, with nothing written, if an instance (active or
-        finished) has the id: the caller then creates it the ordinary way.
-        """
-
-    def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
-        """Apply each commit atomically (all in one transaction when possible).
-
-        Returns the instance ids whose lock token no longer matched: those commits
-        changed nothing (``LockLost`` semantics, per item).
-        """
-
-    def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
-        """Release the lock without consuming anything (no-op if the lock was lost)."""
-
-    def renew_orchestration_locks(
-        self, work_items: Sequence[OrchestrationWorkItem], *, until: _dt.datetime
-    ) -> list[str]:
-        """Extend the leases; returns the instance ids whose lock was lost."""
-
-    # -- activity work -----------------------------------------------------------
-    def lock_next_activities(
-        self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
-    ) -> list[ActivityWorkItem]:
-        """Lock up to ``limit`` visible activity requests whose lock is free or expired."""
-
-    def complete_activities(self, results: Sequence[ActivityResult]) -> list[int]:
-        """Delete each request and enqueue its result into the instance's inbox, atomically.
-
-        Returns the message ids whose lock was lost: those results were dropped.
-        """
-
-    def abandon_activity(self, work_item: ActivityWorkItem, *, visible_at: _dt.datetime) -> None:
-        """Release the lock; the request is visible again at ``visible_at``."""
-
-    def renew_activity_locks(
-        self, work_items: Sequence[ActivityWorkItem], *, until: _dt.datetime
-    ) -> list[int]:
-        """Extend the leases; returns the message ids whose lock was lost."""
-
-    # -- wake-ups and lifecycle --------------------------------------------------
-    def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
-        """Block until work of ``kind`` may be available, or ``timeout`` seconds pass.
-
-        Spurious returns are allowed; callers poll after every return.
-        """
-
-    def interrupt(self) -> None:
-        """Wake every thread of this process blocked in :meth:`wait_for_work` now."""
+        """Create ``new`` as its first episode, run on it before anything was written,
+        leaves it (start message consumed, claims honoured); ``None``, writing nothing,
+        if any instance has the id."""
 
     def watch_status(self, instance_id: str) -> AbstractContextManager[StatusWatch]:
-        """While the block runs, a commit this process makes through this store that
-        brings the instance to a terminal status sets the watch's ``record`` before it
-        wakes the status waiters, so a waiter needs no read to learn the outcome.
-        Commits by other processes only wake the waiters, as always.
-        """
+        """While open, a commit through this object that finishes the instance sets the
+        watch's ``record`` before it wakes the status waiters (no read needed)."""
 
-    def close(self) -> None:
-        """Release connections; the object is unusable afterwards."""
+    def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+        """Block until work of ``kind`` may be there or ``timeout`` seconds pass (spurious
+        returns allowed: callers look after every return)."""
+
+    def interrupt(self) -> None:
+        """Wake every thread of this process blocked in :meth:`wait_for_work`."""
+
+
+@runtime_checkable
+class FastBackend(Backend, FastPaths, Protocol):
+    """A store with every fast path, its own or derived: what the worker and client use."""

@@ -15,74 +15,48 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
-import enum
 import itertools
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Self
 from urllib.parse import urlsplit
 
-from durably.backends._codec import (
-    ACTIVE_STATUSES,
-    TERMINAL_STATUSES,
-    decode_token,
-    encode_token,
-    to_micros,
-    utc,
+from durably.backends._codec import decode_token, encode_token, to_micros, utc
+from durably.backends._memory_store import (
+    Instance,
+    Lock,
+    Store,
+    check_json,
+    commit_events,
+    matches,
+    named_store,
+    sort_key,
 )
-from durably.backends._memory_store import Activity, Instance, Lock, Message, Store, named_store
 from durably.backends.base import (
-    ActivityClaim,
     ActivityResult,
-    ActivityTask,
     ActivityWorkItem,
     BackendOptions,
     EpisodeBatch,
     EpisodeRunner,
-    InboxMessage,
-    InstancePage,
     InstanceQuery,
     InstanceRecord,
     NewInstance,
     NewMessage,
     OrchestrationCommit,
     OrchestrationWorkItem,
+    RecordPage,
     StatusWatch,
     WorkKind,
 )
+from durably.backends.derived import Committed, run_episodes_in_steps
 from durably.errors import (
     InstanceExistsError,
     InstanceNotFoundError,
     InvalidInstanceStateError,
     StoreError,
 )
-from durably.history import FailureDetails, HistoryEvent
-
-_ENCODABLE = (str, int, float, type(None), _dt.datetime, enum.Enum, FailureDetails)
-
-
-_FIELD_NAMES: dict[type[HistoryEvent], tuple[str, ...]] = {}
-
-
-def _field_names(kind: type[HistoryEvent]) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(kind)
-    if names is None:
-        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
-    return names
-
-
-def _check_json(events: Iterable[HistoryEvent]) -> None:
-    # The SQL backends store events as JSON; refusing what they would refuse keeps this
-    # twin honest and lets a batch fail before anything changed. Checking field types
-    # accepts exactly what HistoryEvent.to_json() encodes, at a tenth of its cost.
-    for event in events:
-        for name in _field_names(type(event)):
-            value = getattr(event, name)
-            if not isinstance(value, _ENCODABLE):
-                raise TypeError(
-                    f"{event.event_type}.{name} is not JSON-serialisable: {type(value).__name__}"
-                )
+from durably.history import TERMINAL_STATUSES, HistoryEvent
 
 
 class MemoryBackend:
@@ -108,16 +82,16 @@ class MemoryBackend:
     # -- client side -------------------------------------------------------------
     def create_instance(self, instance: NewInstance) -> None:
         """Create the instance (Pending); raises ``InstanceExistsError`` if it is active."""
-        _check_json([instance.start_event])
+        check_json([instance.start_event])
         with self._locked() as store:
-            self._create(store, instance)
+            store.create(instance)
         self._notify("orchestration", instance.visible_at)
 
     def send_message(self, message: NewMessage) -> None:
         """Enqueue an event; raises ``InstanceNotFoundError`` for an unknown instance."""
-        _check_json([message.event])
+        check_json([message.event])
         with self._locked() as store:
-            if not self._enqueue(store, message):
+            if not store.enqueue(message):
                 raise InstanceNotFoundError(message.instance_id)
         self._notify("orchestration", message.visible_at)
 
@@ -133,21 +107,21 @@ class MemoryBackend:
             instance = store.instances.get(instance_id)
             return list(instance.history) if instance else []
 
-    def list_instances(self, query: InstanceQuery) -> InstancePage:
+    def list_instances(self, query: InstanceQuery) -> RecordPage:
         """A page of instances ordered by (created_time, instance_id)."""
         if query.page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {query.page_size}")
         after = decode_token(query.continuation_token) if query.continuation_token else None
         with self._locked() as store:
-            keyed = [(_sort_key(i.record), i.record) for i in store.instances.values()]
+            keyed = [(sort_key(i.record), i.record) for i in store.instances.values()]
         rows = sorted(
-            (row for row in keyed if _matches(row[1], query) and (after is None or row[0] > after)),
+            (row for row in keyed if matches(row[1], query) and (after is None or row[0] > after)),
             key=lambda row: row[0],
         )
         page = rows[: query.page_size]
         more = len(rows) > query.page_size
         token = encode_token(*page[-1][0]) if more and page else None
-        return InstancePage(instances=tuple(r for _, r in page), continuation_token=token)
+        return RecordPage(instances=tuple(r for _, r in page), continuation_token=token)
 
     def purge_instance(self, instance_id: str) -> bool:
         """Delete a terminal instance; raises ``InvalidInstanceStateError`` for an active one."""
@@ -158,7 +132,7 @@ class MemoryBackend:
             status = instance.record.runtime_status
             if status not in TERMINAL_STATUSES:
                 raise InvalidInstanceStateError(instance_id, status, "purge")
-            self._delete(store, instance_id)
+            store.delete(instance_id)
         self._notify("status")
         return True
 
@@ -168,46 +142,41 @@ class MemoryBackend:
             doomed = [
                 i.record.instance_id
                 for i in store.instances.values()
-                if i.record.runtime_status in TERMINAL_STATUSES and _matches(i.record, query)
+                if i.record.runtime_status in TERMINAL_STATUSES and matches(i.record, query)
             ]
             for instance_id in doomed:
-                self._delete(store, instance_id)
+                store.delete(instance_id)
         if doomed:
             self._notify("status")
         return len(doomed)
 
     # -- orchestration work ------------------------------------------------------
     def lock_next_orchestrations(
-        self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
-    ) -> list[OrchestrationWorkItem]:
-        """Lock up to ``limit`` instances with visible messages, oldest message first."""
-        now_us, expires = to_micros(now), to_micros(now + lease)
-        with self._locked() as store:
-            picked: dict[str, Instance] = {}
-            for message_id in store.inbox.visible(now_us):
-                instance_id = store.messages[message_id].instance_id
-                instance = store.instances[instance_id]
-                if instance_id in picked or not instance.lock.is_free(now_us):
-                    continue
-                picked[instance_id] = instance
-                if len(picked) >= limit:
-                    break
-            return [_lock_instance(i, owner, now_us, expires) for i in picked.values()]
-
-    def lock_instances(
         self,
-        instance_ids: Sequence[str],
         *,
         owner: str,
         now: _dt.datetime,
         lease: _dt.timedelta,
+        limit: int,
+        instance_ids: Sequence[str] = (),
     ) -> list[OrchestrationWorkItem]:
-        """Lock those of the named instances whose lock is free or expired."""
+        """Lock the free named instances, then up to ``limit`` with visible messages."""
         now_us, expires = to_micros(now), to_micros(now + lease)
         with self._locked() as store:
-            found = (store.instances.get(i) for i in dict.fromkeys(instance_ids))
-            free = [i for i in found if i is not None and i.lock.is_free(now_us)]
-            return [_lock_instance(i, owner, now_us, expires) for i in free]
+            picked: dict[str, Instance] = {}
+            for instance_id in instance_ids:
+                instance = store.instances.get(instance_id)
+                if instance is not None and instance.lock.is_free(now_us):
+                    picked[instance_id] = instance
+            wanted = len(picked) + limit
+            for message_id in store.inbox.visible(now_us):
+                if len(picked) >= wanted:
+                    break
+                instance_id = store.messages[message_id].instance_id
+                instance = store.instances[instance_id]
+                if instance_id not in picked and instance.lock.is_free(now_us):
+                    picked[instance_id] = instance
+            return [i.lock_for(owner, now_us, expires) for i in picked.values()]
 
     def run_episodes(
         self,
@@ -217,45 +186,41 @@ class MemoryBackend:
         now: _dt.datetime,
         lease: _dt.timedelta,
         limit: int,
-        instance_ids: Sequence[str] | None = None,
+        instance_ids: Sequence[str] = (),
         create: NewInstance | None = None,
     ) -> EpisodeBatch:
-        """Lock, run the episodes (outside the store lock), commit; see the protocol."""
-        named = list(instance_ids or ())
-        if create is not None:
-            self.create_instance(create)
-            named.append(create.instance_id)
-        items = self.lock_instances(named, owner=owner, now=now, lease=lease)
-        if limit > 0:
-            items += self.lock_next_orchestrations(owner=owner, now=now, lease=lease, limit=limit)
-        if not items:
-            return EpisodeBatch()
-        try:
-            commits = runner(items)
-        except BaseException:
-            for item in items:
-                self.abandon_orchestration(item)
-            raise
-        claimed: list[ActivityWorkItem] = []
-        lost = self._commit(commits, claimed)
-        return EpisodeBatch(items=tuple(items), lost=frozenset(lost), claimed=tuple(claimed))
+        """Lock, run the episodes (outside the store lock), commit honouring claims."""
+
+        def commit(commits: Sequence[OrchestrationCommit]) -> Committed:
+            claimed: list[ActivityWorkItem] = []
+            return self._commit(commits, claimed), claimed
+
+        return run_episodes_in_steps(
+            self,
+            runner,
+            commit,
+            owner=owner,
+            now=now,
+            lease=lease,
+            limit=limit,
+            instance_ids=instance_ids,
+            create=create,
+        )
 
     def create_and_commit(
         self, new: NewInstance, commit: OrchestrationCommit
     ) -> EpisodeBatch | None:
         """Create ``new`` as its first episode's ``commit`` leaves it if the id is free;
         None, changing nothing, if not (see the protocol)."""
-        _check_json(_commit_events(commit))
+        check_json(commit_events(commit))
         claimed: list[ActivityWorkItem] = []
         with self._locked() as store:
             if new.instance_id in store.instances:
                 return None
-            record = new.pending_record(utc(new.created_time))
+            record = new.pending_record()
             store.instances[new.instance_id] = Instance(record=record)
             self._apply(store, commit, claimed, locked=False)
-            finished = store.instances[new.instance_id].record
-        self._tell_watches([finished] if _finishes(commit) else [])
-        self._notify_commits([commit], claiming=True)
+        self._committed([commit], claiming=True)
         return EpisodeBatch(items=(commit.work_item,), claimed=tuple(claimed))
 
     def commit_if_unchanged(
@@ -263,7 +228,7 @@ class MemoryBackend:
     ) -> EpisodeBatch | None:
         """Apply ``commit`` to an unlocked instance if it is still as the work item
         shows it; None, changing nothing, if not (see the protocol)."""
-        _check_json(_commit_events(commit))
+        check_json(commit_events(commit))
         seen = commit.work_item.instance
         now_us = to_micros(now)
         claimed: list[ActivityWorkItem] = []
@@ -272,9 +237,7 @@ class MemoryBackend:
             if instance is None or not _unchanged(instance, seen, now_us):
                 return None
             self._apply(store, commit, claimed, locked=False)
-            record = instance.record
-        self._tell_watches([record] if _finishes(commit) else [])
-        self._notify_commits([commit], claiming=True)
+        self._committed([commit], claiming=True)
         return EpisodeBatch(items=(commit.work_item,), claimed=tuple(claimed))
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
@@ -285,25 +248,17 @@ class MemoryBackend:
         self, commits: Sequence[OrchestrationCommit], claimed: list[ActivityWorkItem] | None
     ) -> list[str]:
         for commit in commits:
-            _check_json(_commit_events(commit))
+            check_json(commit_events(commit))
         lost: list[str] = []
-        finished: list[InstanceRecord] = []
+        applied: list[OrchestrationCommit] = []
         with self._locked() as store:
             for commit in commits:
-                instance_id = commit.work_item.instance.instance_id
-                if not self._apply(store, commit, claimed):
-                    lost.append(instance_id)
-                elif _finishes(commit):
-                    finished.append(store.instances[instance_id].record)
-        self._tell_watches(finished)
-        self._notify_commits(commits, claiming=claimed is not None)
+                if self._apply(store, commit, claimed):
+                    applied.append(commit)
+                else:
+                    lost.append(commit.work_item.instance.instance_id)
+        self._committed(applied, claiming=claimed is not None)
         return lost
-
-    def _tell_watches(self, finished: Iterable[InstanceRecord]) -> None:
-        notifier = self._store.notifier
-        for record in finished:
-            if notifier.watched(record.instance_id):
-                notifier.finished(record)
 
     def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
         """Release the lock without consuming anything (no-op if the lock was lost)."""
@@ -313,20 +268,6 @@ class MemoryBackend:
                 instance.lock = Lock()
         self._notify("orchestration")
 
-    def renew_orchestration_locks(
-        self, work_items: Sequence[OrchestrationWorkItem], *, until: _dt.datetime
-    ) -> list[str]:
-        """Extend the leases; returns the instance ids whose lock was lost."""
-        lost: list[str] = []
-        with self._locked() as store:
-            for item in work_items:
-                instance = store.instances.get(item.instance.instance_id)
-                if instance is None or instance.lock.token != item.lock_token:
-                    lost.append(item.instance.instance_id)
-                else:
-                    instance.lock.expires = to_micros(until)
-        return lost
-
     # -- activity work -----------------------------------------------------------
     def lock_next_activities(
         self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
@@ -335,11 +276,14 @@ class MemoryBackend:
         now_us, expires = to_micros(now), to_micros(now + lease)
         with self._locked() as store:
             ids = list(itertools.islice(store.activity_queue.visible(now_us), limit))
-            return [self._lock_activity(store, i, owner, expires) for i in ids]
+            return [
+                store.lock_activity(store.activities[i], owner, uuid.uuid4().hex, expires)
+                for i in ids
+            ]
 
     def complete_activities(self, results: Sequence[ActivityResult]) -> list[int]:
         """Delete each request and deliver its result; returns ids whose lock was lost."""
-        _check_json(r.event for r in results)
+        check_json(r.event for r in results)
         lost: list[int] = []
         with self._locked() as store:
             for result in results:
@@ -348,14 +292,14 @@ class MemoryBackend:
                 if activity is None or activity.lock.token != item.lock_token:
                     lost.append(item.message_id)
                     continue
-                self._remove_activity(store, activity)
+                store.remove_activity(activity)
                 message = NewMessage(
                     instance_id=item.instance_id,
                     event=result.event,
                     visible_at=result.visible_at,
                     execution_id=item.execution_id,
                 )
-                self._enqueue(store, message)
+                store.enqueue(message)
         for result in results:
             self._notify("orchestration", result.visible_at)
         return lost
@@ -366,7 +310,7 @@ class MemoryBackend:
             activity = store.activities.get(work_item.message_id)
             if activity is None or activity.lock.token != work_item.lock_token:
                 return
-            self._move_activity(store, activity, to_micros(visible_at))
+            store.move_activity(activity, to_micros(visible_at))
             activity.lock = Lock()
         self._notify("activity", visible_at)
 
@@ -381,7 +325,7 @@ class MemoryBackend:
                 if activity is None or activity.lock.token != item.lock_token:
                     lost.append(item.message_id)
                     continue
-                self._move_activity(store, activity, to_micros(until))
+                store.move_activity(activity, to_micros(until))
                 activity.lock.expires = to_micros(until)
         return lost
 
@@ -412,48 +356,6 @@ class MemoryBackend:
         with self._store.lock:
             yield self._store
 
-    def _create(self, store: Store, new: NewInstance) -> None:
-        existing = store.instances.get(new.instance_id)
-        if existing is not None:
-            status = existing.record.runtime_status
-            if status in ACTIVE_STATUSES:
-                raise InstanceExistsError(new.instance_id, status)
-            self._delete(store, new.instance_id)
-        record = new.pending_record(utc(new.created_time))
-        store.instances[new.instance_id] = Instance(record=record)
-        start = NewMessage(
-            instance_id=new.instance_id,
-            event=new.start_event,
-            visible_at=new.visible_at,
-            execution_id=new.execution_id,
-        )
-        self._enqueue(store, start)
-
-    def _enqueue(self, store: Store, message: NewMessage) -> bool:
-        instance = store.instances.get(message.instance_id)
-        if instance is None:
-            return False
-        stored = Message(
-            id=next(store.ids),
-            instance_id=message.instance_id,
-            execution_id=message.execution_id,
-            visible_at=to_micros(message.visible_at),
-            event=message.event,
-        )
-        store.messages[stored.id] = stored
-        instance.inbox[stored.id] = stored
-        store.inbox.add(stored.visible_at, stored.id)
-        return True
-
-    def _delete(self, store: Store, instance_id: str) -> None:
-        instance = store.instances.pop(instance_id)
-        for message in instance.inbox.values():
-            del store.messages[message.id]
-            store.inbox.remove(message.visible_at, message.id)
-        for activity_id in instance.activities:
-            activity = store.activities.pop(activity_id)
-            store.activity_queue.remove(activity.visible_at, activity_id)
-
     def _apply(
         self,
         store: Store,
@@ -464,13 +366,11 @@ class MemoryBackend:
     ) -> bool:
         item = commit.work_item
         instance = store.instances.get(item.instance.instance_id)
-        if instance is None or (locked and instance.lock.token != item.lock_token):
+        if instance is None or (
+            locked and (item.lock_token is None or instance.lock.token != item.lock_token)
+        ):
             return False
-        for consumed_id in (m.message_id for m in item.messages):
-            consumed = instance.inbox.pop(consumed_id, None)
-            if consumed is not None:
-                del store.messages[consumed.id]
-                store.inbox.remove(consumed.visible_at, consumed.id)
+        store.consume(instance, [m.message_id for m in item.messages])
         if commit.reset_history:
             instance.history.clear()
         instance.history.extend(commit.new_events)
@@ -478,80 +378,28 @@ class MemoryBackend:
         instance.lock = Lock()
         for new in commit.new_instances:
             try:
-                self._create(store, new)
+                store.create(new)
             except InstanceExistsError:
                 if new.on_conflict is not None:
-                    self._enqueue(store, new.on_conflict)
+                    store.enqueue(new.on_conflict)
         for activity_id in commit.completed_activities:
             done = store.activities.get(activity_id)
             if done is not None:
-                self._remove_activity(store, done)
+                store.remove_activity(done)
         claim = commit.claim
         for n, task in enumerate(commit.activities):
-            activity = self._add_activity(store, task)
+            activity = store.add_activity(task)
             if claim is not None and claimed is not None and n < claim.count:
-                claimed.append(self._claim_activity(store, activity, claim))
+                claimed.append(store.claim_activity(activity, claim))
         for message in commit.messages:
-            self._enqueue(store, message)
+            store.enqueue(message)
         return True
-
-    def _add_activity(self, store: Store, task: ActivityTask) -> Activity:
-        activity = Activity(id=next(store.ids), task=task, visible_at=to_micros(task.visible_at))
-        store.activities[activity.id] = activity
-        store.activity_queue.add(activity.visible_at, activity.id)
-        owner = store.instances.get(task.instance_id)
-        if owner is not None:
-            owner.activities.add(activity.id)
-        return activity
-
-    def _claim_activity(
-        self, store: Store, activity: Activity, claim: ActivityClaim
-    ) -> ActivityWorkItem:
-        activity.dequeue_count = 0  # _lock counts this hand-out as the first
-        return self._lock(store, activity, claim.owner, claim.lock_token, to_micros(claim.expires))
-
-    def _lock_activity(
-        self, store: Store, activity_id: int, owner: str, expires: int
-    ) -> ActivityWorkItem:
-        activity = store.activities[activity_id]
-        return self._lock(store, activity, owner, uuid.uuid4().hex, expires)
-
-    def _lock(
-        self, store: Store, activity: Activity, owner: str, token: str, expires: int
-    ) -> ActivityWorkItem:
-        # A locked request is re-queued at its lease expiry: the visible prefix of the
-        # queue then holds exactly the requests that are free or whose lease ran out.
-        self._move_activity(store, activity, expires)
-        activity.lock = Lock(owner=owner, token=token, expires=expires)
-        activity.dequeue_count += 1
-        task = activity.task
-        return ActivityWorkItem(
-            message_id=activity.id,
-            instance_id=task.instance_id,
-            execution_id=task.execution_id,
-            task_id=task.task_id,
-            name=task.name,
-            input=task.input,
-            lock_token=token,
-            dequeue_count=activity.dequeue_count,
-        )
-
-    def _move_activity(self, store: Store, activity: Activity, visible_at: int) -> None:
-        store.activity_queue.remove(activity.visible_at, activity.id)
-        activity.visible_at = visible_at
-        store.activity_queue.add(visible_at, activity.id)
-
-    def _remove_activity(self, store: Store, activity: Activity) -> None:
-        del store.activities[activity.id]
-        store.activity_queue.remove(activity.visible_at, activity.id)
-        owner = store.instances.get(activity.task.instance_id)
-        if owner is not None:
-            owner.activities.discard(activity.id)
 
     def _notify(self, kind: WorkKind, visible_at: _dt.datetime | None = None) -> None:
         self._store.notifier.notify(kind, visible_at=visible_at)
 
-    def _notify_commits(self, commits: Sequence[OrchestrationCommit], *, claiming: bool) -> None:
+    def _committed(self, commits: Sequence[OrchestrationCommit], *, claiming: bool) -> None:
+        self._store.notifier.tell_watches(commits)
         # Always wake orchestration waiters: releasing a lock can expose messages that
         # arrived while the instance was locked.
         self._notify("status")
@@ -564,23 +412,6 @@ class MemoryBackend:
             claimed = commit.claim.count if claiming and commit.claim is not None else 0
             for task in commit.activities[claimed:]:
                 self._notify("activity", task.visible_at)
-
-
-def _lock_instance(instance: Instance, owner: str, now: int, expires: int) -> OrchestrationWorkItem:
-    token = uuid.uuid4().hex
-    instance.lock = Lock(owner=owner, token=token, expires=expires)
-    messages = tuple(
-        InboxMessage(message_id=m.id, event=m.event, execution_id=m.execution_id)
-        for m in instance.inbox.values()
-        if m.visible_at <= now
-    )
-    return OrchestrationWorkItem(instance=instance.record, messages=messages, lock_token=token)
-
-
-def _finishes(commit: OrchestrationCommit) -> bool:
-    """Whether ``commit`` brings its instance to a terminal status."""
-    status = commit.runtime_status
-    return status.is_terminal and status is not commit.work_item.instance.runtime_status
 
 
 def _unchanged(instance: Instance, seen: InstanceRecord, now: int) -> bool:
@@ -599,31 +430,3 @@ def _updated_record(instance: Instance, commit: OrchestrationCommit) -> Instance
     record = commit.committed_record()
     assert record.history_length == len(instance.history)
     return dataclasses.replace(record, last_updated_time=utc(commit.last_updated_time))
-
-
-def _commit_events(commit: OrchestrationCommit) -> Iterator[HistoryEvent]:
-    yield from commit.new_events
-    for message in commit.messages:
-        yield message.event
-    for new in commit.new_instances:
-        yield new.start_event
-        if new.on_conflict is not None:
-            yield new.on_conflict.event
-
-
-def _sort_key(record: InstanceRecord) -> tuple[int, str]:
-    return to_micros(record.created_time), record.instance_id
-
-
-def _matches(record: InstanceRecord, query: InstanceQuery) -> bool:
-    created = record.created_time
-    return (
-        (query.runtime_status is None or record.runtime_status in query.runtime_status)
-        and (query.name is None or record.name == query.name)
-        and (
-            query.instance_id_prefix is None
-            or record.instance_id.startswith(query.instance_id_prefix)
-        )
-        and (query.created_time_from is None or created >= utc(query.created_time_from))
-        and (query.created_time_to is None or created <= utc(query.created_time_to))
-    )

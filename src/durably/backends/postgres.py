@@ -1,9 +1,9 @@
 """PostgresBackend: durably's distributed store, on psycopg 3 and psycopg_pool.
 
 Any number of worker processes on any number of hosts share one database. The SQL is
-the SQLite backend's (:mod:`durably.backends._sql_ops`), except that a client's
-``start_new`` and ``raise_event`` are each one statement in a transaction of its own (a
-data-modifying ``WITH``). Three more things differ here:
+the SQLite store's (:mod:`durably.backends.sql`), except that a client's ``start_new``
+and ``raise_event`` are each one statement in a transaction of its own (a
+data-modifying ``WITH``). Four more things differ here:
 
 * **Locking.** Transactions run at READ COMMITTED. Workers pick work with
   ``FOR UPDATE OF w SKIP LOCKED`` (competing consumers pass each other by instead of
@@ -14,6 +14,8 @@ data-modifying ``WITH``). Three more things differ here:
 * **Notifications.** Each write transaction that creates work sends one NOTIFY on the
   task hub's channel; a dedicated LISTEN connection per backend object wakes idle
   waiters (:mod:`durably.backends._pg_listen`). Polling remains the fallback.
+* **Pipelining.** A transaction's statements go out without waiting for each answer
+  where they can (:mod:`durably.backends._pg_pipeline`).
 * **Connections.** A pool (``pool_min``..``pool_max`` connections) serves every thread;
   a connection the server dropped is noticed before use and replaced, and the pool
   reconnects in the background with backoff while the server is away. Driver errors
@@ -33,31 +35,32 @@ import re
 import select
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Self, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import psycopg
 import psycopg_pool
-from psycopg import pq, sql
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from durably.backends import _sql as q
-from durably.backends import _sql_ops as ops
+from durably.backends import _pg_pipeline
 from durably.backends._codec import to_micros
 from durably.backends._pg_listen import Listener, channel_name, encode_payload
-from durably.backends._sql import MIGRATIONS, POSTGRES, Cursor, Tx, migrate
-from durably.backends._sql_backend import SqlBackend
 from durably.backends.base import (
     ActivityWorkItem,
     BackendOptions,
-    EpisodeBatch,
     NewInstance,
     NewMessage,
-    OrchestrationCommit,
     WorkKind,
 )
+from durably.backends.sql import activities, rows
+from durably.backends.sql.backend import SqlBackend
+from durably.backends.sql.dialect import POSTGRES, Cursor, SerialCursor
+from durably.backends.sql.schema import MIGRATIONS, migrate
+from durably.backends.sql.schema import version as schema_version
+from durably.backends.sql.tx import Tx
 from durably.errors import InstanceNotFoundError, StoreError
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -161,7 +164,7 @@ class PostgresBackend(SqlBackend):
                 connection.transaction(),
                 connection.cursor() as cursor,
             ):
-                tx = Tx(cursor, POSTGRES, self.task_hub)
+                tx = Tx(SerialCursor(cursor), POSTGRES, self.task_hub)
                 if _schema_version(tx) == len(MIGRATIONS):
                     return  # the common case: no lock, no DDL (the role may lack the right)
                 # Serialise migrators across processes; the lock ends with the transaction.
@@ -191,41 +194,12 @@ class PostgresBackend(SqlBackend):
 
     @contextlib.contextmanager
     def _transaction(self, *, durable: bool) -> Iterator[Cursor]:
-        with self._translated(), self._pool.connection() as connection:
-            if not _PIPELINE:
-                with connection.transaction(), connection.cursor() as cursor:
-                    yield cursor
-                return
-            # BEGIN and COMMIT are sent by hand: connection.transaction() in pipeline
-            # mode waited for the server more often (0.15-0.3 ms per transaction). The
-            # COMMIT is answered by the round trip that leaving the pipeline makes
-            # anyway (a sync of our own before it would cost one more).
-            try:
-                with (
-                    connection.pipeline() as pipeline,
-                    connection.cursor() as cursor,
-                    connection.cursor() as queue,
-                ):
-                    pipelined = _PipelinedCursor(cursor, queue, pipeline)
-                    try:
-                        pipelined.send("BEGIN")
-                        if not durable:
-                            pipelined.send("SET LOCAL synchronous_commit TO OFF")
-                        yield pipelined
-                        # Sending may already read an earlier statement's error.
-                        pipelined.send("COMMIT")
-                    except BaseException:
-                        # Inside the pipeline, which the rollback leaves usable again.
-                        # What the pipeline still holds (the aborted statements after a
-                        # failed one) only repeats the error being raised: drain it.
-                        with contextlib.suppress(psycopg.Error):
-                            pipeline.sync()
-                        _roll_back(connection)
-                        raise
-            except psycopg.Error:  # the COMMIT, or a statement sent before it, failed
-                _roll_back(connection)
-                raise
-            pipelined.committed()
+        with (
+            self._translated(),
+            self._pool.connection() as connection,
+            _pg_pipeline.transaction(connection, durable=durable) as cursor,
+        ):
+            yield cursor
 
     @contextlib.contextmanager
     def _read_cursor(self) -> Iterator[Cursor]:
@@ -234,7 +208,7 @@ class PostgresBackend(SqlBackend):
             self._pool.connection() as connection,
             connection.cursor() as cursor,
         ):
-            yield cursor
+            yield SerialCursor(cursor)
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
@@ -257,28 +231,9 @@ class PostgresBackend(SqlBackend):
         lost = []
         for item in sorted(work_items, key=lambda i: i.message_id):
             with self._write(durable=False) as tx:
-                if not ops.renew_activity(tx, item, until):
+                if not activities.renew(tx, item, until):
                     lost.append(item.message_id)
         return lost
-
-    def commit_if_unchanged(
-        self, commit: OrchestrationCommit, *, now: _dt.datetime
-    ) -> EpisodeBatch | None:
-        """See :meth:`Backend.commit_if_unchanged`: one round trip. The guarded UPDATE
-        goes out with the other writes and the COMMIT; if the instance changed, it
-        fails with division_by_zero (the dialect's ``refuse``) and nothing is written."""
-        with _refused_as_none():
-            return super().commit_if_unchanged(commit, now=now)
-        return None
-
-    def create_and_commit(
-        self, new: NewInstance, commit: OrchestrationCommit
-    ) -> EpisodeBatch | None:
-        """See :meth:`Backend.create_and_commit`: one round trip (a taken id makes the
-        instance's INSERT fail on purpose, as in :meth:`commit_if_unchanged`)."""
-        with _refused_as_none():
-            return super().create_and_commit(new, commit)
-        return None
 
     # -- client calls: one statement, one round trip -----------------------------------
     def create_instance(self, instance: NewInstance) -> None:
@@ -288,7 +243,7 @@ class PostgresBackend(SqlBackend):
         the NOTIFY, with no BEGIN or COMMIT to send (a taken id writes nothing and takes
         the replace-or-refuse path)."""
         event = instance.start_event.to_json()
-        row = (*ops.instance_row(self.task_hub, instance), to_micros(instance.visible_at), event)
+        row = (*rows.new_instance(self.task_hub, instance), to_micros(instance.visible_at), event)
         if not self._at_once(_CREATE_AT_ONCE, row, instance.visible_at):
             super().create_instance(instance)  # the id is taken: replace, or refuse
             return
@@ -309,9 +264,8 @@ class PostgresBackend(SqlBackend):
         """Run a statement that writes and NOTIFYs in a transaction of its own (the
         connections are in autocommit mode); the count of rows it reports."""
         payload = encode_payload(self._sender, [("orchestration", visible_at)])
-        statement = self.dialect.render(template)
         with self._translated(), self._pool.connection() as connection:
-            row = connection.execute(statement, (*params, self._channel, payload)).fetchone()
+            row = connection.execute(template, (*params, self._channel, payload)).fetchone()
         return int(row[0]) if row is not None else 0
 
     def _grew(self, created: int) -> None:
@@ -373,128 +327,27 @@ class PostgresBackend(SqlBackend):
 # -- helpers ---------------------------------------------------------------------------
 
 log = logging.getLogger("durably.backends.postgres")
-_PIPELINE = psycopg.Pipeline.is_supported()
 _CREATE_AT_ONCE = (
-    # The start message and the NOTIFY only if the instance row was inserted.
-    f"WITH created AS ({q.INSERT_INSTANCE} RETURNING task_hub, instance_id, execution_id),"
+    # The instance, then its start message and the NOTIFY only if the row was inserted.
+    "WITH created AS (INSERT INTO durably_instances (task_hub, instance_id, name,"
+    " execution_id, runtime_status, input, created_time, last_updated_time,"
+    " parent_instance_id, history_length) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0)"
+    " ON CONFLICT (task_hub, instance_id) DO NOTHING"
+    " RETURNING task_hub, instance_id, execution_id),"
     " message AS (INSERT INTO durably_inbox (task_hub, instance_id, execution_id, visible_at,"
-    " event) SELECT task_hub, instance_id, execution_id, ?, ? FROM created RETURNING 1)"
-    " SELECT count(*), pg_notify(?, ?) FROM message HAVING count(*) > 0"
+    " event) SELECT task_hub, instance_id, execution_id, %s, %s FROM created RETURNING 1)"
+    " SELECT count(*), pg_notify(%s, %s) FROM message HAVING count(*) > 0"
 )
 _ENQUEUE_AT_ONCE = (
-    f"WITH message AS ({q.ENQUEUE_IF_EXISTS} RETURNING 1)"
-    " SELECT count(*), pg_notify(?, ?) FROM message HAVING count(*) > 0"
+    # The message and the NOTIFY only if the instance exists.
+    "WITH message AS (INSERT INTO durably_inbox (task_hub, instance_id, execution_id,"
+    " visible_at, event) SELECT task_hub, instance_id, %s, %s, %s FROM durably_instances"
+    " WHERE task_hub = %s AND instance_id = %s RETURNING 1)"
+    " SELECT count(*), pg_notify(%s, %s) FROM message HAVING count(*) > 0"
 )
 _ANALYZE_AT = (1_000, 10_000)
 """Instances created by a process after which it analyzes the tables (see _grew)."""
 _ANALYZE = "ANALYZE durably_instances, durably_inbox, durably_history, durably_activities"
-"""libpq 14 or later: statements can be sent without waiting for each result."""
-
-
-_VALUES = re.compile(r"^INSERT INTO [^;]* VALUES (\((?:%s, )*%s\))$")
-"""An INSERT of one row of parameters (the row is group 1)."""
-_MAX_ROWS = 64
-"""Rows per multi-row INSERT (each row count is another prepared statement)."""
-
-
-class _PipelinedCursor:
-    """A cursor of a transaction in pipeline mode: fewer round trips per episode.
-
-    ``executemany`` statements (history rows, consumed messages, new activity work,
-    NOTIFY) have no result anyone reads, so they are only sent; the next ``execute``,
-    whose result (a row count, rows) is needed at once, takes them along and waits for
-    everything in one round trip. An error in a sent statement surfaces there, or at
-    COMMIT, and aborts the transaction like any other. The sent statements use a cursor
-    of their own, so their results never mix with the ones read.
-    """
-
-    def __init__(
-        self,
-        cursor: psycopg.Cursor[Any],
-        queue: psycopg.Cursor[Any],
-        pipeline: psycopg.Pipeline,
-    ) -> None:
-        self._cursor = cursor
-        self._queue = queue
-        self._pipeline = pipeline
-        self._after: list[tuple[psycopg.Cursor[Any], Callable[[psycopg.Cursor[Any]], None]]] = []
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    def execute(self, sql: str, params: Sequence[Any], /) -> None:
-        self._cursor.execute(sql, params)
-        self._pipeline.sync()
-
-    def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> None:
-        rows = list(params)
-        values = _VALUES.search(sql)
-        if values is None or len(rows) < 2:
-            self._queue.executemany(sql, rows)
-            return
-        # An INSERT of several rows becomes one multi-row INSERT per chunk: one statement
-        # for the server to parse, plan and run instead of one per row.
-        for start in range(0, len(rows), _MAX_ROWS):
-            chunk = rows[start : start + _MAX_ROWS]
-            many = sql[: values.start(1)] + ", ".join([values.group(1)] * len(chunk))
-            self._queue.execute(many, [value for row in chunk for value in row])
-
-    def send(self, sql: str) -> None:
-        self._queue.execute(sql)
-
-    def with_commit(
-        self, sql: str, params: Sequence[Any], then: Callable[[psycopg.Cursor[Any]], None]
-    ) -> None:
-        """Send a statement whose answer is wanted only after COMMIT: ``then`` gets its
-        cursor then (see :meth:`committed`)."""
-        cursor = self._cursor.connection.cursor()
-        cursor.execute(sql, params)
-        self._after.append((cursor, then))
-
-    def committed(self) -> None:
-        """The COMMIT's round trip is done: answer the :meth:`with_commit` statements."""
-        for cursor, then in self._after:
-            try:
-                then(cursor)
-            finally:
-                cursor.close()
-        self._after.clear()
-
-    def run_together(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
-        """Send the statements, each on a cursor of its own, and wait once for them all."""
-        connection = self._cursor.connection
-        cursors = [connection.cursor() for _ in queries]
-        try:
-            for cursor, (statement, params) in zip(cursors, queries, strict=True):
-                cursor.execute(statement, params)
-            self._pipeline.sync()
-            return [cursor.fetchall() for cursor in cursors]
-        finally:
-            for cursor in cursors:
-                cursor.close()
-
-    def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
-
-
-@contextlib.contextmanager
-def _refused_as_none() -> Iterator[None]:
-    """Swallow the failure of a write the dialect's ``refuse`` made fail on purpose
-    (the caller then returns None: nothing was written)."""
-    try:
-        yield
-    except StoreError as exc:
-        if not isinstance(exc.__cause__, psycopg.errors.DivisionByZero):
-            raise
-
-
-def _roll_back(connection: psycopg.Connection[Any]) -> None:
-    if connection.info.transaction_status != pq.TransactionStatus.IDLE:
-        connection.rollback()
 
 
 def _check_settings(
@@ -558,8 +411,7 @@ def _schema_version(tx: Tx) -> int:
     row = tx.one("SELECT to_regclass('durably_schema_version') IS NOT NULL")
     if not row or not row[0]:
         return 0
-    row = tx.one("SELECT MAX(version) FROM durably_schema_version")
-    return int(row[0]) if row and row[0] is not None else 0
+    return schema_version(tx)
 
 
 def _check_connection(connection: psycopg.Connection[Any]) -> None:

@@ -14,18 +14,22 @@ Other processes' commits are noticed by polling ``PRAGMA data_version`` while wa
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import os
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Self
 from urllib.parse import unquote, urlsplit
 
-from durably.backends._sql import SQLITE, Cursor, migrate
-from durably.backends._sql_backend import SqlBackend
 from durably.backends.base import BackendOptions, WorkKind
+from durably.backends.sql import picking
+from durably.backends.sql.backend import SqlBackend
+from durably.backends.sql.dialect import SQLITE, Cursor, SerialCursor
+from durably.backends.sql.schema import migrate
+from durably.backends.sql.tx import Tx
 from durably.errors import StoreError
 
 _SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
@@ -204,7 +208,7 @@ class SqliteBackend(SqlBackend):
                 # writes that are not committed yet, which a reader connection cannot see.
                 self._local.writing = True
                 try:
-                    yield cursor
+                    yield SerialCursor(cursor)
                     if savepoint:
                         self._writer.execute("RELEASE op")
                 except BaseException as exc:
@@ -295,7 +299,7 @@ class SqliteBackend(SqlBackend):
             writing = getattr(self._local, "writing", False)
             cursor = (self._writer if writing else self._reader()).cursor()
             try:
-                yield cursor
+                yield SerialCursor(cursor)
             finally:
                 cursor.close()
 
@@ -305,6 +309,17 @@ class SqliteBackend(SqlBackend):
             yield
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
+
+    # -- what a write transaction holding the whole database changes ---------------
+    def _may_have_orchestration_work(self, now: _dt.datetime) -> bool:
+        # A read first: an idle poll must not take the database's write lock.
+        with self._read() as tx:
+            return picking.has_orchestration_work(tx, now)
+
+    def _wake_for_arrivals(self, tx: Tx, instance_ids: Sequence[str]) -> None:
+        # Nothing to do: no message can arrive for an instance between its hold and its
+        # commit, which are one transaction holding the write lock.
+        pass
 
     # -- wake-ups and lifecycle ----------------------------------------------------
     def wait_for_work(self, kind: WorkKind, timeout: float) -> None:

@@ -11,12 +11,14 @@ from typing import Any, Protocol
 from durably.backends.base import (
     ActivityTask,
     Backend,
+    FastBackend,
     InstanceQuery,
     NewInstance,
     NewMessage,
     OrchestrationCommit,
     OrchestrationWorkItem,
 )
+from durably.backends.derived import with_fast_paths
 from durably.history import (
     EventRaised,
     ExecutionStarted,
@@ -45,6 +47,10 @@ class StoreFactory(Protocol):
 
 Check = Callable[[StoreFactory], None]
 
+OWN_FAST_PATHS: set[Check] = set()
+"""Fast-path checks of what only a store's own fast paths do (claims honoured, commits
+without a lock applied): derived fast paths decline those, as the protocol allows."""
+
 
 def registry() -> tuple[list[Check], Callable[[Check], Check]]:
     """A module's list of checks and the decorator that adds a check to it."""
@@ -55,6 +61,17 @@ def registry() -> tuple[list[Check], Callable[[Check], Check]]:
         return function
 
     return checks, register
+
+
+def own_fast_paths(check: Check) -> Check:
+    """Mark a fast-path check that derived fast paths do not pass (see OWN_FAST_PATHS)."""
+    OWN_FAST_PATHS.add(check)
+    return check
+
+
+def fast(factory: StoreFactory, task_hub: str = "default") -> FastBackend:
+    """A new store object with its fast paths (its own, or derived from its core)."""
+    return with_fast_paths(factory(task_hub))
 
 
 def seconds(value: float) -> _dt.timedelta:
@@ -135,6 +152,20 @@ def lock(
     owner: str = OWNER,
 ) -> list[OrchestrationWorkItem]:
     return backend.lock_next_orchestrations(owner=owner, now=now, lease=lease, limit=limit)
+
+
+def lock_named(
+    backend: Backend,
+    instance_ids: Sequence[str],
+    *,
+    now: _dt.datetime = T0,
+    lease: _dt.timedelta = LEASE,
+    owner: str = OWNER,
+) -> list[OrchestrationWorkItem]:
+    """Lock the free ones of ``instance_ids`` (and no others)."""
+    return backend.lock_next_orchestrations(
+        owner=owner, now=now, lease=lease, limit=0, instance_ids=instance_ids
+    )
 
 
 def lock_one(

@@ -1,8 +1,10 @@
-"""The backend conformance suite: every :class:`~durably.backends.base.Backend` passes it.
+"""The store conformance suite: core checks every store passes, fast-path checks for the
+stores that have fast paths.
 
 Each check is a plain function taking a :class:`StoreFactory` (a callable that opens
-another backend object on the test's store). Run them all against a new backend with
-one parametrisation::
+another store object on the test's store). A core-only store passes
+:data:`CORE_CHECKS`; a store with its own fast paths passes :data:`CHECKS` (core and
+fast-path checks)::
 
     from durably.testing import backend_contract as contract
 
@@ -10,26 +12,33 @@ one parametrisation::
     def test_contract(check, store_factory):
         check(store_factory)
 
+Fast-path checks use the store through :func:`~durably.backends.derived.with_fast_paths`,
+so :data:`DERIVED_FAST_PATH_CHECKS` (the fast-path checks that do not need a store's own
+fast paths) also prove the fast paths derived for a core-only store.
+
 The checks use plain ``assert`` and no pytest API (``pytest.register_assert_rewrite(
 "durably.testing")`` before importing gives detailed failures). Semantic checks pass
 time explicitly from a fixed instant; the wake-up and concurrency checks use the real
-clock and threads, with waits long enough that a backend that never wakes its waiters
+clock and threads, with waits long enough that a store that never wakes its waiters
 fails rather than passes slowly.
 
 The builders the checks use (``start``, ``message``, ``lock_one``, ``commit``,
-``activity``, ``note``) are exported for backend-specific tests.
+``activity``, ``note``) are exported for store-specific tests.
 """
 
 from __future__ import annotations
 
 from durably.testing import (
-    _contract_concurrency,
-    _contract_instances,
-    _contract_unlocked,
-    _contract_work,
+    _contract_core_concurrency,
+    _contract_core_instances,
+    _contract_core_work,
+    _contract_fast_episodes,
+    _contract_fast_unlocked,
+    _contract_fast_wakeups,
 )
 from durably.testing._contract_kit import (
     LEASE,
+    OWN_FAST_PATHS,
     T0,
     Check,
     StoreFactory,
@@ -43,6 +52,9 @@ from durably.testing._contract_kit import (
 
 __all__ = [
     "CHECKS",
+    "CORE_CHECKS",
+    "DERIVED_FAST_PATH_CHECKS",
+    "FAST_PATH_CHECKS",
     "LEASE",
     "T0",
     "Check",
@@ -56,13 +68,28 @@ __all__ = [
     "start",
 ]
 
-CHECKS: tuple[Check, ...] = (
-    *_contract_instances.CHECKS,
-    *_contract_work.CHECKS,
-    *_contract_unlocked.CHECKS,
-    *_contract_concurrency.CHECKS,
+CORE_CHECKS: tuple[Check, ...] = (
+    *_contract_core_instances.CHECKS,
+    *_contract_core_work.CHECKS,
+    *_contract_core_concurrency.CHECKS,
 )
-"""Every check: instances, then work (locked, then unlocked), then the threaded ones."""
+"""The checks of the core :class:`~durably.backends.base.Backend` methods."""
+
+FAST_PATH_CHECKS: tuple[Check, ...] = (
+    *_contract_fast_episodes.CHECKS,
+    *_contract_fast_unlocked.CHECKS,
+    *_contract_fast_wakeups.CHECKS,
+)
+"""The checks of a store's own :class:`~durably.backends.base.FastPaths`."""
+
+DERIVED_FAST_PATH_CHECKS: tuple[Check, ...] = tuple(
+    check for check in FAST_PATH_CHECKS if check not in OWN_FAST_PATHS
+)
+"""The fast-path checks that fast paths derived from the core pass too (the others
+check what only a store's own fast paths do: claims honoured, commits without a lock)."""
+
+CHECKS: tuple[Check, ...] = (*CORE_CHECKS, *FAST_PATH_CHECKS)
+"""Every check: what a store with its own fast paths passes."""
 
 
 def check_id(check: Check) -> str:

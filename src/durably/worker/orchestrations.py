@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from durably.app import App
-from durably.backends._codec import utc
 from durably.backends.base import (
     ActivityClaim,
     ActivityWorkItem,
-    Backend,
     EpisodeBatch,
+    FastBackend,
     InboxMessage,
     InstanceRecord,
     NewInstance,
@@ -81,7 +80,7 @@ class OrchestrationDispatcher:
     def __init__(
         self,
         app: App,
-        backend: Backend,
+        backend: FastBackend,
         *,
         owner: str,
         lease: _dt.timedelta = _dt.timedelta(seconds=60),
@@ -89,8 +88,10 @@ class OrchestrationDispatcher:
         cache_size: int = 1024,
         cache_idle: _dt.timedelta = _dt.timedelta(minutes=5),
         hand_off: ActivityHandOff | None = None,
+        unlocked_commits: bool = True,
     ) -> None:
         self._app = app
+        self._unlocked = unlocked_commits
         self._backend = backend
         self._owner = owner
         self._lease = lease
@@ -112,7 +113,7 @@ class OrchestrationDispatcher:
 
     def run_once(self, now: _dt.datetime) -> int:
         """Lock a batch of instances, run one episode each, commit; the batch size."""
-        return len(self._run(now, None, {}).items)
+        return len(self._run(now, (), {}).items)
 
     def run_with_results(
         self, now: _dt.datetime, results: Sequence[Result], *, alone: bool = False
@@ -127,9 +128,9 @@ class OrchestrationDispatcher:
         ``alone``: nothing else is under way in this worker, so there is no other work
         to share the commit with. A single result whose instance is cached is then
         applied to the cached state without locking first
-        (:meth:`Backend.commit_if_unchanged`): no reads before the episode.
+        (:meth:`FastPaths.commit_if_unchanged`): no reads before the episode.
         """
-        if alone and len(results) == 1 and self._step_unlocked(now, results[0]):
+        if alone and len(results) == 1 and self._unlocked and self._step_unlocked(now, results[0]):
             return []
         direct: dict[str, list[Result]] = {}
         for result in results:
@@ -155,7 +156,7 @@ class OrchestrationDispatcher:
             if due is not None and due <= now:
                 return False  # its TimerFired message waits: the store would refuse
             del self._cache[instance_id]
-            item = OrchestrationWorkItem(instance=cached.record, messages=(), lock_token="")
+            item = OrchestrationWorkItem(instance=cached.record, messages=(), lock_token=None)
             episode = cached.executor.execute([event], now)
             commit = build_commit(
                 item,
@@ -174,9 +175,9 @@ class OrchestrationDispatcher:
         Raises ``InstanceExistsError`` as :meth:`Backend.create_instance` does.
         ``fresh_id``: the id was just generated, so no instance has it: the episode runs
         first and its commit creates the instance as the episode leaves it
-        (:meth:`Backend.create_and_commit`), with no start message written and read.
+        (:meth:`FastPaths.create_and_commit`), with no start message written and read.
         """
-        if not (fresh_id and self._start_unwritten(new)):
+        if not (self._unlocked and fresh_id and self._start_unwritten(new)):
             self._run(new.visible_at, [], {}, create=new)
 
     def _start_unwritten(self, new: NewInstance) -> bool:
@@ -185,8 +186,8 @@ class OrchestrationDispatcher:
         now = new.visible_at
         claims = _Claims(self._owner, now, self._hand_off)
         start = InboxMessage(message_id=0, event=new.start_event, execution_id=new.execution_id)
-        record = new.pending_record(utc(new.created_time))
-        item = OrchestrationWorkItem(instance=record, messages=(start,), lock_token="")
+        record = new.pending_record()
+        item = OrchestrationWorkItem(instance=record, messages=(start,), lock_token=None)
         with self._running:
             commit, executor = self._process(item, now, (), claims.take)
         write = functools.partial(self._backend.create_and_commit, new, commit)
@@ -216,7 +217,7 @@ class OrchestrationDispatcher:
     def _run(
         self,
         now: _dt.datetime,
-        instance_ids: list[str] | None,
+        instance_ids: Sequence[str],
         direct: dict[str, list[Result]],
         create: NewInstance | None = None,
     ) -> EpisodeBatch:
@@ -237,7 +238,7 @@ class OrchestrationDispatcher:
                 owner=self._owner,
                 now=now,
                 lease=self._lease,
-                limit=0 if create else self._batch_size - len(instance_ids or ()),
+                limit=0 if create else self._batch_size - len(instance_ids),
                 instance_ids=instance_ids,
                 create=create,
             )

@@ -1,5 +1,5 @@
-"""Contract checks on commits without a lock: :meth:`Backend.commit_if_unchanged` and
-:meth:`Backend.create_and_commit`."""
+"""Fast-path contract checks on commits without a lock (:meth:`FastPaths.
+commit_if_unchanged`, :meth:`FastPaths.create_and_commit`) and on status watches."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 
 from durably.backends.base import (
     ActivityClaim,
-    Backend,
+    FastBackend,
     InboxMessage,
     InstanceRecord,
     NewInstance,
@@ -23,10 +23,13 @@ from durably.testing._contract_kit import (
     activity,
     commit,
     drive,
+    fast,
     lock,
+    lock_named,
     lock_one,
     message,
     note,
+    own_fast_paths,
     registry,
     seconds,
     start,
@@ -35,7 +38,7 @@ from durably.testing._contract_kit import (
 CHECKS, _check = registry()
 
 
-def _started(backend: Backend, instance_id: str) -> InstanceRecord:
+def _started(backend: FastBackend, instance_id: str) -> InstanceRecord:
     """Create the instance, run its first episode (one note), return it as stored."""
     backend.create_instance(start(instance_id))
     item = lock_one(backend, instance_id)
@@ -45,7 +48,7 @@ def _started(backend: Backend, instance_id: str) -> InstanceRecord:
     return record
 
 
-def _stored(backend: Backend, instance_id: str) -> InstanceRecord:
+def _stored(backend: FastBackend, instance_id: str) -> InstanceRecord:
     record = backend.get_instance(instance_id)
     assert record is not None
     return record
@@ -53,7 +56,7 @@ def _stored(backend: Backend, instance_id: str) -> InstanceRecord:
 
 def _item(record: InstanceRecord) -> OrchestrationWorkItem:
     """A work item made from a remembered ``record``: no lock, no messages."""
-    return OrchestrationWorkItem(instance=record, messages=(), lock_token="")
+    return OrchestrationWorkItem(instance=record, messages=(), lock_token=None)
 
 
 def _step(
@@ -64,8 +67,9 @@ def _step(
 
 
 @_check
+@own_fast_paths
 def check_commit_if_unchanged_applies_to_an_unchanged_instance(factory: StoreFactory) -> None:
-    backend = factory()
+    backend = fast(factory)
     record = _started(backend, "a")
     step = _step(record, status=Status.Completed)
     with backend.watch_status("a") as watch:
@@ -82,8 +86,9 @@ def check_commit_if_unchanged_applies_to_an_unchanged_instance(factory: StoreFac
 
 
 @_check
+@own_fast_paths
 def check_commit_if_unchanged_claims_and_retires_activities(factory: StoreFactory) -> None:
-    backend = factory()
+    backend = fast(factory)
     record = _started(backend, "a")
     claim = ActivityClaim(owner="w", lock_token="t1", expires=T0 + LEASE, count=1)
     tasks = [activity(_item(record), 0), activity(_item(record), 1)]
@@ -108,8 +113,9 @@ def check_commit_if_unchanged_claims_and_retires_activities(factory: StoreFactor
 
 
 @_check
+@own_fast_paths
 def check_commit_if_unchanged_refuses_a_changed_instance(factory: StoreFactory) -> None:
-    backend = factory()
+    backend = fast(factory)
     record = _started(backend, "a")
     history = backend.get_history("a")
     # Another episode committed since: the history is longer than remembered.
@@ -117,7 +123,7 @@ def check_commit_if_unchanged_refuses_a_changed_instance(factory: StoreFactory) 
     assert backend.commit_if_unchanged(_step(record), now=T0) is None
     assert backend.get_history("a") == [*history, note("Running")]
     # A new execution (restarted after it finished) with the same history length.
-    fresh = _started(factory(), "b")
+    fresh = _started(fast(factory), "b")
     drive(backend, "b", Status.Completed)
     backend.create_instance(start("b"))
     item = lock_one(backend, "b")
@@ -135,8 +141,9 @@ def check_commit_if_unchanged_refuses_a_changed_instance(factory: StoreFactory) 
 
 
 @_check
+@own_fast_paths
 def check_commit_if_unchanged_refuses_while_messages_wait(factory: StoreFactory) -> None:
-    backend = factory()
+    backend = fast(factory)
     record = _started(backend, "a")
     backend.send_message(message("a", "later", visible_at=T0 + seconds(60)))
     # A message not visible yet (a timer) does not stand in the way.
@@ -151,10 +158,11 @@ def check_commit_if_unchanged_refuses_while_messages_wait(factory: StoreFactory)
 
 
 @_check
+@own_fast_paths
 def check_commit_if_unchanged_respects_a_live_lease(factory: StoreFactory) -> None:
-    backend = factory()
+    backend = fast(factory)
     record = _started(backend, "a")
-    taken = backend.lock_instances(["a"], owner="other", now=T0, lease=LEASE)
+    taken = lock_named(backend, ["a"], owner="other")
     assert len(taken) == 1
     assert backend.commit_if_unchanged(_step(record), now=T0) is None
     # Once the lease ran out, the commit applies and the old holder's commit is lost.
@@ -168,7 +176,7 @@ def _first(new: NewInstance, *, status: Status = Status.Running) -> Orchestratio
     """The first episode of ``new``, run before anything was written."""
     start_message = InboxMessage(message_id=0, event=new.start_event, execution_id=new.execution_id)
     item = OrchestrationWorkItem(
-        instance=new.pending_record(new.created_time), messages=(start_message,), lock_token=""
+        instance=new.pending_record(), messages=(start_message,), lock_token=None
     )
     tasks = (activity(item, 0), activity(item, 1))
     claim = ActivityClaim(owner="w", lock_token="t", expires=T0 + LEASE, count=1)
@@ -179,8 +187,9 @@ def _first(new: NewInstance, *, status: Status = Status.Running) -> Orchestratio
 
 
 @_check
+@own_fast_paths
 def check_create_and_commit_writes_the_first_episode(factory: StoreFactory) -> None:
-    backend = factory()
+    backend = fast(factory)
     new = start("a", input='"in"', parent="p")
     batch = backend.create_and_commit(new, _first(new))
     assert batch is not None and [w.task_id for w in batch.claimed] == [0]
@@ -203,10 +212,39 @@ def check_create_and_commit_writes_the_first_episode(factory: StoreFactory) -> N
 
 
 @_check
+@own_fast_paths
 def check_create_and_commit_of_a_finished_first_episode(factory: StoreFactory) -> None:
-    backend = factory()
+    backend = fast(factory)
     new = start("b")
     with backend.watch_status("b") as watch:
         assert backend.create_and_commit(new, _first(new, status=Status.Completed)) is not None
         assert watch.record == backend.get_instance("b")
     assert watch.record is not None and watch.record.runtime_status is Status.Completed
+
+
+@_check
+def check_a_status_watch_gets_the_finished_instance(factory: StoreFactory) -> None:
+    backend = fast(factory)
+    backend.create_instance(start("w", input='"in"'))
+    with backend.watch_status("w") as watch, backend.watch_status("w") as second:
+        assert watch.instance_id == "w" and watch.record is None
+        item = lock_one(backend, "w")
+        running = commit(item, events=[note("step")], status=Status.Running)
+        assert backend.commit_orchestrations([running]) == []
+        assert watch.record is None  # not finished yet
+        backend.send_message(message("w", "go"))
+        item = lock_one(backend, "w")
+        at = T0 + seconds(2.5)
+        done = commit(item, events=[note("end")], status=Status.Completed, output='"out"', at=at)
+        assert backend.commit_orchestrations([done]) == []
+        assert watch.record == backend.get_instance("w") == second.record
+        assert watch.record is not None and watch.record.output == '"out"'
+        assert watch.record.last_updated_time == at and watch.record.history_length == 2
+    backend.create_instance(start("w"))  # replaces the finished one
+    with backend.watch_status("w") as late:
+        drive(backend, "w", Status.Failed)
+        assert late.record is not None and late.record.runtime_status is Status.Failed
+        assert late.record == backend.get_instance("w")
+    with backend.watch_status("w") as idle:
+        backend.purge_instance("w")
+        assert idle.record is None

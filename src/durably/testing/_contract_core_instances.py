@@ -1,4 +1,4 @@
-"""Contract checks on instances: create, send, read, list, purge, task hubs."""
+"""Core contract checks on instances: create, send, read, list, purge, task hubs."""
 
 from __future__ import annotations
 
@@ -276,31 +276,3 @@ def check_closed_backends_leave_the_store_to_others(factory: StoreFactory) -> No
     second = factory()
     record = second.get_instance("a")
     assert record is not None and record.runtime_status is Status.Pending
-
-
-@_check
-def check_a_status_watch_gets_the_finished_instance(factory: StoreFactory) -> None:
-    backend = factory()
-    backend.create_instance(start("w", input='"in"'))
-    with backend.watch_status("w") as watch, backend.watch_status("w") as second:
-        assert watch.instance_id == "w" and watch.record is None
-        item = lock_one(backend, "w")
-        running = commit(item, events=[note("step")], status=Status.Running)
-        assert backend.commit_orchestrations([running]) == []
-        assert watch.record is None  # not finished yet
-        backend.send_message(message("w", "go"))
-        item = lock_one(backend, "w")
-        at = T0 + seconds(2.5)
-        done = commit(item, events=[note("end")], status=Status.Completed, output='"out"', at=at)
-        assert backend.commit_orchestrations([done]) == []
-        assert watch.record == backend.get_instance("w") == second.record
-        assert watch.record is not None and watch.record.output == '"out"'
-        assert watch.record.last_updated_time == at and watch.record.history_length == 2
-    backend.create_instance(start("w"))  # replaces the finished one
-    with backend.watch_status("w") as late:
-        drive(backend, "w", Status.Failed)
-        assert late.record is not None and late.record.runtime_status is Status.Failed
-        assert late.record == backend.get_instance("w")
-    with backend.watch_status("w") as idle:
-        backend.purge_instance("w")
-        assert idle.record is None

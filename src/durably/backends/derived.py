@@ -1,0 +1,247 @@
+"""Fast paths derived from the core, for a store that implements only :class:`Backend`.
+
+:func:`with_fast_paths` returns a store that has its own fast paths as it is, and wraps a
+core-only store in a :class:`DerivedFastPaths`: core calls go through to the store, and
+the fast paths are made of core calls. Episodes are locked, run and committed in three
+steps instead of one transaction; a commit without a lock is always declined (the caller
+then takes the ordinary path); wake-ups come from the writes this process makes through
+the wrapper, and a waiter looks at the store again every ``poll_interval`` for the
+writes of other processes. Slower than a store's own fast paths, never less correct.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import cast
+
+from durably.backends._notify import Notifier
+from durably.backends.base import (
+    ActivityResult,
+    ActivityWorkItem,
+    Backend,
+    EpisodeBatch,
+    EpisodeRunner,
+    FastBackend,
+    FastPaths,
+    InstanceQuery,
+    InstanceRecord,
+    NewInstance,
+    NewMessage,
+    OrchestrationCommit,
+    OrchestrationWorkItem,
+    RecordPage,
+    StatusWatch,
+    WorkKind,
+)
+from durably.history import HistoryEvent
+
+Committed = tuple[list[str], list[ActivityWorkItem]]
+"""What applying a batch of commits did: the ids whose lock was lost, the claimed work."""
+CommitBatch = Callable[[Sequence[OrchestrationCommit]], Committed]
+
+_DERIVED: weakref.WeakKeyDictionary[Backend, DerivedFastPaths] = weakref.WeakKeyDictionary()
+_DERIVED_LOCK = threading.Lock()
+
+
+def with_fast_paths(backend: Backend) -> FastBackend:
+    """``backend`` if it has its own fast paths, else its :class:`DerivedFastPaths`.
+
+    Every caller in a process gets the same wrapper for the same store object, so a
+    client's waits are woken by the writes of a worker on that object.
+    """
+    if isinstance(backend, FastPaths):
+        return cast(FastBackend, backend)
+    with _DERIVED_LOCK:
+        try:
+            derived = _DERIVED.get(backend)
+            if derived is None:
+                derived = _DERIVED[backend] = DerivedFastPaths(backend)
+        except TypeError:  # a store that cannot be weakly referenced or hashed
+            derived = DerivedFastPaths(backend)
+    return derived
+
+
+def run_episodes_in_steps(
+    backend: Backend,
+    runner: EpisodeRunner,
+    commit: CommitBatch,
+    *,
+    owner: str,
+    now: _dt.datetime,
+    lease: _dt.timedelta,
+    limit: int,
+    instance_ids: Sequence[str] = (),
+    create: NewInstance | None = None,
+) -> EpisodeBatch:
+    """:meth:`FastPaths.run_episodes` made of core steps: create, lock, run the episodes,
+    then ``commit`` them; if ``runner`` raises, the locks are released."""
+    named = list(instance_ids)
+    if create is not None:
+        backend.create_instance(create)
+        named.append(create.instance_id)
+    items = backend.lock_next_orchestrations(
+        owner=owner, now=now, lease=lease, limit=limit, instance_ids=named
+    )
+    if not items:
+        return EpisodeBatch()
+    try:
+        commits = runner(items)
+    except BaseException:
+        for item in items:
+            backend.abandon_orchestration(item)
+        raise
+    lost, claimed = commit(commits)
+    return EpisodeBatch(items=tuple(items), lost=frozenset(lost), claimed=tuple(claimed))
+
+
+class DerivedFastPaths:
+    """A core-only store with the fast paths made of its core methods.
+
+    ``poll_interval`` bounds a wait, so that writes by other processes (which this
+    process is not told about) are found that often.
+    """
+
+    def __init__(self, core: Backend, *, poll_interval: float = 0.05) -> None:
+        self.core = core
+        self._poll_interval = poll_interval
+        self._notifier = Notifier()
+
+    def __repr__(self) -> str:
+        return f"DerivedFastPaths({self.core!r})"
+
+    # -- the core, with wake-ups for this process's writes -------------------------
+    def create_instance(self, instance: NewInstance) -> None:
+        self.core.create_instance(instance)
+        self._notifier.notify("orchestration", visible_at=instance.visible_at)
+
+    def send_message(self, message: NewMessage) -> None:
+        self.core.send_message(message)
+        self._notifier.notify("orchestration", visible_at=message.visible_at)
+
+    def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        return self.core.get_instance(instance_id)
+
+    def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        return self.core.get_history(instance_id)
+
+    def list_instances(self, query: InstanceQuery) -> RecordPage:
+        return self.core.list_instances(query)
+
+    def purge_instance(self, instance_id: str) -> bool:
+        purged = self.core.purge_instance(instance_id)
+        self._notifier.notify("status")
+        return purged
+
+    def purge_instances(self, query: InstanceQuery) -> int:
+        count = self.core.purge_instances(query)
+        self._notifier.notify("status")
+        return count
+
+    def lock_next_orchestrations(
+        self,
+        *,
+        owner: str,
+        now: _dt.datetime,
+        lease: _dt.timedelta,
+        limit: int,
+        instance_ids: Sequence[str] = (),
+    ) -> list[OrchestrationWorkItem]:
+        return self.core.lock_next_orchestrations(
+            owner=owner, now=now, lease=lease, limit=limit, instance_ids=instance_ids
+        )
+
+    def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
+        lost = self.core.commit_orchestrations(commits)
+        self._committed([c for c in commits if c.work_item.instance.instance_id not in lost])
+        return lost
+
+    def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
+        self.core.abandon_orchestration(work_item)
+        self._notifier.notify("orchestration")
+
+    def lock_next_activities(
+        self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
+    ) -> list[ActivityWorkItem]:
+        return self.core.lock_next_activities(owner=owner, now=now, lease=lease, limit=limit)
+
+    def complete_activities(self, results: Sequence[ActivityResult]) -> list[int]:
+        lost = self.core.complete_activities(results)
+        for result in results:
+            self._notifier.notify("orchestration", visible_at=result.visible_at)
+        return lost
+
+    def abandon_activity(self, work_item: ActivityWorkItem, *, visible_at: _dt.datetime) -> None:
+        self.core.abandon_activity(work_item, visible_at=visible_at)
+        self._notifier.notify("activity", visible_at=visible_at)
+
+    def renew_activity_locks(
+        self, work_items: Sequence[ActivityWorkItem], *, until: _dt.datetime
+    ) -> list[int]:
+        return self.core.renew_activity_locks(work_items, until=until)
+
+    def close(self) -> None:
+        self.core.close()
+        self._notifier.notify_all()
+
+    # -- the fast paths ------------------------------------------------------------
+    def run_episodes(
+        self,
+        runner: EpisodeRunner,
+        *,
+        owner: str,
+        now: _dt.datetime,
+        lease: _dt.timedelta,
+        limit: int,
+        instance_ids: Sequence[str] = (),
+        create: NewInstance | None = None,
+    ) -> EpisodeBatch:
+        """Create, lock, run and commit in steps; claims are not honoured (the activities
+        go through the queue)."""
+        return run_episodes_in_steps(
+            self,
+            runner,
+            lambda commits: (self.commit_orchestrations(commits), []),
+            owner=owner,
+            now=now,
+            lease=lease,
+            limit=limit,
+            instance_ids=instance_ids,
+            create=create,
+        )
+
+    def commit_if_unchanged(
+        self, commit: OrchestrationCommit, *, now: _dt.datetime
+    ) -> EpisodeBatch | None:
+        """Always declined: the core cannot check and write in one step."""
+        return None
+
+    def create_and_commit(
+        self, new: NewInstance, commit: OrchestrationCommit
+    ) -> EpisodeBatch | None:
+        """Always declined: the caller creates the instance the ordinary way."""
+        return None
+
+    def watch_status(self, instance_id: str) -> AbstractContextManager[StatusWatch]:
+        return self._notifier.watch(instance_id)
+
+    def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+        self._notifier.wait(kind, min(timeout, self._poll_interval))
+
+    def interrupt(self) -> None:
+        self._notifier.notify_all()
+
+    def _committed(self, commits: Sequence[OrchestrationCommit]) -> None:
+        self._notifier.tell_watches(commits)
+        self._notifier.notify("status")
+        self._notifier.notify("orchestration")
+        for commit in commits:
+            for message in commit.messages:
+                self._notifier.notify("orchestration", visible_at=message.visible_at)
+            for new in commit.new_instances:
+                self._notifier.notify("orchestration", visible_at=new.visible_at)
+            for task in commit.activities:
+                self._notifier.notify("activity", visible_at=task.visible_at)

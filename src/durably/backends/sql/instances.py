@@ -1,0 +1,197 @@
+"""Instances and their inboxes: create, message, read, list, purge (each inside a Tx).
+
+Every check-then-write is safe in SQLite because write transactions start with
+``BEGIN IMMEDIATE`` (one writer at a time), and in PostgreSQL because the checks read
+``{for_update}`` or re-check their condition in the write and look at the row count.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from typing import Any
+
+from durably.backends import _codec
+from durably.backends._codec import to_micros
+from durably.backends.base import (
+    InboxMessage,
+    InstanceQuery,
+    InstanceRecord,
+    NewInstance,
+    NewMessage,
+    OrchestrationWorkItem,
+    RecordPage,
+)
+from durably.backends.sql import rows
+from durably.backends.sql import statements as q
+from durably.backends.sql.tx import Tx
+from durably.errors import InstanceExistsError, InvalidInstanceStateError
+from durably.history import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    HistoryEvent,
+    OrchestrationRuntimeStatus,
+)
+
+
+def select(tx: Tx, instance_id: str) -> InstanceRecord | None:
+    """The instance, or None."""
+    row = tx.one(q.SELECT_INSTANCE, tx.hub, instance_id)
+    return rows.record(row) if row else None
+
+
+def history(tx: Tx, instance_id: str) -> list[HistoryEvent]:
+    """The instance's history in order."""
+    return rows.history_events([row[0] for row in tx.all(q.SELECT_HISTORY, tx.hub, instance_id)])
+
+
+def create(tx: Tx, new: NewInstance, *, announce: bool = True) -> None:
+    """Insert ``new`` (Pending) with its start message, replacing a finished instance;
+    ``InstanceExistsError`` if an active one has the id. Without ``announce`` no
+    orchestration work is announced: the caller runs the first episode in this same
+    transaction, which consumes the message."""
+    row = rows.new_instance(tx.hub, new)
+    # Insert first: a new id (the usual case) costs one statement, not a check and a write.
+    if not tx.execute(q.INSERT_INSTANCE, *row):
+        existing = tx.one(q.SELECT_STATUS, tx.hub, new.instance_id)
+        if existing is not None and existing[0] in ACTIVE_STATUSES:
+            raise InstanceExistsError(new.instance_id, existing[0])
+        delete(tx, new.instance_id)  # a finished one (or one purged meanwhile)
+        if not tx.execute(q.INSERT_INSTANCE, *row):
+            # Only under PostgreSQL READ COMMITTED: a concurrent transaction created it.
+            raise InstanceExistsError(new.instance_id, OrchestrationRuntimeStatus.Pending.value)
+    insert_message(tx, new.instance_id, new.execution_id, new.visible_at, new.start_event)
+    if announce:
+        tx.notify("orchestration", new.visible_at)
+    tx.created += 1
+
+
+def create_held(tx: Tx, new: NewInstance) -> OrchestrationWorkItem | None:
+    """Create ``new`` with its start message and return its work item, held by this
+    transaction (no lease), or None (nothing written) if another instance has the id.
+    The item is made from what was written, without reading it back; no work is
+    announced: the episode this transaction runs consumes the message."""
+    tx.executemany(q.INSERT_INSTANCE, [rows.new_instance(tx.hub, new)])
+    event = new.start_event
+    params = (to_micros(new.visible_at), event.to_json(), tx.hub, new.instance_id)
+    (inserted,) = tx.together([(q.INSERT_START_MESSAGE, (*params, new.execution_id))])
+    if not inserted:
+        return None
+    tx.created += 1
+    record = new.pending_record()
+    start = InboxMessage(message_id=inserted[0][0], event=event, execution_id=new.execution_id)
+    return OrchestrationWorkItem(instance=record, messages=(start,), lock_token=None)
+
+
+def enqueue(tx: Tx, message: NewMessage, delivered: Callable[[bool], None] | None = None) -> None:
+    """Insert a message if its instance exists; ``delivered`` is told whether it did
+    once that is known (at the commit). A message for an unknown instance writes nothing."""
+    # No row lock on the target: two episodes messaging each other's instances would
+    # deadlock in PostgreSQL. A purge racing this leaves a message nobody reads.
+    event = message.event.to_json()
+    visible = to_micros(message.visible_at)
+    params = (message.execution_id, visible, event, tx.hub, message.instance_id)
+    tell = delivered or _ignore
+    tx.count_at_commit(q.ENQUEUE_IF_EXISTS, *params, then=lambda count: tell(count > 0))
+    tx.notify("orchestration", message.visible_at)
+
+
+def _ignore(delivered: bool) -> None:
+    pass
+
+
+def insert_message(
+    tx: Tx,
+    instance_id: str,
+    execution_id: str | None,
+    visible_at: _dt.datetime,
+    event: HistoryEvent,
+) -> None:
+    """Insert a message for an instance known to exist (no result waited for)."""
+    row = (tx.hub, instance_id, execution_id, to_micros(visible_at), event.to_json())
+    tx.executemany(q.INSERT_MESSAGE, [row])
+
+
+def release(tx: Tx, instance_id: str, lock_token: str) -> None:
+    """End an instance's lease, consuming nothing (nothing if the lease was lost)."""
+    tx.execute(q.RELEASE_INSTANCE, tx.hub, instance_id, lock_token)
+    tx.notify("orchestration")
+
+
+def delete(tx: Tx, instance_id: str) -> None:
+    """Delete an instance with its history, inbox and activity work."""
+    for statement in (q.DELETE_HISTORY, q.DELETE_INBOX, q.DELETE_ACTIVITIES, q.DELETE_INSTANCE):
+        tx.execute(statement, tx.hub, instance_id)
+
+
+def purge(tx: Tx, instance_id: str) -> bool:
+    """Delete a finished instance; False if unknown, ``InvalidInstanceStateError`` if active."""
+    row = tx.one(q.SELECT_STATUS, tx.hub, instance_id)
+    if row is None:
+        return False
+    if row[0] not in TERMINAL_STATUSES:
+        raise InvalidInstanceStateError(instance_id, row[0], "purge")
+    delete(tx, instance_id)
+    tx.notify("status")
+    return True
+
+
+def purge_matching(tx: Tx, query: InstanceQuery) -> int:
+    """Delete every finished instance that matches ``query``; how many."""
+    where, params = _where(query)
+    statuses = sorted(s.value for s in TERMINAL_STATUSES)
+    where += f" AND runtime_status IN ({q.marks(len(statuses))})"
+    select_doomed = f"SELECT instance_id FROM durably_instances WHERE {where}{{for_update}}"
+    doomed = [row[0] for row in tx.all(select_doomed, tx.hub, *params, *statuses)]
+    for instance_id in doomed:
+        delete(tx, instance_id)
+    if doomed:
+        tx.notify("status")
+    return len(doomed)
+
+
+def page(tx: Tx, query: InstanceQuery) -> RecordPage:
+    """A page of instances in (created_time, instance_id) order."""
+    where, params = _where(query)
+    if query.continuation_token:
+        created, instance_id = _codec.decode_token(query.continuation_token)
+        # A row-value comparison: both databases turn it into one index range seek.
+        where += " AND (created_time, instance_id) > (?, ?)"
+        params += [created, instance_id]
+    found = tx.all(
+        f"SELECT {q.INSTANCE_COLUMNS} FROM durably_instances WHERE {where}"
+        " ORDER BY created_time, instance_id LIMIT ?",
+        tx.hub,
+        *params,
+        query.page_size + 1,
+    )
+    records = [rows.record(row) for row in found[: query.page_size]]
+    token = None
+    if len(found) > query.page_size and records:
+        last = found[query.page_size - 1]
+        token = _codec.encode_token(last[7], last[0])
+    return RecordPage(instances=tuple(records), continuation_token=token)
+
+
+def _where(query: InstanceQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = ["task_hub = ?"]
+    params: list[Any] = []
+    if query.runtime_status is not None:
+        statuses = sorted(s.value for s in query.runtime_status)
+        clauses.append(f"runtime_status IN ({q.marks(len(statuses)) or 'NULL'})")
+        params += statuses
+    if query.name is not None:
+        clauses.append("name = ?")
+        params.append(query.name)
+    if query.instance_id_prefix is not None:
+        # substr rather than LIKE: LIKE is case-insensitive in SQLite and needs escaping.
+        # The length is our own int, so inlining it is safe and spares a typed parameter.
+        clauses.append(f"substr(instance_id, 1, {len(query.instance_id_prefix)}) = ?")
+        params.append(query.instance_id_prefix)
+    if query.created_time_from is not None:
+        clauses.append("created_time >= ?")
+        params.append(to_micros(query.created_time_from))
+    if query.created_time_to is not None:
+        clauses.append("created_time <= ?")
+        params.append(to_micros(query.created_time_to))
+    return " AND ".join(clauses), params

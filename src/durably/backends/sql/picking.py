@@ -1,0 +1,132 @@
+"""Picking orchestration work: which instances to take, leased or held, with their messages.
+
+Two ways to take an instance: *lock* it (a lease written on its row: owner, token,
+expiry) for an episode committed in a later transaction, or *hold* it for the rest of
+this transaction, which also commits the episode (SQLite's write lock or PostgreSQL's
+row lock keeps it; nothing is written). Others' instances are passed by, not waited for.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from durably.backends._codec import to_micros
+from durably.backends.base import OrchestrationWorkItem
+from durably.backends.sql import rows
+from durably.backends.sql import statements as q
+from durably.backends.sql.tx import Tx
+
+CANDIDATE_WINDOW = 16
+"""Message rows read per wanted instance when picking work: the select walks the inbox
+index oldest first and stops early, instead of grouping every visible message by
+instance; an instance with a burst of messages may make a poll return fewer items."""
+CANDIDATE_SPARE = 4
+"""Candidate instances offered to the lock per wanted instance (some may be busy)."""
+
+Lease = tuple[str, str, int]
+"""A lease to write: owner, token, expiry (microseconds)."""
+
+
+def has_orchestration_work(tx: Tx, now: _dt.datetime) -> bool:
+    """Whether some unlocked instance has a visible message (a read: no locks taken)."""
+    now_us = to_micros(now)
+    return tx.one(q.HAS_ORCHESTRATION_WORK, tx.hub, now_us, now_us) is not None
+
+
+def lock(
+    tx: Tx,
+    named: Sequence[str],
+    owner: str,
+    now: _dt.datetime,
+    lease: _dt.timedelta,
+    limit: int,
+) -> list[OrchestrationWorkItem]:
+    """Lease the free ones of ``named``, then up to ``limit`` other free instances with
+    visible messages (oldest message first), all under one token."""
+    token = uuid.uuid4().hex
+    leased = (owner, token, to_micros(now + lease))
+    items = _take_then_read(tx, list(named), now, None, leased, token) if named else []
+    if limit > 0:
+        (found,) = tx.together([_candidates_query(tx, now, limit)])
+        others = _candidates(found, named, limit)
+        items += _take_then_read(tx, others, now, limit, leased, token)
+    return items
+
+
+def hold(
+    tx: Tx, named: Sequence[str], now: _dt.datetime, limit: int
+) -> list[OrchestrationWorkItem]:
+    """Hold the free ones of ``named``, then up to ``limit`` other instances with visible
+    messages, oldest message first. The named ones (few: the instances of activity
+    results), their messages and the search for others share one round trip; others
+    found cost two more (their holds, then their messages)."""
+    queries = []
+    if named:
+        queries += [_take_query(tx, named, now, None), _messages_query(tx, named, now)]
+    if limit > 0:
+        queries.append(_candidates_query(tx, now, limit))
+    results = tx.together(queries)
+    items = rows.work_items(named, results[0], results[1], None) if named else []
+    others = _candidates(results[-1], named, limit) if limit > 0 else []
+    if others:
+        items += _take_then_read(tx, others, now, limit, None, None)
+    return items
+
+
+def _take_then_read(
+    tx: Tx,
+    candidates: list[str],
+    now: _dt.datetime,
+    limit: int | None,
+    lease: Lease | None,
+    token: str | None,
+) -> list[OrchestrationWorkItem]:
+    """Lease (or hold, without ``lease``) up to ``limit`` (default: all) of ``candidates``
+    that are free, then read their messages."""
+    # Oldest first: a LIMIT in the locking statement would take any of the candidates
+    # (the plan decides), so take the first ones wanted, and more only for those busy.
+    wanted = len(candidates) if limit is None else limit
+    taken: list[tuple[Any, ...]] = []
+    offered = 0
+    while offered < len(candidates) and len(taken) < wanted:
+        chunk = candidates[offered : offered + wanted - len(taken)]
+        offered += len(chunk)
+        taken += tx.together([_take_query(tx, chunk, now, lease)])[0]
+    if not taken:
+        return []
+    (messages,) = tx.together([_messages_query(tx, [row[0] for row in taken], now)])
+    return rows.work_items(candidates, taken, messages, token)
+
+
+def _candidates_query(tx: Tx, now: _dt.datetime, limit: int) -> tuple[str, tuple[Any, ...]]:
+    return q.LOCK_CANDIDATES, (tx.hub, to_micros(now), limit * CANDIDATE_WINDOW)
+
+
+def _candidates(found: list[tuple[Any, ...]], excluded: Sequence[str], limit: int) -> list[str]:
+    # Oldest messages first; some of their instances may be locked (another worker's
+    # batch is running them), so offer a few times the limit and take up to the limit.
+    # The excluded ones are taken already (no lock column may say so).
+    ids = dict.fromkeys(row[0] for row in found)
+    for instance_id in excluded:
+        ids.pop(instance_id, None)
+    return list(ids)[: limit * CANDIDATE_SPARE]
+
+
+def _take_query(
+    tx: Tx, candidates: Sequence[str], now: _dt.datetime, lease: Lease | None
+) -> tuple[str, tuple[Any, ...]]:
+    now_us = to_micros(now)
+    count = len(candidates)
+    if lease is None:
+        return q.hold_instances(count), (tx.hub, *candidates, now_us, count)
+    return q.lock_instances(count), (tx.hub, *candidates, now_us, count, *lease, tx.hub)
+
+
+def _messages_query(
+    tx: Tx, instance_ids: Sequence[str], now: _dt.datetime
+) -> tuple[str, tuple[Any, ...]]:
+    statement = q.visible_messages(len(instance_ids))
+    return statement, (tx.hub, *instance_ids, to_micros(now))

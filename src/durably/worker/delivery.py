@@ -1,0 +1,181 @@
+"""Handing activity results on: run the next episode at once, or deliver to the inbox.
+
+A finished activity's result goes one of three ways. With nothing else to deliver, the
+pool thread that ran it delivers it itself: the episode runs there, at once, and the
+next activity it claims runs on that same thread (a sequence of steps needs no hand-off
+at all). Otherwise the result joins the batch of the result thread, which runs the
+episodes of a whole batch in one commit. Results whose instance is busy elsewhere (or
+with direct episodes off) are delivered through the instance's inbox. Meanwhile the
+leases of the activities in flight are renewed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import queue
+import threading
+from collections.abc import Iterable
+
+from durably.backends.base import ActivityWorkItem, FastBackend
+from durably.worker.activities import ActivityDispatcher
+from durably.worker.orchestrations import OrchestrationDispatcher
+from durably.worker.pool import Outcome, Slots
+
+log = logging.getLogger("durably.worker")
+
+Result = tuple[ActivityWorkItem, Outcome]
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+class ResultDelivery:
+    """The activities a worker has in flight and the delivery of their results."""
+
+    def __init__(
+        self,
+        backend: FastBackend,
+        orchestrations: OrchestrationDispatcher,
+        activities: ActivityDispatcher,
+        *,
+        slots: Slots,
+        direct_episodes: bool,
+        stopping: threading.Event,
+    ) -> None:
+        self._backend = backend
+        self._orchestrations = orchestrations
+        self._activities = activities
+        self._slots = slots
+        self._direct = direct_episodes
+        self._stopping = stopping
+        self._results: queue.SimpleQueue[Result | None] = queue.SimpleQueue()
+        self._in_flight: dict[int, ActivityWorkItem] = {}
+        self._in_flight_lock = threading.Lock()
+        self._delivering = threading.Lock()  # one delivery of results at a time
+
+    # -- what is in flight --------------------------------------------------------
+    def track(self, item: ActivityWorkItem) -> None:
+        """``item`` is about to run here: renew its lease until its result is handed on."""
+        with self._in_flight_lock:
+            self._in_flight[item.message_id] = item
+
+    @property
+    def idle(self) -> bool:
+        """Whether no activity is in flight."""
+        return not self._in_flight
+
+    def working_on(self, instance_id: str) -> bool:
+        """Whether an activity of the instance is in flight."""
+        # A scan of the activities in flight (at most a few hundred): the one record of
+        # them, rather than a count kept beside it (a claim may take over an entry).
+        with self._in_flight_lock:
+            return any(item.instance_id == instance_id for item in self._in_flight.values())
+
+    # -- outcomes -----------------------------------------------------------------
+    def ran(self, item: ActivityWorkItem, outcome: Outcome | None) -> None:
+        """A pool thread ran an activity: deliver the result on this thread if nothing
+        else is being delivered, else hand it to the result thread's batch."""
+        if (
+            outcome is not None
+            and self._direct
+            and self._results.empty()
+            and self._delivering.acquire(blocking=False)
+        ):
+            try:
+                self._slots.give(1)
+                alone = len(self._in_flight) == 1 and self._results.empty()
+                self._deliver([(item, outcome)], alone=alone)
+            finally:
+                self._delivering.release()
+            return
+        self.finished(item, outcome)
+
+    def finished(self, item: ActivityWorkItem, outcome: Outcome | None) -> None:
+        """An activity ran (``outcome``) or never will here (None: hand it back)."""
+        self._slots.give(1)
+        if outcome is None:
+            self._forget([item])
+            try:
+                self._backend.abandon_activity(item, visible_at=_now())
+            except Exception:
+                log.exception("could not hand back activity %d", item.message_id)
+            return
+        self._results.put((item, outcome))
+
+    # -- the loops ----------------------------------------------------------------
+    def deliver_batches(self) -> None:
+        """The result thread: deliver results in batches until :meth:`close`."""
+        running = True
+        while running:
+            batch: list[Result] = []
+            for result in self._drain(self._results.get()):
+                if result is None:
+                    running = False
+                else:
+                    batch.append(result)
+            if batch:
+                with self._delivering:
+                    self._deliver(batch)
+
+    def close(self) -> None:
+        """Let the result thread finish what is queued, then return."""
+        self._results.put(None)
+
+    def renew_leases(self, lease_seconds: float) -> None:
+        """The lease thread: renew the leases of the activities in flight until stopped."""
+        interval = lease_seconds / 3
+        while not self._stopping.wait(interval):
+            with self._in_flight_lock:
+                items = list(self._in_flight.values())
+            if not items:
+                continue
+            until = _now() + _dt.timedelta(seconds=lease_seconds)
+            try:
+                self._backend.renew_activity_locks(items, until=until)
+            except Exception:
+                log.exception("renewing activity leases failed")
+
+    # -- delivering ---------------------------------------------------------------
+    def _drain(self, first: Result | None) -> list[Result | None]:
+        items = [first]
+        while True:
+            try:
+                items.append(self._results.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _deliver(self, batch: list[Result], *, alone: bool = False) -> None:
+        remaining = batch
+        if self._direct and not self._stopping.is_set():
+            try:
+                remaining = self._orchestrations.run_with_results(_now(), batch, alone=alone)
+            except Exception:
+                log.exception("running episodes for %d activity results failed", len(batch))
+        if remaining:
+            self._complete(remaining)
+        self._forget(item for item, _ in batch)
+
+    def _complete(self, batch: list[Result]) -> None:
+        """Deliver results through the inboxes, retrying a few times while the store fails
+        (after that the leases expire and the activities run again: at least once)."""
+        lost: list[int] = []
+        for attempt in range(5):
+            try:
+                lost = self._activities.complete(batch, _now())
+                break
+            except Exception:
+                log.exception("delivering %d activity results failed (try %d)", len(batch), attempt)
+                self._stopping.wait(min(2**attempt * 0.1, 2.0))
+        for message_id in lost:
+            log.warning("activity lease %d was lost; its result was dropped", message_id)
+
+    def _forget(self, items: Iterable[ActivityWorkItem]) -> None:
+        """No longer renew these activities' leases (delivered, or handed back)."""
+        with self._in_flight_lock:
+            for item in items:
+                # The row may already carry the instance's next activity (a claim takes
+                # over the row of the activity whose result its commit applied).
+                if self._in_flight.get(item.message_id) is item:
+                    del self._in_flight[item.message_id]
