@@ -20,7 +20,6 @@ if TYPE_CHECKING:
         InvalidInstanceStateError,
         LockLost,
         NonDeterministicOrchestrationError,
-        OrchestrationFailedError,
         StoreError,
         TaskFailedError,
     )
@@ -46,7 +45,6 @@ _LAZY = {
     "InvalidInstanceStateError": "durably.errors",
     "LockLost": "durably.errors",
     "NonDeterministicOrchestrationError": "durably.errors",
-    "OrchestrationFailedError": "durably.errors",
     "StoreError": "durably.errors",
     "TaskFailedError": "durably.errors",
     "FailureDetails": "durably.history",
@@ -89,7 +87,6 @@ __all__ = [
     "LockLost",
     "NonDeterministicOrchestrationError",
     "OrchestrationContext",
-    "OrchestrationFailedError",
     "OrchestrationRuntimeStatus",
     "PurgeHistoryResult",
     "RetryOptions",

@@ -59,11 +59,12 @@ class TaskFailedError(DurablyError):
 
 
 class LockLost(DurablyError):
-    """A worker's lease on an instance or an activity expired before it committed."""
+    """A worker's lease on an instance or an activity expired before it committed.
 
-
-class OrchestrationFailedError(DurablyError):
-    """Raised by helpers that wait for a result when the instance did not complete."""
+    Nothing raises it yet: a store reports lost leases per item (the ids that
+    ``commit_orchestrations`` and ``complete_activities`` return), and the worker logs
+    them. It stays because the public contract names it.
+    """
 
 
 class StoreError(DurablyError):

@@ -53,7 +53,7 @@ class ActivityDispatcher:
         if function is None:
             return False
         answer = self._async.get(function)
-        if answer is None:  # inspect is slow enough to show in profiles: once per function
+        if answer is None:  # inspect is slow: asked once per function
             answer = self._async[function] = inspect.iscoroutinefunction(function)
         return answer
 
