@@ -161,6 +161,8 @@ class OrchestrationExecutor:
         if self._completion is not None:
             return self._apply_after_completion(event)
         match event:  # the arms are tried in turn: the most frequent events come first
+            case OrchestratorStarted():
+                return self._apply_orchestrator_started(event)
             case TaskScheduled() | TimerCreated() | SubOrchestrationInstanceCreated() | EventSent():
                 return self._apply_scheduled(event)
             case (
@@ -172,8 +174,6 @@ class OrchestrationExecutor:
                 | SubOrchestrationInstanceFailed()
             ):
                 return self._apply_message(event)
-            case OrchestratorStarted():
-                return self._apply_orchestrator_started(event)
             case OrchestratorCompleted() | ExecutionCompleted() | ContinueAsNew() | GenericEvent():
                 return True
             case ExecutionStarted():
