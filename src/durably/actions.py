@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from durably.history import FailureDetails, OrchestrationRuntimeStatus
 
@@ -58,3 +59,9 @@ class CompleteOrchestration(Action):
     result: str | None = None
     failure_details: FailureDetails | None = None
     carryover_events: tuple[tuple[str, str | None], ...] = ()
+
+
+AnyAction: TypeAlias = (
+    ScheduleTask | CreateTimer | StartSubOrchestration | SendEvent | CompleteOrchestration
+)
+"""Every concrete action: ``match`` on it with class patterns ending in ``assert_never``."""

@@ -2,6 +2,8 @@
 
 Everything here reads time from history (``current_utc_datetime``) and numbers tasks in
 call order, so a replay against the same history makes the same calls with the same ids.
+The context holds the execution's identity; what its calls change lives in the
+:class:`~durably.engine.state.OrchestrationState` the executor hands it.
 """
 
 from __future__ import annotations
@@ -9,17 +11,16 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import uuid
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from durably import payload
-from durably.actions import Action, CreateTimer, ScheduleTask, StartSubOrchestration
+from durably.actions import CreateTimer, ScheduleTask, StartSubOrchestration
 from durably.engine.retry import RetryOptions
+from durably.engine.state import OrchestrationState
 from durably.engine.tasks import (
     AtomicTask,
     EventWithTimeoutTask,
-    ExternalEventTask,
     RetryableTask,
     Task,
     TimerTask,
@@ -43,11 +44,11 @@ def function_name(function: str | Callable[..., Any]) -> str:
 class ReplaySafeLogger:
     """A logger that stays silent while the orchestrator replays history."""
 
-    def __init__(self, context: OrchestrationContext, logger: logging.Logger) -> None:
-        self._context, self._logger = context, logger
+    def __init__(self, state: OrchestrationState, logger: logging.Logger) -> None:
+        self._state, self._logger = state, logger
 
     def _log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
-        if not self._context.is_replaying:
+        if not self._state.is_replaying:
             self._logger.log(level, msg, *args, stacklevel=3, **kwargs)
 
     def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
@@ -71,31 +72,19 @@ class OrchestrationContext:
 
     def __init__(
         self,
+        state: OrchestrationState,
         *,
         instance_id: str,
         name: str,
         input_text: str | None,
         parent_instance_id: str | None,
-        started_at: _dt.datetime,
     ) -> None:
+        self._state = state
         self._instance_id = instance_id
         self._name = name
         self._input_text = input_text
         self._parent_instance_id = parent_instance_id
-        self._now = started_at
-        self._replaying = True
-        self._next_task_id = 0
-        self._uuid_counter = 0
-        self._custom_status: Any = None
-        self._continue_as_new: tuple[str | None] | None = None
-        # Tasks waiting for a completion event, by task id.
-        self._pending: dict[int, AtomicTask] = {}
-        # Actions asked for and not yet matched to a history event, in task-id order.
-        self._unmatched: dict[int, Action] = {}
-        # External events: waiters and arrived-but-unclaimed events, by lower-cased name.
-        self._waiters: dict[str, deque[ExternalEventTask]] = {}
-        self._arrived: list[tuple[str, str | None]] = []
-        self.logger = ReplaySafeLogger(self, logging.getLogger(f"durably.orchestrator.{name}"))
+        self.logger = ReplaySafeLogger(state, logging.getLogger(f"durably.orchestrator.{name}"))
 
     # -- properties --------------------------------------------------------------
     @property
@@ -114,16 +103,16 @@ class OrchestrationContext:
     @property
     def is_replaying(self) -> bool:
         """True while the orchestrator re-executes steps already recorded in history."""
-        return self._replaying
+        return self._state.is_replaying
 
     @property
     def current_utc_datetime(self) -> _dt.datetime:
         """The time of the current episode, from history (never the clock)."""
-        return self._now
+        return self._state.now
 
     @property
     def custom_status(self) -> Any:
-        return self._custom_status
+        return self._state.custom_status
 
     def get_input(self) -> Any:
         """The orchestration's input, decoded from JSON."""
@@ -131,18 +120,20 @@ class OrchestrationContext:
 
     def new_uuid(self) -> str:
         """A deterministic UUID, derived from the instance id, the time and a counter."""
-        self._uuid_counter += 1
-        key = f"{self._instance_id}_{self._now.isoformat()}_{self._uuid_counter}"
+        state = self._state
+        state.uuid_counter += 1
+        key = f"{self._instance_id}_{state.now.isoformat()}_{state.uuid_counter}"
         return str(uuid.uuid5(_UUID_NAMESPACE, key))
 
     def set_custom_status(self, value: Any) -> None:
         """Publish a JSON-serialisable value visible in the instance's status."""
         payload.dumps(value, what="custom status")
-        self._custom_status = value
+        self._state.custom_status = value
 
     def continue_as_new(self, input_: Any = None) -> None:
         """Restart the orchestration with a fresh history once the function returns."""
-        self._continue_as_new = (payload.dumps(input_, what="continue_as_new input"),)
+        text = payload.dumps(input_, what="continue_as_new input")
+        self._state.continues_as_new, self._state.next_input = True, text
 
     # -- scheduling --------------------------------------------------------------
     def call_activity(self, name: str | Callable[..., Any], input_: Any = None) -> Task:
@@ -181,32 +172,27 @@ class OrchestrationContext:
 
     def create_timer(self, fire_at: _dt.datetime | _dt.timedelta) -> TimerTask:
         """A durable timer firing at ``fire_at`` (a UTC datetime, or a delay from now)."""
+        state = self._state
         if isinstance(fire_at, _dt.timedelta):
-            fire_at = self._now + fire_at
+            fire_at = state.now + fire_at
         elif fire_at.tzinfo is None:
             fire_at = fire_at.replace(tzinfo=_dt.UTC)
-        action = CreateTimer(task_id=self._take_id(), fire_at=fire_at)
-        timer = TimerTask(action, fire_at, self._cancel_timer)
-        self._register(timer)
+        action = CreateTimer(task_id=state.take_task_id(), fire_at=fire_at)
+        timer = TimerTask(action, fire_at, state.cancel_timer)
+        state.register(timer)
         return timer
 
     def wait_for_external_event(
         self, name: str, timeout: float | _dt.timedelta | None = None
     ) -> Task:
         """Wait for an event raised on this instance; ``timeout`` (seconds) raises TimeoutError."""
-        event = ExternalEventTask(name)
-        key = name.lower()
-        for index, (arrived_name, text) in enumerate(self._arrived):
-            if arrived_name.lower() == key:
-                del self._arrived[index]
-                event._complete(payload.loads(text))
-                return event
-        self._waiters.setdefault(key, deque()).append(event)
-        if timeout is None:
+        state = self._state
+        event = state.wait_for_event(name)
+        if timeout is None or event.is_completed:
             return event
         delay = timeout if isinstance(timeout, _dt.timedelta) else _dt.timedelta(seconds=timeout)
         timer = self.create_timer(delay)
-        return EventWithTimeoutTask(event, timer, lambda: self._drop_waiter(key, event))
+        return EventWithTimeoutTask(event, timer, lambda: state.drop_waiter(event))
 
     def task_all(self, tasks: Sequence[Task]) -> Task:
         """Completes with all results in order; fails on the first failure."""
@@ -216,49 +202,28 @@ class OrchestrationContext:
         """Completes with the first task to finish (the task object itself)."""
         return WhenAnyTask(tasks)
 
-    # -- internals used by the replay driver --------------------------------------
-    def _take_id(self) -> int:
-        task_id = self._next_task_id
-        self._next_task_id += 1
-        return task_id
-
-    def _register(self, task: AtomicTask) -> None:
-        self._pending[task.task_id] = task
-        self._unmatched[task.task_id] = task.action
-
+    # -- internals ---------------------------------------------------------------
     def _schedule_activity(self, name: str, text: str | None) -> Task:
-        task = AtomicTask(ScheduleTask(task_id=self._take_id(), name=name, input=text))
-        self._register(task)
+        state = self._state
+        task = AtomicTask(ScheduleTask(task_id=state.take_task_id(), name=name, input=text))
+        state.register(task)
         return task
 
     def _schedule_sub(self, name: str, text: str | None, instance_id: str | None) -> Task:
-        task_id = self._take_id()
+        state = self._state
+        task_id = state.take_task_id()
         child_id = instance_id or f"{self._instance_id}:{task_id:04d}"
         action = StartSubOrchestration(task_id=task_id, name=name, instance_id=child_id, input=text)
         task = AtomicTask(action)
-        self._register(task)
+        state.register(task)
         return task
 
     def _retrying(self, start: Callable[[], Task], options: RetryOptions) -> Task:
-        first_attempt_at = self._now
+        state = self._state
+        first_attempt_at = state.now
 
         def delay(attempt: int) -> Task | None:
-            wait = options.next_delay(attempt, first_attempt_at, self._now)
+            wait = options.next_delay(attempt, first_attempt_at, state.now)
             return None if wait is None else self.create_timer(wait)
 
         return RetryableTask(start, delay)
-
-    def _cancel_timer(self, timer: TimerTask) -> None:
-        self._pending.pop(timer.task_id, None)
-
-    def _drop_waiter(self, key: str, event: ExternalEventTask) -> None:
-        waiters = self._waiters.get(key)
-        if waiters and event in waiters:
-            waiters.remove(event)
-
-    def _deliver_event(self, name: str, text: str | None) -> None:
-        waiters = self._waiters.get(name.lower())
-        if waiters:
-            waiters.popleft()._complete(payload.loads(text))
-        else:
-            self._arrived.append((name, text))

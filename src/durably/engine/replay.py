@@ -1,10 +1,12 @@
 """The replay driver: history in, actions out. Pure: no I/O, no clock, no threads.
 
-An :class:`OrchestrationExecutor` owns one live generator. ``replay(history)`` feeds it
-the recorded events (results come back without running anything and every scheduling
-call must match what history recorded); ``execute(new_events, now)`` applies new events,
-runs the generator until it blocks, and returns what the episode must commit. A worker
-may keep the executor between episodes so that only new events are applied.
+An :class:`OrchestrationExecutor` owns one live generator and the
+:class:`~durably.engine.state.OrchestrationState` of its execution. ``replay(history)``
+feeds it the recorded events (results come back without running anything and every
+scheduling call must match what history recorded); ``execute(new_events, now)`` applies
+new events, runs the generator until it blocks, and returns what the episode must
+commit. A worker may keep the executor between episodes so that only new events are
+applied.
 """
 
 from __future__ import annotations
@@ -15,21 +17,18 @@ import datetime as _dt
 import inspect
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import Any, TypeAlias, assert_never, cast
 
 from durably import payload
-from durably.actions import (
-    Action,
-    CompleteOrchestration,
-    CreateTimer,
-    ScheduleTask,
-    SendEvent,
-    StartSubOrchestration,
-)
+from durably.actions import Action, AnyAction, CompleteOrchestration
 from durably.engine.context import OrchestrationContext
+from durably.engine.nondeterminism import ScheduledEvent, check_scheduled
+from durably.engine.recording import action_event, completion_event, output_text
+from durably.engine.state import OrchestrationState
 from durably.engine.tasks import Task, TimerTask
-from durably.errors import NonDeterministicOrchestrationError, TaskFailedError
+from durably.errors import TaskFailedError
 from durably.history import (
+    AnyHistoryEvent,
     ContinueAsNew,
     EventRaised,
     EventSent,
@@ -56,7 +55,15 @@ from durably.history import (
 
 Status = OrchestrationRuntimeStatus
 Orchestrator = Callable[[OrchestrationContext], Any]
-_ActionEvent = TaskScheduled | TimerCreated | SubOrchestrationInstanceCreated | EventSent
+_Message: TypeAlias = (
+    TaskCompleted
+    | TaskFailed
+    | TimerFired
+    | EventRaised
+    | SubOrchestrationInstanceCompleted
+    | SubOrchestrationInstanceFailed
+)
+"""Events sent to the instance that settle what the orchestrator may wait on."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,14 +84,14 @@ class OrchestrationExecutor:
     def __init__(self, orchestrator: Orchestrator, *, instance_id: str) -> None:
         self._orchestrator = orchestrator
         self._instance_id = instance_id
-        self._context: OrchestrationContext | None = None
+        self._state: OrchestrationState | None = None  # created by ExecutionStarted
         self._generator: Generator[Any, Any, Any] | None = None
         self._awaited: Task | None = None
         self._completion: CompleteOrchestration | None = None
         self._suspended = False
-        self._held: list[HistoryEvent] = []
+        self._held: list[_Message] = []  # while suspended or not yet started
         self._position = 0
-        self._now: _dt.datetime | None = None
+        self._now: _dt.datetime | None = None  # the episode's time until the state holds it
         self.parent: tuple[str, int] | None = None
         """(parent instance id, task id) when this is a sub-orchestration."""
 
@@ -100,10 +107,10 @@ class OrchestrationExecutor:
     @property
     def next_timer(self) -> _dt.datetime | None:
         """When the earliest timer the orchestrator waits on fires (None: no timer)."""
-        context = self._context
-        if context is None:
+        state = self._state
+        if state is None:
             return None
-        times = [t.fire_at for t in context._pending.values() if isinstance(t, TimerTask)]
+        times = [t.fire_at for t in state.pending.values() if isinstance(t, TimerTask)]
         return min(times, default=None)
 
     def replay(self, history: Sequence[HistoryEvent]) -> None:
@@ -112,29 +119,30 @@ class OrchestrationExecutor:
         Raises NonDeterministicOrchestrationError when the orchestrator schedules
         something other than what history recorded.
         """
-        for event in history:
+        for event in _concrete(history):
             self._apply(event, replaying=True)
             self._position += 1
 
     def execute(self, new_events: Sequence[HistoryEvent], now: _dt.datetime) -> EpisodeResult:
         """Apply an episode's new events and return what to commit."""
-        recorded: list[HistoryEvent] = [OrchestratorStarted(timestamp=now)]
-        self._apply(recorded[0], replaying=False)
-        for event in new_events:
+        started = OrchestratorStarted(timestamp=now)
+        recorded: list[HistoryEvent] = [started]
+        self._apply(started, replaying=False)
+        for event in _concrete(new_events):
             if self._apply(event, replaying=False):
                 recorded.append(event)
         actions = self._take_new_actions()
-        recorded.extend(_action_event(action, now) for action in actions)
+        recorded.extend(action_event(action, now) for action in actions)
         recorded.append(OrchestratorCompleted(timestamp=now))
         completion = self._completion
         if completion is not None:
-            recorded.append(_completion_event(completion, now))
+            recorded.append(completion_event(completion, now))
         self._position += len(recorded)
         return EpisodeResult(
             new_events=tuple(recorded),
             actions=tuple(actions) + ((completion,) if completion else ()),
             runtime_status=self._status(),
-            output=_output(completion),
+            output=output_text(completion),
             custom_status=self._custom_status_text(),
             completion=completion,
         )
@@ -145,54 +153,41 @@ class OrchestrationExecutor:
         self._completion = _failed(error)
 
     # -- event application -------------------------------------------------------
-    def _apply(self, event: HistoryEvent, *, replaying: bool) -> bool:
+    def _apply(self, event: AnyHistoryEvent, *, replaying: bool) -> bool:
         """Apply one event; False if it is a stale duplicate that must not be recorded."""
-        context = self._context
-        if context is not None:
-            context._replaying = replaying
+        state = self._state
+        if state is not None:
+            state.is_replaying = replaying
         if self._completion is not None:
             return self._apply_after_completion(event)
-        match event:
+        match event:  # the arms are tried in turn: the most frequent events come first
             case OrchestratorStarted():
-                self._now = event.timestamp
-                if context is not None:
-                    context._now = event.timestamp
-                return True
-            case ExecutionStarted():
-                if context is not None:
-                    return False  # a duplicate start: the execution is already running
-                self._start(event, replaying)
-                return True
+                return self._apply_orchestrator_started(event)
             case TaskScheduled() | TimerCreated() | SubOrchestrationInstanceCreated() | EventSent():
-                self._match(event)
-                return True
-            case ExecutionTerminated():
-                self._completion = CompleteOrchestration(
-                    task_id=-1, status=Status.Terminated, result=event.input
-                )
-                self._close()
-                return True
-            case ExecutionSuspended():
-                self._suspended = True
-                return True
-            case ExecutionResumed():
-                self._suspended = False
-                held, self._held = self._held, []
-                for waiting in held:
-                    # Through _apply: a held event may arrive after the execution ended.
-                    self._apply(waiting, replaying=replaying)
-                return True
+                return self._apply_scheduled(event)
+            case (
+                TaskCompleted()
+                | TaskFailed()
+                | TimerFired()
+                | EventRaised()
+                | SubOrchestrationInstanceCompleted()
+                | SubOrchestrationInstanceFailed()
+            ):
+                return self._apply_message(event)
             case OrchestratorCompleted() | ExecutionCompleted() | ContinueAsNew() | GenericEvent():
                 return True
+            case ExecutionStarted():
+                return self._apply_execution_started(event, replaying)
+            case ExecutionTerminated():
+                return self._apply_terminated(event)
+            case ExecutionSuspended():
+                return self._apply_suspended()
+            case ExecutionResumed():
+                return self._apply_resumed(replaying)
             case _:
-                if context is not None and not self._suspended:
-                    return self._deliver(event)
-                if self._is_stale(event):
-                    return False
-                self._held.append(event)
-                return True
+                assert_never(event)
 
-    def _apply_after_completion(self, event: HistoryEvent) -> bool:
+    def _apply_after_completion(self, event: AnyHistoryEvent) -> bool:
         """Apply an event that comes after the execution ended in this episode or before.
 
         Scheduling events are still matched, so that an orchestrator that now returns
@@ -204,26 +199,53 @@ class OrchestrationExecutor:
         assert completion is not None
         match event:
             case TaskScheduled() | TimerCreated() | SubOrchestrationInstanceCreated() | EventSent():
-                self._match(event)
-                return True
-            case EventRaised() if completion.status is Status.ContinuedAsNew:
+                return self._apply_scheduled(event)
+            case EventRaised():
+                if completion.status is not Status.ContinuedAsNew:
+                    return False
                 carried = (*completion.carryover_events, (event.name, event.input))
                 self._completion = dataclasses.replace(completion, carryover_events=carried)
                 return True
+            case OrchestratorStarted() | OrchestratorCompleted():
+                return True
+            case (
+                TaskCompleted()
+                | TaskFailed()
+                | TimerFired()
+                | SubOrchestrationInstanceCompleted()
+                | SubOrchestrationInstanceFailed()
+                | ExecutionStarted()
+                | ExecutionCompleted()
+                | ExecutionTerminated()
+                | ExecutionSuspended()
+                | ExecutionResumed()
+                | ContinueAsNew()
+                | GenericEvent()
+            ):
+                return False
             case _:
-                return isinstance(event, OrchestratorStarted | OrchestratorCompleted)
+                assert_never(event)
 
-    def _deliver(self, event: HistoryEvent) -> bool:
-        context = self._context
-        assert context is not None
+    def _apply_scheduled(self, event: ScheduledEvent) -> bool:
+        """Match a recorded scheduling event with the action the orchestrator asked for."""
+        state = self._state
+        action = state.unmatched.pop(event.event_id, None) if state is not None else None
+        check_scheduled(event, action, position=self._position)
+        return True
+
+    def _apply_message(self, event: _Message) -> bool:
+        """Settle the task ``event`` is for and resume; held while suspended or not started."""
+        state = self._state
+        if state is None or self._suspended:
+            return self._hold(event)
         match event:
             case TaskCompleted() | SubOrchestrationInstanceCompleted():
-                task = context._pending.pop(event.task_scheduled_id, None)
+                task = state.pending.pop(event.task_scheduled_id, None)
                 if task is None:
                     return False
                 task._complete(payload.loads(event.result))
             case TaskFailed() | SubOrchestrationInstanceFailed():
-                task = context._pending.pop(event.task_scheduled_id, None)
+                task = state.pending.pop(event.task_scheduled_id, None)
                 if task is None:
                     return False
                 failure = event.failure_details
@@ -233,76 +255,101 @@ class OrchestrationExecutor:
                     )
                 )
             case TimerFired():
-                timer = context._pending.pop(event.timer_id, None)
+                timer = state.pending.pop(event.timer_id, None)
                 if timer is None:
                     return False
                 timer._complete(None)
             case EventRaised():
-                context._deliver_event(event.name, event.input)
+                state.deliver_event(event.name, event.input)
             case _:
-                return False
+                assert_never(event)
         self._resume()
         return True
 
-    def _is_stale(self, event: HistoryEvent) -> bool:
+    def _hold(self, event: _Message) -> bool:
+        """Keep ``event`` for when the execution starts or resumes; False if it is stale."""
+        if self._is_stale(event):
+            return False
+        self._held.append(event)
+        return True
+
+    def _is_stale(self, event: _Message) -> bool:
         """A completion for a task this instance is not waiting on, or already holds."""
-        context = self._context
-        if context is None:
+        state = self._state
+        if state is None:
             return False
         task_id = _completed_task_id(event)
         if task_id is None:
             return False
-        return task_id not in context._pending or any(
+        return task_id not in state.pending or any(
             _completed_task_id(held) == task_id for held in self._held
         )
 
-    def _start(self, event: ExecutionStarted, replaying: bool) -> None:
-        now = self._now or event.timestamp
+    def _apply_orchestrator_started(self, event: OrchestratorStarted) -> bool:
+        if self._state is None:
+            self._now = event.timestamp
+        else:
+            self._state.now = event.timestamp
+        return True
+
+    def _apply_execution_started(self, event: ExecutionStarted, replaying: bool) -> bool:
+        if self._state is not None:
+            return False  # a duplicate start: the execution is already running
         if event.parent_instance_id is not None:
             self.parent = (event.parent_instance_id, event.parent_task_id)
-        self._context = context = OrchestrationContext(
+        now = self._now or event.timestamp
+        self._state = state = OrchestrationState(now=now, is_replaying=replaying)
+        context = OrchestrationContext(
+            state,
             instance_id=self._instance_id,
             name=event.name,
             input_text=event.input,
             parent_instance_id=event.parent_instance_id,
-            started_at=now,
         )
-        context._replaying = replaying
+        if self._begin(context, event.name):
+            held, self._held = self._held, []
+            for waiting in held:
+                self._apply(waiting, replaying=replaying)
+        return True
+
+    def _apply_terminated(self, event: ExecutionTerminated) -> bool:
+        self._completion = CompleteOrchestration(
+            task_id=-1, status=Status.Terminated, result=event.input
+        )
+        self._close()
+        return True
+
+    def _apply_suspended(self) -> bool:
+        self._suspended = True
+        return True
+
+    def _apply_resumed(self, replaying: bool) -> bool:
+        self._suspended = False
+        held, self._held = self._held, []
+        for waiting in held:
+            # Through _apply: a held event may arrive after the execution ended.
+            self._apply(waiting, replaying=replaying)
+        return True
+
+    # -- the generator -----------------------------------------------------------
+    def _begin(self, context: OrchestrationContext, name: str) -> bool:
+        """Call the orchestrator and run it to its first yield; False if it could not run."""
         if inspect.iscoroutinefunction(self._orchestrator):
-            self.fail(TypeError(f"orchestrator {event.name!r} must be a generator, not async def"))
-            return
+            self.fail(TypeError(f"orchestrator {name!r} must be a generator, not async def"))
+            return False
         try:
             outcome = self._orchestrator(context)
         except Exception as exc:
             self._completion = _failed(exc)
-            return
+            return False
         if inspect.isgenerator(outcome):
             self._generator = outcome
             self._step(None, None)
             self._resume()
         else:
             self._finish(outcome)
-        held, self._held = self._held, []
-        for waiting in held:
-            self._apply(waiting, replaying=replaying)
+        return True
 
-    def _match(self, event: _ActionEvent) -> None:
-        context = self._context
-        action = context._unmatched.pop(event.event_id, None) if context else None
-        expected = _describe_event(event)
-        if action is None:
-            raise NonDeterministicOrchestrationError(
-                f"history position {self._position}: history recorded {expected}, but on replay "
-                f"the orchestrator did not schedule task {event.event_id}"
-            )
-        actual = _describe_action(action)
-        if _kind_and_name(action) != _kind_and_name_of_event(event):
-            raise NonDeterministicOrchestrationError(
-                f"history position {self._position}: history recorded {expected}, but on replay "
-                f"the orchestrator asked for {actual}"
-            )
-
-    # -- the generator -----------------------------------------------------------
     def _resume(self) -> None:
         while self._completion is None and self._awaited is not None:
             task = self._awaited
@@ -337,16 +384,16 @@ class OrchestrationExecutor:
         self._awaited = yielded
 
     def _finish(self, result: Any) -> None:
-        context = self._context
-        assert context is not None
-        if context._continue_as_new is not None:
-            carry = tuple(context._arrived) + tuple(
+        state = self._state
+        assert state is not None
+        if state.continues_as_new:
+            carry = tuple(state.arrived) + tuple(
                 (e.name, e.input) for e in self._held if isinstance(e, EventRaised)
             )
             self._completion = CompleteOrchestration(
                 task_id=-1,
                 status=Status.ContinuedAsNew,
-                result=context._continue_as_new[0],
+                result=state.next_input,
                 carryover_events=carry,
             )
             return
@@ -365,12 +412,12 @@ class OrchestrationExecutor:
             self._generator = None
 
     # -- results -----------------------------------------------------------------
-    def _take_new_actions(self) -> list[Action]:
-        context = self._context
-        if context is None:
+    def _take_new_actions(self) -> list[AnyAction]:
+        state = self._state
+        if state is None:
             return []
-        actions = sorted(context._unmatched.values(), key=lambda a: a.task_id)
-        context._unmatched.clear()
+        actions = sorted(state.unmatched.values(), key=lambda a: a.task_id)
+        state.unmatched.clear()
         completion = self._completion
         if completion is not None and completion.status is not Status.Completed:
             return []  # a failed or terminated instance starts nothing new
@@ -384,112 +431,36 @@ class OrchestrationExecutor:
         return Status.Running
 
     def _custom_status_text(self) -> str | None:
-        context = self._context
-        if context is None or context._custom_status is None:
+        state = self._state
+        if state is None or state.custom_status is None:
             return None
-        return payload.dumps(context._custom_status, what="custom status")
+        return payload.dumps(state.custom_status, what="custom status")
 
 
-def _completed_task_id(event: HistoryEvent) -> int | None:
-    """The task id a completion event settles, or None for any other event."""
-    task_id = getattr(event, "task_scheduled_id", getattr(event, "timer_id", None))
-    return task_id if isinstance(task_id, int) else None
+def _concrete(events: Sequence[HistoryEvent]) -> Sequence[AnyHistoryEvent]:
+    """``events`` as what they are: ``HistoryEvent`` is only the base of the event classes."""
+    return cast("Sequence[AnyHistoryEvent]", events)
+
+
+def _completed_task_id(event: _Message) -> int | None:
+    """The task id a completion event settles, or None for a raised event."""
+    match event:
+        case (
+            TaskCompleted()
+            | TaskFailed()
+            | SubOrchestrationInstanceCompleted()
+            | SubOrchestrationInstanceFailed()
+        ):
+            return event.task_scheduled_id
+        case TimerFired():
+            return event.timer_id
+        case EventRaised():
+            return None
+        case _:
+            assert_never(event)
 
 
 def _failed(error: BaseException) -> CompleteOrchestration:
     return CompleteOrchestration(
         task_id=-1, status=Status.Failed, failure_details=FailureDetails.from_exception(error)
     )
-
-
-def _output(completion: CompleteOrchestration | None) -> str | None:
-    if completion is None:
-        return None
-    if completion.failure_details is not None:
-        failure = completion.failure_details
-        text = f"{failure.error_type}: {failure.message}"
-        return payload.dumps(f"{text}\n{failure.details}" if failure.details else text)
-    return completion.result
-
-
-def _completion_event(completion: CompleteOrchestration, now: _dt.datetime) -> HistoryEvent:
-    if completion.status is Status.ContinuedAsNew:
-        return ContinueAsNew(timestamp=now, input=completion.result)
-    if completion.status is Status.Terminated:
-        return ExecutionCompleted(
-            timestamp=now, orchestration_status=completion.status, result=completion.result
-        )
-    return ExecutionCompleted(
-        timestamp=now,
-        orchestration_status=completion.status,
-        result=completion.result,
-        failure_details=completion.failure_details,
-    )
-
-
-def _action_event(action: Action, now: _dt.datetime) -> HistoryEvent:
-    match action:
-        case ScheduleTask():
-            return TaskScheduled(
-                event_id=action.task_id, timestamp=now, name=action.name, input=action.input
-            )
-        case CreateTimer():
-            return TimerCreated(event_id=action.task_id, timestamp=now, fire_at=action.fire_at)
-        case StartSubOrchestration():
-            return SubOrchestrationInstanceCreated(
-                event_id=action.task_id,
-                timestamp=now,
-                name=action.name,
-                instance_id=action.instance_id,
-                input=action.input,
-            )
-        case SendEvent():
-            return EventSent(
-                event_id=action.task_id,
-                timestamp=now,
-                instance_id=action.instance_id,
-                name=action.name,
-                input=action.input,
-            )
-        case CompleteOrchestration():
-            raise AssertionError("completion is not a scheduling action")
-        case _:
-            raise AssertionError(f"unknown action {action!r}")
-
-
-def _kind_and_name(action: Action) -> tuple[str, str]:
-    match action:
-        case ScheduleTask():
-            return ("activity", action.name)
-        case CreateTimer():
-            return ("timer", "")
-        case StartSubOrchestration():
-            return ("sub-orchestration", action.name)
-        case SendEvent():
-            return ("event", action.name)
-        case _:
-            return ("completion", "")
-
-
-def _kind_and_name_of_event(event: _ActionEvent) -> tuple[str, str]:
-    match event:
-        case TaskScheduled():
-            return ("activity", event.name)
-        case TimerCreated():
-            return ("timer", "")
-        case SubOrchestrationInstanceCreated():
-            return ("sub-orchestration", event.name)
-        case EventSent():
-            return ("event", event.name)
-        case _:
-            assert_never(event)
-
-
-def _describe_event(event: _ActionEvent) -> str:
-    kind, name = _kind_and_name_of_event(event)
-    return f"{event.event_type} of {kind} {name!r} (task {event.event_id})".replace(" ''", "")
-
-
-def _describe_action(action: Action) -> str:
-    kind, name = _kind_and_name(action)
-    return f"{kind} {name!r} (task {action.task_id})".replace(" ''", "")

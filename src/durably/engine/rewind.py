@@ -20,13 +20,18 @@ import datetime as _dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never, cast
 
 from durably.history import (
+    AnyHistoryEvent,
+    ContinueAsNew,
     EventRaised,
+    EventSent,
     ExecutionCompleted,
     ExecutionResumed,
+    ExecutionStarted,
     ExecutionSuspended,
+    ExecutionTerminated,
     GenericEvent,
     HistoryEvent,
     OrchestratorCompleted,
@@ -89,7 +94,8 @@ def plan_rewind(history: Sequence[HistoryEvent], request: GenericEvent) -> Rewin
     scheduled: dict[int, _Scheduled] = {}
     done: set[int] = set()
     kept: list[HistoryEvent] = []
-    for index, event in enumerate(history):
+    # Every event is one of the concrete classes; HistoryEvent is only their base.
+    for index, event in enumerate(cast("Sequence[AnyHistoryEvent]", history)):
         if index < cut:
             if isinstance(event, _Scheduled):
                 scheduled[event.event_id] = event
@@ -139,7 +145,7 @@ def _cut(history: Sequence[HistoryEvent]) -> int:
     return len(history)
 
 
-def _result_of(event: HistoryEvent) -> int | None:
+def _result_of(event: AnyHistoryEvent) -> int | None:
     """The task id an event reports the outcome of, or None."""
     match event:
         case (
@@ -151,8 +157,25 @@ def _result_of(event: HistoryEvent) -> int | None:
             return event.task_scheduled_id
         case TimerFired():
             return event.timer_id
-        case _:
+        case (
+            OrchestratorStarted()
+            | OrchestratorCompleted()
+            | ExecutionStarted()
+            | ExecutionCompleted()
+            | ExecutionTerminated()
+            | ExecutionSuspended()
+            | ExecutionResumed()
+            | ContinueAsNew()
+            | TaskScheduled()
+            | TimerCreated()
+            | EventRaised()
+            | EventSent()
+            | SubOrchestrationInstanceCreated()
+            | GenericEvent()
+        ):
             return None
+        case _:
+            assert_never(event)
 
 
 def _trace(event: HistoryEvent) -> GenericEvent:

@@ -11,7 +11,7 @@ import datetime as _dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from durably.actions import Action
+from durably.actions import AnyAction
 
 
 class Task:
@@ -74,7 +74,7 @@ class AtomicTask(Task):
 
     __slots__ = ("action",)
 
-    def __init__(self, action: Action) -> None:
+    def __init__(self, action: AnyAction) -> None:
         super().__init__()
         self.action = action
 
@@ -89,7 +89,7 @@ class TimerTask(AtomicTask):
     __slots__ = ("_on_cancel", "fire_at", "is_cancelled")
 
     def __init__(
-        self, action: Action, fire_at: _dt.datetime, on_cancel: Callable[[TimerTask], None]
+        self, action: AnyAction, fire_at: _dt.datetime, on_cancel: Callable[[TimerTask], None]
     ) -> None:
         super().__init__(action)
         self.fire_at = fire_at

@@ -1,0 +1,84 @@
+"""The nondeterminism check: on replay, the orchestrator must ask for what history recorded.
+
+Each scheduling event in history recorded an action the orchestrator asked for under one
+task id. On replay the orchestrator must ask, under the same task id, for an action of
+the same kind (activity, timer, sub-orchestration, sent event) and the same name.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias, assert_never
+
+from durably.actions import (
+    AnyAction,
+    CompleteOrchestration,
+    CreateTimer,
+    ScheduleTask,
+    SendEvent,
+    StartSubOrchestration,
+)
+from durably.errors import NonDeterministicOrchestrationError
+from durably.history import EventSent, SubOrchestrationInstanceCreated, TaskScheduled, TimerCreated
+
+ScheduledEvent: TypeAlias = (
+    TaskScheduled | TimerCreated | SubOrchestrationInstanceCreated | EventSent
+)
+"""The history events that record an action the orchestrator asked for."""
+
+
+def check_scheduled(event: ScheduledEvent, action: AnyAction | None, *, position: int) -> None:
+    """Raise NonDeterministicOrchestrationError unless ``action`` is what ``event`` recorded.
+
+    ``action`` is what the orchestrator asked for under the event's task id on replay
+    (None: nothing); ``position`` is the event's index in history, for the message.
+    """
+    if action is None:
+        raise NonDeterministicOrchestrationError(
+            f"history position {position}: history recorded {_describe_event(event)}, but on "
+            f"replay the orchestrator did not schedule task {event.event_id}"
+        )
+    if _kind_and_name(action) != _kind_and_name_of_event(event):
+        raise NonDeterministicOrchestrationError(
+            f"history position {position}: history recorded {_describe_event(event)}, but on "
+            f"replay the orchestrator asked for {_describe_action(action)}"
+        )
+
+
+def _kind_and_name(action: AnyAction) -> tuple[str, str]:
+    match action:
+        case ScheduleTask():
+            return ("activity", action.name)
+        case CreateTimer():
+            return ("timer", "")
+        case StartSubOrchestration():
+            return ("sub-orchestration", action.name)
+        case SendEvent():
+            return ("event", action.name)
+        case CompleteOrchestration():
+            return ("completion", "")
+        case _:
+            assert_never(action)
+
+
+def _kind_and_name_of_event(event: ScheduledEvent) -> tuple[str, str]:
+    match event:
+        case TaskScheduled():
+            return ("activity", event.name)
+        case TimerCreated():
+            return ("timer", "")
+        case SubOrchestrationInstanceCreated():
+            return ("sub-orchestration", event.name)
+        case EventSent():
+            return ("event", event.name)
+        case _:
+            assert_never(event)
+
+
+def _describe_event(event: ScheduledEvent) -> str:
+    kind, name = _kind_and_name_of_event(event)
+    return f"{event.event_type} of {kind} {name!r} (task {event.event_id})".replace(" ''", "")
+
+
+def _describe_action(action: AnyAction) -> str:
+    kind, name = _kind_and_name(action)
+    return f"{kind} {name!r} (task {action.task_id})".replace(" ''", "")

@@ -1,0 +1,90 @@
+"""What an episode records: history events for its new actions and its completion.
+
+Every event an episode appends carries the episode's time ``now`` (the timestamp of its
+``OrchestratorStarted``), so that recording the same episode again gives the same history.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import assert_never
+
+from durably import payload
+from durably.actions import (
+    AnyAction,
+    CompleteOrchestration,
+    CreateTimer,
+    ScheduleTask,
+    SendEvent,
+    StartSubOrchestration,
+)
+from durably.history import (
+    ContinueAsNew,
+    EventSent,
+    ExecutionCompleted,
+    HistoryEvent,
+    OrchestrationRuntimeStatus,
+    SubOrchestrationInstanceCreated,
+    TaskScheduled,
+    TimerCreated,
+)
+
+Status = OrchestrationRuntimeStatus
+
+
+def action_event(action: AnyAction, now: _dt.datetime) -> HistoryEvent:
+    """The scheduling event that records ``action`` (not a completion)."""
+    match action:
+        case ScheduleTask():
+            return TaskScheduled(
+                event_id=action.task_id, timestamp=now, name=action.name, input=action.input
+            )
+        case CreateTimer():
+            return TimerCreated(event_id=action.task_id, timestamp=now, fire_at=action.fire_at)
+        case StartSubOrchestration():
+            return SubOrchestrationInstanceCreated(
+                event_id=action.task_id,
+                timestamp=now,
+                name=action.name,
+                instance_id=action.instance_id,
+                input=action.input,
+            )
+        case SendEvent():
+            return EventSent(
+                event_id=action.task_id,
+                timestamp=now,
+                instance_id=action.instance_id,
+                name=action.name,
+                input=action.input,
+            )
+        case CompleteOrchestration():
+            raise AssertionError("completion is not a scheduling action")
+        case _:
+            assert_never(action)
+
+
+def completion_event(completion: CompleteOrchestration, now: _dt.datetime) -> HistoryEvent:
+    """The event that ends the execution: ``ContinueAsNew`` or ``ExecutionCompleted``."""
+    if completion.status is Status.ContinuedAsNew:
+        return ContinueAsNew(timestamp=now, input=completion.result)
+    if completion.status is Status.Terminated:
+        return ExecutionCompleted(
+            timestamp=now, orchestration_status=completion.status, result=completion.result
+        )
+    return ExecutionCompleted(
+        timestamp=now,
+        orchestration_status=completion.status,
+        result=completion.result,
+        failure_details=completion.failure_details,
+    )
+
+
+def output_text(completion: CompleteOrchestration | None) -> str | None:
+    """The instance's output: the result, or for a failure its error and traceback as JSON."""
+    if completion is None:
+        return None
+    if completion.failure_details is not None:
+        failure = completion.failure_details
+        text = f"{failure.error_type}: {failure.message}"
+        return payload.dumps(f"{text}\n{failure.details}" if failure.details else text)
+    return completion.result

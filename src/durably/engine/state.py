@@ -1,0 +1,86 @@
+"""OrchestrationState: the mutable state of one execution, shared by executor and context.
+
+The executor creates it when the execution starts and hands it to the context. The
+executor sets the episode's time and whether history is being replayed, settles pending
+tasks from history and takes the actions asked for; the context numbers new tasks and
+registers them here. Everything an episode's outcome depends on besides the history and
+the generator is in this one object, read and written through its public fields.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from durably import payload
+from durably.actions import AnyAction
+from durably.engine.tasks import AtomicTask, ExternalEventTask, TimerTask
+
+
+@dataclass(slots=True, kw_only=True)
+class OrchestrationState:
+    """What the orchestrator's calls have done so far in one execution."""
+
+    now: _dt.datetime
+    """The current episode's time: the timestamp of its ``OrchestratorStarted``."""
+    is_replaying: bool = True
+    """True while the event being applied was recorded by an earlier episode."""
+    custom_status: Any = None
+    continues_as_new: bool = False
+    """True once the orchestrator called ``continue_as_new``."""
+    next_input: str | None = None
+    """The next execution's input (JSON text) when ``continues_as_new``."""
+    pending: dict[int, AtomicTask] = field(default_factory=dict)
+    """Tasks waiting for a completion event, by task id."""
+    unmatched: dict[int, AnyAction] = field(default_factory=dict)
+    """Actions asked for and not yet matched to a history event, by task id."""
+    waiters: dict[str, deque[ExternalEventTask]] = field(default_factory=dict)
+    """Tasks waiting for an external event, oldest first, by lower-cased event name."""
+    arrived: list[tuple[str, str | None]] = field(default_factory=list)
+    """External events (name, JSON text) that arrived with no one waiting, oldest first."""
+    next_task_id: int = 0
+    uuid_counter: int = 0
+    """How many ``new_uuid()`` calls the execution made."""
+
+    def take_task_id(self) -> int:
+        """The next task id: tasks are numbered in call order, so replay gives the same ids."""
+        task_id = self.next_task_id
+        self.next_task_id += 1
+        return task_id
+
+    def register(self, task: AtomicTask) -> None:
+        """Record a new task: it waits for its completion and its action for history."""
+        self.pending[task.task_id] = task
+        self.unmatched[task.task_id] = task.action
+
+    def cancel_timer(self, timer: TimerTask) -> None:
+        """Stop waiting for ``timer`` (its action stays, as history recorded it)."""
+        self.pending.pop(timer.task_id, None)
+
+    def wait_for_event(self, name: str) -> ExternalEventTask:
+        """A task for the next event ``name``: completed if one already arrived, else waiting."""
+        event = ExternalEventTask(name)
+        key = name.lower()
+        for index, (arrived_name, text) in enumerate(self.arrived):
+            if arrived_name.lower() == key:
+                del self.arrived[index]
+                event._complete(payload.loads(text))
+                return event
+        self.waiters.setdefault(key, deque()).append(event)
+        return event
+
+    def drop_waiter(self, event: ExternalEventTask) -> None:
+        """Stop ``event`` waiting (its timeout fired): a later event goes to the next waiter."""
+        waiters = self.waiters.get(event.name.lower())
+        if waiters and event in waiters:
+            waiters.remove(event)
+
+    def deliver_event(self, name: str, text: str | None) -> None:
+        """Complete the oldest waiter for ``name``, or keep the event until one asks."""
+        waiters = self.waiters.get(name.lower())
+        if waiters:
+            waiters.popleft()._complete(payload.loads(text))
+        else:
+            self.arrived.append((name, text))
