@@ -12,6 +12,7 @@ import durably
 
 app = durably.App()
 _checks: dict[str, int] = {}
+"""How often each simulated job was checked: it is done at the third check."""
 
 
 @app.activity
@@ -35,6 +36,7 @@ def watch_job(context: durably.OrchestrationContext) -> Any:
 
 
 def main(store: str = "sqlite:///examples.db") -> Any:
+    _checks.clear()  # every run watches a job that has just started
     with durably.Worker(app, store=store) as worker:
         client = worker.client()
         instance_id = client.start_new(watch_job, client_input="nightly-build")

@@ -11,6 +11,7 @@ import durably
 
 app = durably.App()
 _attempts: dict[str, int] = {}
+"""Payment attempts per order: the simulated gateway accepts the third."""
 
 
 @app.activity
@@ -47,6 +48,7 @@ def place_order(context: durably.OrchestrationContext) -> Any:
 
 
 def main(store: str = "sqlite:///examples.db") -> Any:
+    _attempts.clear()  # every run meets a gateway that times out twice
     with durably.Worker(app, store=store) as worker:
         client = worker.client()
         instance_id = client.start_new(place_order, client_input="order-42")

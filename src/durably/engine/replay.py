@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias, assert_never, cast
 
 from durably import payload
-from durably.actions import Action, AnyAction, CompleteOrchestration
+from durably.actions import AnyAction, CompleteOrchestration
 from durably.engine.context import OrchestrationContext
 from durably.engine.nondeterminism import ScheduledEvent, check_scheduled
 from durably.engine.recording import action_event, completion_event, output_text
@@ -71,7 +71,7 @@ class EpisodeResult:
     """What one episode must commit."""
 
     new_events: tuple[HistoryEvent, ...]
-    actions: tuple[Action, ...]
+    actions: tuple[AnyAction, ...]
     runtime_status: OrchestrationRuntimeStatus
     output: str | None = None
     custom_status: str | None = None

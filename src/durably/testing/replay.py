@@ -28,21 +28,35 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never, cast
 
 from durably.actions import Action, CompleteOrchestration
 from durably.engine.replay import OrchestrationExecutor
 from durably.errors import NonDeterministicOrchestrationError
 from durably.history import (
+    AnyHistoryEvent,
     ContinueAsNew,
+    EventRaised,
+    EventSent,
     ExecutionCompleted,
     ExecutionResumed,
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
     FailureDetails,
+    GenericEvent,
     HistoryEvent,
     OrchestrationRuntimeStatus,
+    OrchestratorCompleted,
+    OrchestratorStarted,
+    SubOrchestrationInstanceCompleted,
+    SubOrchestrationInstanceCreated,
+    SubOrchestrationInstanceFailed,
+    TaskCompleted,
+    TaskFailed,
+    TaskScheduled,
+    TimerCreated,
+    TimerFired,
 )
 
 Status = OrchestrationRuntimeStatus
@@ -194,7 +208,7 @@ def _recorded_outcome(
     events: Sequence[HistoryEvent],
 ) -> tuple[OrchestrationRuntimeStatus, str | None, FailureDetails | None]:
     status, output, failure = Status.Pending, None, None
-    for event in events:
+    for event in cast(Sequence[AnyHistoryEvent], events):
         match event:
             case ExecutionStarted() | ExecutionResumed():
                 status = Status.Running
@@ -207,8 +221,24 @@ def _recorded_outcome(
                 failure = event.failure_details
             case ContinueAsNew():
                 status, output = Status.ContinuedAsNew, event.input
+            case (
+                OrchestratorStarted()
+                | OrchestratorCompleted()
+                | TaskScheduled()
+                | TaskCompleted()
+                | TaskFailed()
+                | TimerCreated()
+                | TimerFired()
+                | EventRaised()
+                | EventSent()
+                | SubOrchestrationInstanceCreated()
+                | SubOrchestrationInstanceCompleted()
+                | SubOrchestrationInstanceFailed()
+                | GenericEvent()
+            ):
+                pass  # the outcome does not change
             case _:
-                pass
+                assert_never(event)
     return status, output, failure
 
 

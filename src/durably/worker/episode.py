@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as _dt
 import uuid
 from collections.abc import Callable, Iterator
+from typing import assert_never
 
 from durably.actions import (
-    Action,
+    AnyAction,
     CompleteOrchestration,
     CreateTimer,
     ScheduleTask,
@@ -107,7 +108,7 @@ def consume_only(item: OrchestrationWorkItem, now: _dt.datetime) -> Orchestratio
 
 
 def _route(
-    action: Action,
+    action: AnyAction,
     instance: InstanceRecord,
     now: _dt.datetime,
     activities: list[ActivityTask],
@@ -140,6 +141,8 @@ def _route(
             )
         case CompleteOrchestration():
             pass
+        case _:
+            assert_never(action)
 
 
 def _message(instance: InstanceRecord, event: HistoryEvent, at: _dt.datetime) -> NewMessage:
