@@ -12,8 +12,6 @@ writes of other processes. Slower than a store's own fast paths, never less corr
 from __future__ import annotations
 
 import datetime as _dt
-import threading
-import weakref
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import cast
@@ -43,26 +41,16 @@ Committed = tuple[list[str], list[ActivityWorkItem]]
 """What applying a batch of commits did: the ids whose lock was lost, the claimed work."""
 CommitBatch = Callable[[Sequence[OrchestrationCommit]], Committed]
 
-_DERIVED: weakref.WeakKeyDictionary[Backend, DerivedFastPaths] = weakref.WeakKeyDictionary()
-_DERIVED_LOCK = threading.Lock()
-
 
 def with_fast_paths(backend: Backend) -> FastBackend:
-    """``backend`` if it has its own fast paths, else its :class:`DerivedFastPaths`.
+    """``backend`` if it has its own fast paths, else a :class:`DerivedFastPaths` on it.
 
-    Every caller in a process gets the same wrapper for the same store object, so a
-    client's waits are woken by the writes of a worker on that object.
+    Each call wraps anew: share the result (``worker.client()`` shares the worker's) so
+    that waits are woken by this process's writes rather than found by polling.
     """
     if isinstance(backend, FastPaths):
         return cast(FastBackend, backend)
-    with _DERIVED_LOCK:
-        try:
-            derived = _DERIVED.get(backend)
-            if derived is None:
-                derived = _DERIVED[backend] = DerivedFastPaths(backend)
-        except TypeError:  # a store that cannot be weakly referenced or hashed
-            derived = DerivedFastPaths(backend)
-    return derived
+    return DerivedFastPaths(backend)
 
 
 def run_episodes_in_steps(
