@@ -14,6 +14,7 @@ import zlib
 from typing import Any
 
 from durably.app import App
+from durably.backends import store_url
 from durably.engine.context import OrchestrationContext
 from durably.engine.retry import RetryOptions
 from durably.history import OrchestrationRuntimeStatus
@@ -95,7 +96,7 @@ def run(store: str | None, count: int = 40) -> int:
     started = time.perf_counter()
     with Worker(app, store=store) as worker:
         client = worker.client()
-        console.print(f"[bold]durably demo[/]: {count} orders on {store or 'sqlite:///durably.db'}")
+        console.print(f"[bold]durably demo[/]: {count} orders on {store_url(store)}")
         ids = [client.start_new(fulfil_order, o["id"], o) for o in orders]
         for instance_id in ids[::2]:  # half the customers confirm; the others time out
             client.raise_event(instance_id, "Confirmed", True)

@@ -18,6 +18,7 @@ import sys
 import click
 
 from durably.app import App
+from durably.backends import store_url
 from durably.cli.options import (
     STATUS_CHOICE,
     BadUsage,
@@ -89,7 +90,7 @@ def worker(
         retention_days=retention_days,
     )
     console.print(
-        f"durably worker [bold]{durably_worker.worker_id}[/] on {store or _default_store()}: "
+        f"durably worker [bold]{durably_worker.worker_id}[/] on {store_url(store)}: "
         f"{len(app.orchestrators)} orchestrators, {len(app.activities)} activities",
         markup=True,
     )
@@ -113,10 +114,6 @@ def load_app(target: str) -> App:
         found = type(app).__name__ if app is not None else "nothing"
         raise BadUsage(f"{module_name}:{attribute or 'app'} must be a durably.App, found {found}")
     return app
-
-
-def _default_store() -> str:
-    return os.environ.get("DURABLY_STORE") or "sqlite:///durably.db"
 
 
 @main.command()

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from durably.backends import DEFAULT_STORE, STORE_ENV
 from durably.errors import (
     DurablyError,
     InstanceExistsError,
@@ -62,10 +63,10 @@ def command(function: F) -> F:
     """Add ``--store`` and error translation to a command function."""
     store = click.option(
         "--store",
-        envvar="DURABLY_STORE",
+        envvar=STORE_ENV,
         default=None,
         metavar="URL",
-        help="Store URL [default: $DURABLY_STORE or sqlite:///durably.db].",
+        help=f"Store URL [default: ${STORE_ENV} or {DEFAULT_STORE}].",
     )
     return store(translate_errors(function))
 
