@@ -183,7 +183,7 @@ class CoreOnlyStore:
     def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
         with self._data.lock:
             found = self._data.instances.get(work_item.instance.instance_id)
-            if found is not None and found.token == work_item.lock_token:
+            if found is not None and found.token and found.token == work_item.lock_token:
                 found.token, found.expires = None, 0
 
     # -- activity work -----------------------------------------------------------------

@@ -16,7 +16,8 @@ import pytest
 from durably.backends import open_backend
 from durably.backends.base import Backend, NewMessage
 from durably.backends.postgres import PostgresBackend
-from durably.backends.sql.schema import MIGRATIONS
+from durably.backends.sql.dialect import POSTGRES
+from durably.backends.sql.schema import migrations
 from durably.errors import StoreError
 from durably.history import TimerFired
 from durably.testing.backend_contract import commit, lock_one, message, start
@@ -162,7 +163,7 @@ def test_processes_creating_the_schema_at_once_all_succeed(url: str) -> None:
             versions = connection.execute(
                 f"SELECT version FROM {schema}.durably_schema_version"
             ).fetchall()
-        assert versions == [(number,) for number in range(1, len(MIGRATIONS) + 1)]
+        assert versions == [(n,) for n in range(1, len(migrations(POSTGRES)) + 1)]
 
 
 # -- errors ------------------------------------------------------------------------------

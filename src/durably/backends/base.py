@@ -163,6 +163,8 @@ class OrchestrationWorkItem:
     ``lock_token`` is the lease's token; ``None`` when no lease was written: the
     instance is held by the transaction that runs the episode (:meth:`FastPaths.
     run_episodes`) or not locked at all (an episode run on a worker's memory of it).
+    A store never treats ``None`` as a lease: :meth:`Backend.commit_orchestrations`
+    reports such a commit lost and :meth:`Backend.abandon_orchestration` ignores it.
     """
 
     instance: InstanceRecord
@@ -396,7 +398,8 @@ class FastPaths(Protocol):
         """Lock as :meth:`Backend.lock_next_orchestrations` (after creating ``create``, as
         :meth:`Backend.create_instance`, raising the same), run ``runner`` on the items
         and commit what it returns, honouring claims, in one transaction where the store
-        can; if ``runner`` raises, nothing is committed and the locks are released."""
+        can; if ``runner`` raises, no episode is committed and the locks are released (a
+        store that cannot do it all in one transaction may keep ``create`` created)."""
 
     def commit_if_unchanged(
         self, commit: OrchestrationCommit, *, now: _dt.datetime

@@ -5,8 +5,9 @@ core-only store in a :class:`DerivedFastPaths`: core calls go through to the sto
 the fast paths are made of core calls. Episodes are locked, run and committed in three
 steps instead of one transaction; a commit without a lock is always declined (the caller
 then takes the ordinary path); wake-ups come from the writes this process makes through
-the wrapper, and a waiter looks at the store again every ``poll_interval`` for the
-writes of other processes. Slower than a store's own fast paths, never less correct.
+the wrapper, and the writes of other processes are found when a waiter's timeout (the
+worker's poll interval) runs out. Slower than a store's own fast paths, never less
+correct.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def run_episodes_in_steps(
     create: NewInstance | None = None,
 ) -> EpisodeBatch:
     """:meth:`FastPaths.run_episodes` made of core steps: create, lock, run the episodes,
-    then ``commit`` them; if ``runner`` raises, the locks are released."""
+    then ``commit`` them. If the runner or the commit raises, the leases are released
+    (an abandon after a commit that did land changes nothing); ``create`` stays created,
+    and its instance runs later like any other."""
     named = list(instance_ids)
     if create is not None:
         backend.create_instance(create)
@@ -77,25 +80,19 @@ def run_episodes_in_steps(
     if not items:
         return EpisodeBatch()
     try:
-        commits = runner(items)
+        lost, claimed = commit(runner(items))
     except BaseException:
         for item in items:
             backend.abandon_orchestration(item)
         raise
-    lost, claimed = commit(commits)
     return EpisodeBatch(items=tuple(items), lost=frozenset(lost), claimed=tuple(claimed))
 
 
 class DerivedFastPaths:
-    """A core-only store with the fast paths made of its core methods.
+    """A core-only store with the fast paths made of its core methods."""
 
-    ``poll_interval`` bounds a wait, so that writes by other processes (which this
-    process is not told about) are found that often.
-    """
-
-    def __init__(self, core: Backend, *, poll_interval: float = 0.05) -> None:
+    def __init__(self, core: Backend) -> None:
         self.core = core
-        self._poll_interval = poll_interval
         self._notifier = Notifier()
 
     def __repr__(self) -> str:
@@ -217,7 +214,8 @@ class DerivedFastPaths:
         return self._notifier.watch(instance_id)
 
     def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
-        self._notifier.wait(kind, min(timeout, self._poll_interval))
+        """Woken by this process's writes through this wrapper, and by due times."""
+        self._notifier.wait(kind, timeout)
 
     def interrupt(self) -> None:
         self._notifier.notify_all()

@@ -262,6 +262,8 @@ class MemoryBackend:
 
     def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
         """Release the lock without consuming anything (no-op if the lock was lost)."""
+        if work_item.lock_token is None:
+            return
         with self._locked() as store:
             instance = store.instances.get(work_item.instance.instance_id)
             if instance is not None and instance.lock.token == work_item.lock_token:

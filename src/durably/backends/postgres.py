@@ -58,7 +58,7 @@ from durably.backends.base import (
 from durably.backends.sql import activities, rows
 from durably.backends.sql.backend import SqlBackend
 from durably.backends.sql.dialect import POSTGRES, Cursor, SerialCursor
-from durably.backends.sql.schema import MIGRATIONS, migrate
+from durably.backends.sql.schema import migrate, migrations
 from durably.backends.sql.schema import version as schema_version
 from durably.backends.sql.tx import Tx
 from durably.errors import InstanceNotFoundError, StoreError
@@ -165,7 +165,7 @@ class PostgresBackend(SqlBackend):
                 connection.cursor() as cursor,
             ):
                 tx = Tx(SerialCursor(cursor), POSTGRES, self.task_hub)
-                if _schema_version(tx) == len(MIGRATIONS):
+                if _schema_version(tx) == len(migrations(POSTGRES)):
                     return  # the common case: no lock, no DDL (the role may lack the right)
                 # Serialise migrators across processes; the lock ends with the transaction.
                 tx.execute("SELECT pg_advisory_xact_lock(?)", _lock_key(self.schema))

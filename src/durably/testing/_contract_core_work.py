@@ -8,6 +8,7 @@ from durably.backends.base import (
     ActivityClaim,
     ActivityResult,
     NewMessage,
+    OrchestrationWorkItem,
 )
 from durably.history import (
     FailureDetails,
@@ -111,6 +112,23 @@ def check_a_stale_commit_is_reported_lost_and_changes_nothing(factory: StoreFact
     assert "a" not in locked_ids(backend, now=T0 + LEASE + seconds(1))
     assert backend.commit_orchestrations([commit(current, events=[note("ok")])]) == []
     assert backend.get_history("a") == [note("ok")]
+
+
+@_check
+def check_a_work_item_without_a_lease_commits_nothing(factory: StoreFactory) -> None:
+    backend = factory()
+    backend.create_instance(start("a"))
+    record = backend.get_instance("a")
+    assert record is not None
+    unleased = OrchestrationWorkItem(instance=record, messages=(), lock_token=None)
+    assert backend.commit_orchestrations([commit(unleased, events=[note("x")])]) == ["a"]
+    backend.abandon_orchestration(unleased)
+    leased = lock_one(backend, "a")
+    assert backend.commit_orchestrations([commit(unleased, events=[note("x")])]) == ["a"]
+    backend.abandon_orchestration(unleased)  # the lease is someone else's: kept
+    assert locked_ids(backend) == []
+    assert backend.get_history("a") == [] and backend.get_instance("a") == record
+    assert backend.commit_orchestrations([commit(leased, events=[note("ok")])]) == []
 
 
 @_check

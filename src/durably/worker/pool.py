@@ -132,6 +132,7 @@ class EventLoopThread:
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
 
     def submit(self, item: ActivityWorkItem, run: Coroutine[Any, Any, Outcome], done: Done) -> None:
         """Run the coroutine ``run`` of ``item`` on the loop; ``done`` gets its outcome."""
@@ -152,10 +153,17 @@ class EventLoopThread:
 
         future.add_done_callback(finished)
 
-    def stop(self) -> None:
-        """Stop the loop (if it was started)."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+    def stop(self, timeout: float) -> None:
+        """Stop the loop (if it was started) and close it once its thread ended (waiting
+        up to ``timeout`` seconds); the next submit starts another."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._loop = self._thread = None
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        if not thread.is_alive():
+            loop.close()
 
     def _running(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -164,5 +172,5 @@ class EventLoopThread:
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="durably-async", daemon=True)
             thread.start()
-            self._loop = loop
+            self._loop, self._thread = loop, thread
         return self._loop

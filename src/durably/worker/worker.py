@@ -113,7 +113,7 @@ class Worker:
         self._pool = ThreadPool(self._concurrency, self.activities.execute, self._delivery.ran)
         supervisor = self._supervisor
         targets = {
-            "orchestrations": supervisor.repeat("running episodes", self._run_episodes),
+            "orchestrations": supervisor.repeat("orchestration dispatcher", self._run_episodes),
             "activities": supervisor.repeat("fetching activity work", self._fetch_activities),
             "results": self._delivery.deliver_batches,
             "leases": lambda: self._delivery.renew_leases(self._lease_seconds),
@@ -137,7 +137,7 @@ class Worker:
                 self._delivery.finished(item, None)
         self._delivery.close()
         supervisor.join_all(timeout)
-        self._event_loop.stop()
+        self._event_loop.stop(timeout)
         if self._owns_backend:
             self.backend.close()
 

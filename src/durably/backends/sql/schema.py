@@ -1,29 +1,32 @@
-"""The schema of the SQL stores: versioned scripts under ``schema/``, applied in order."""
+"""The schema of the SQL stores: versioned scripts under ``schema/``, applied in order.
+
+Each database has its own list of scripts, and a store's version is the number of its
+database's scripts applied: a script that only one database needs does not change the
+version of the others (SQLite stays at 1 while PostgreSQL has 2). A script is plain SQL:
+each statement ends with ``;`` at the end of a line, comment lines start with ``--``,
+function bodies are quoted with ``$$``, and there is no ``%`` (the statements run
+through the driver's parameter handling).
+"""
 
 from __future__ import annotations
 
 import importlib.resources
-from dataclasses import dataclass
 
 from durably.backends.sql.dialect import Dialect
 from durably.backends.sql.tx import Tx
 from durably.errors import StoreError
 
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One schema script; ``dialects`` names the databases it applies to (None: all).
-    A database it does not apply to records the version and runs nothing."""
-
-    script: str
-    dialects: frozenset[str] | None = None
+_COMMON = ("0001_initial.sql",)
+MIGRATIONS: dict[str, tuple[str, ...]] = {
+    "sqlite": _COMMON,
+    "postgresql": (*_COMMON, "0002_refusal.sql"),
+}
+"""Each database's schema scripts, in order."""
 
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration("0001_initial.sql"),
-    Migration("0002_refusal.sql", frozenset({"postgresql"})),
-)
-"""Schema scripts in order; the store's version is the number of scripts applied."""
+def migrations(dialect: Dialect) -> tuple[str, ...]:
+    """The schema scripts of ``dialect``'s database, in order."""
+    return MIGRATIONS[dialect.name]
 
 
 def version(tx: Tx) -> int:
@@ -37,32 +40,25 @@ def migrate(tx: Tx) -> None:
 
     Raises ``StoreError`` if the store was made by a newer durably.
     """
+    scripts = migrations(tx.dialect)
     tx.execute("CREATE TABLE IF NOT EXISTS durably_schema_version (version INTEGER NOT NULL)")
     current = version(tx)
-    if current > len(MIGRATIONS):
+    if current > len(scripts):
         raise StoreError(
             f"the store's schema version is {current} but this durably knows only "
-            f"{len(MIGRATIONS)}: upgrade durably"
+            f"{len(scripts)}: upgrade durably"
         )
-    for number in range(current + 1, len(MIGRATIONS) + 1):
-        migration = MIGRATIONS[number - 1]
-        if migration.dialects is None or tx.dialect.name in migration.dialects:
-            for statement in statements(migration.script, tx.dialect):
-                tx.cursor.execute(statement, ())
+    for number in range(current + 1, len(scripts) + 1):
+        for statement in statements(scripts[number - 1], tx.dialect):
+            tx.cursor.execute(statement, ())
         tx.execute("INSERT INTO durably_schema_version (version) VALUES (?)", number)
 
 
 def statements(script: str, dialect: Dialect) -> list[str]:
-    """The statements of one schema script, for ``dialect``: split at each ``;`` that
-    ends a line outside a ``$$``-quoted function body."""
-    text = importlib.resources.files("durably.backends.sql").joinpath("schema", script)
-    lines = [
-        line
-        for line in text.read_text()
-        .replace("{id_primary_key}", dialect.id_primary_key)
-        .splitlines()
-        if not line.lstrip().startswith("--")
-    ]
+    """The statements of one schema script, for ``dialect`` (see the module docstring)."""
+    path = importlib.resources.files("durably.backends.sql").joinpath("schema", script)
+    text = path.read_text().replace("{id_primary_key}", dialect.id_primary_key)
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
     out: list[str] = []
     current: list[str] = []
     quoted = False

@@ -1,4 +1,4 @@
--- durably schema, version 2. PostgreSQL only (SQLite records the version and runs nothing).
+-- durably schema, PostgreSQL version 2 (SQLite has no such script: it stays at version 1).
 -- durably_refuse_if_none(n) is the named refusal of a guarded write sent without waiting
 -- for its row count (a PostgreSQL pipeline): called with the count of rows the write
 -- changed, it aborts the transaction with SQLSTATE DU001 when that count is 0, and the
