@@ -46,3 +46,20 @@ def test_the_floor_measures_both_sides_on_sqlite(tmp_path: Path) -> None:
     for side in ("floor", "durably"):
         assert sqlite[side]["latency_p50_ms"] > 0 and sqlite[side]["step_ms"] > 0
     assert "| sqlite | one step (ms) |" in next(tmp_path.glob("*-floor.md")).read_text()
+
+
+def test_the_ab_runner_compares_two_trees(tmp_path: Path) -> None:
+    ab = [sys.executable, "-m", "benchmarks.ab", "--base-tree", str(ROOT), "--quick"]
+    done = subprocess.run(
+        [*ab, "--store", "memory", "--only", "chain", "--rounds", "2", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads((tmp_path / "ab.json").read_text())
+    runs = doc["results"]["memory/chain"]
+    assert [len(runs["base"]), len(runs["new"])] == [2, 2]
+    assert all(r["cpu_s"] > 0 and r["figures"]["orch_per_s"] > 0 for r in runs["new"])
+    assert "| memory/chain | orchestrations/s (orch/s) |" in (tmp_path / "ab.md").read_text()
