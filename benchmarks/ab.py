@@ -102,16 +102,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     key = f"{store.label}/{workload.name}"
                     results.setdefault(key, {"base": [], "new": []})[side].append(outcome)
                     headline = outcome["figures"].get(workload.metrics[0].key)
-                    print(
-                        f"round {round_ + 1} {key} {side}: {headline} cpu {outcome['cpu_s']:.2f} s"
-                    )
-    return {"base": _git("rev-parse", "--short", args.base), "new": _head(), "results": results}
+                    cpu = outcome["cpu_s"]
+                    print(f"round {round_ + 1} {key} {side}: {headline} (cpu {cpu:.2f} s)")
+    base = str(tree) if args.base_tree else _git("rev-parse", "--short", args.base)
+    return {"base": base, "new": _head(), "results": results}
 
 
 def table(doc: dict[str, Any]) -> str:
     """Medians of each side's headline figure and CPU time, and the change."""
     lines = [
-        f"A/B: base {doc['base']} vs new {doc['new']}, medians of the runs, ABBA order",
+        f"A/B: base {doc['base']} vs new {doc['new']}: medians (min..max) of the runs, ABBA order",
         "",
         "| store / workload | figure | base | new | change | CPU base (s) | CPU new (s) | change |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -122,12 +122,17 @@ def table(doc: dict[str, Any]) -> str:
         cpus = {s: [r["cpu_s"] for r in runs] for s, runs in sides.items()}
         fig = {s: statistics.median(v) for s, v in values.items()}
         cpu = {s: statistics.median(v) for s, v in cpus.items()}
+        shown = {s: _spread(metric.fmt, fig[s], values[s]) for s in fig}
         lines.append(
-            f"| {key} | {metric.label} ({metric.unit}) | {metric.fmt.format(fig['base'])} | "
-            f"{metric.fmt.format(fig['new'])} | {_change(fig)} | {cpu['base']:.2f} | "
-            f"{cpu['new']:.2f} | {_change(cpu)} |"
+            f"| {key} | {metric.label} ({metric.unit}) | {shown['base']} | {shown['new']} | "
+            f"{_change(fig)} | {cpu['base']:.2f} | {cpu['new']:.2f} | {_change(cpu)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _spread(fmt: str, median: float, values: list[float]) -> str:
+    """The median with the range of the runs: ``2.13 (2.01..2.30)``."""
+    return f"{fmt.format(median)} ({fmt.format(min(values))}..{fmt.format(max(values))})"
 
 
 def _change(medians: dict[str, float]) -> str:
