@@ -22,7 +22,7 @@ import datetime as _dt
 import heapq
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import get_args
 
 from durably.backends._codec import utc
@@ -72,6 +72,24 @@ class Notifier:
         """Whether a watch is open on ``instance_id``. Asked after the commit: a watch
         opened later reads the store after that commit, so it misses nothing."""
         return instance_id in self._watches
+
+    def committed(self, commits: Sequence[OrchestrationCommit], *, claiming: bool) -> None:
+        """Wake what applied ``commits`` give work to (for a store without a ledger of
+        notes per transaction): status waiters, orchestration waiters (a released lock
+        can expose messages that arrived meanwhile), the due times of their messages and
+        new instances, and their activities (the claimed ones, with ``claiming``, are the
+        committing worker's already)."""
+        self.tell_watches(commits)
+        self.notify("status")
+        self.notify("orchestration")
+        for commit in commits:
+            for message in commit.messages:
+                self.notify("orchestration", visible_at=message.visible_at)
+            for new in commit.new_instances:
+                self.notify("orchestration", visible_at=new.visible_at)
+            claimed = commit.claim.count if claiming and commit.claim is not None else 0
+            for task in commit.activities[claimed:]:
+                self.notify("activity", visible_at=task.visible_at)
 
     def tell_watches(self, commits: Iterable[OrchestrationCommit]) -> None:
         """Hand the watches of the instances these commits finished their records

@@ -221,13 +221,4 @@ class DerivedFastPaths:
         self._notifier.notify_all()
 
     def _committed(self, commits: Sequence[OrchestrationCommit]) -> None:
-        self._notifier.tell_watches(commits)
-        self._notifier.notify("status")
-        self._notifier.notify("orchestration")
-        for commit in commits:
-            for message in commit.messages:
-                self._notifier.notify("orchestration", visible_at=message.visible_at)
-            for new in commit.new_instances:
-                self._notifier.notify("orchestration", visible_at=new.visible_at)
-            for task in commit.activities:
-                self._notifier.notify("activity", visible_at=task.visible_at)
+        self._notifier.committed(commits, claiming=False)

@@ -401,19 +401,7 @@ class MemoryBackend:
         self._store.notifier.notify(kind, visible_at=visible_at)
 
     def _committed(self, commits: Sequence[OrchestrationCommit], *, claiming: bool) -> None:
-        self._store.notifier.tell_watches(commits)
-        # Always wake orchestration waiters: releasing a lock can expose messages that
-        # arrived while the instance was locked.
-        self._notify("status")
-        self._notify("orchestration")
-        for commit in commits:
-            for message in commit.messages:
-                self._notify("orchestration", message.visible_at)
-            for new in commit.new_instances:
-                self._notify("orchestration", new.visible_at)
-            claimed = commit.claim.count if claiming and commit.claim is not None else 0
-            for task in commit.activities[claimed:]:
-                self._notify("activity", task.visible_at)
+        self._store.notifier.committed(commits, claiming=claiming)
 
 
 def _unchanged(instance: Instance, seen: InstanceRecord, now: int) -> bool:
