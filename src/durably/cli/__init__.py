@@ -55,9 +55,18 @@ def main() -> None:
 
 @main.command()
 @click.argument("target", metavar="MODULE:APP")
-@click.option("--activity-concurrency", default=128, show_default=True, help="Activities at once.")
 @click.option(
-    "--retention-days", type=float, default=None, help="Purge finished instances older than this."
+    "--activity-concurrency",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Activities at once.",
+)
+@click.option(
+    "--retention-days",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Purge finished instances older than this.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log every episode at debug level.")
 @command

@@ -26,6 +26,7 @@ from durably.worker.client import WorkerClient
 from durably.worker.delivery import ResultDelivery
 from durably.worker.orchestrations import ActivityHandOff, OrchestrationDispatcher
 from durably.worker.pool import EventLoopThread, Slots, ThreadPool
+from durably.worker.settings import WorkerSettings
 from durably.worker.supervision import Supervisor, run_until_signalled
 
 log = logging.getLogger("durably.worker")
@@ -47,6 +48,7 @@ class Worker:
     Terminated) created more than that many days ago. With ``direct_episodes`` (on by
     default) a finished activity's result is applied by running its instance's episode
     right away, in the commit that retires the activity, instead of through the inbox.
+    A setting that cannot work raises ``ValueError`` naming it; ``settings`` holds them.
     """
 
     def __init__(
@@ -64,42 +66,49 @@ class Worker:
         retention_check_interval: float = 3600.0,
         direct_episodes: bool = True,
     ) -> None:
-        if retention_days is not None and retention_days < 0:
-            raise ValueError(f"retention_days must not be negative, got {retention_days}")
+        self.settings = settings = WorkerSettings(
+            activity_concurrency=activity_concurrency,
+            orchestration_batch_size=orchestration_batch_size,
+            cache_size=cache_size,
+            cache_idle_seconds=cache_idle_seconds,
+            lease_seconds=lease_seconds,
+            poll_interval=poll_interval,
+            retention_days=retention_days,
+            retention_check_interval=retention_check_interval,
+            direct_episodes=direct_episodes,
+        )
         self.app = app
         self._owns_backend = not isinstance(store, Backend)
         self.backend = connect(store, app)
         self.worker_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        lease = _dt.timedelta(seconds=lease_seconds)
-        self._slots = Slots(activity_concurrency)
+        self._slots = Slots(settings.activity_concurrency)
         self.orchestrations = OrchestrationDispatcher(
             app,
             self.backend,
             owner=self.worker_id,
-            lease=lease,
-            batch_size=orchestration_batch_size,
-            cache_size=cache_size,
-            cache_idle=_dt.timedelta(seconds=cache_idle_seconds),
-            hand_off=ActivityHandOff(slots=self._slots, lease=lease, run=self._run_claimed),
+            lease=settings.lease,
+            batch_size=settings.orchestration_batch_size,
+            cache_size=settings.cache_size,
+            cache_idle=_dt.timedelta(seconds=settings.cache_idle_seconds),
+            hand_off=ActivityHandOff(
+                slots=self._slots, lease=settings.lease, run=self._run_claimed
+            ),
             # Commits without a lock only pay off on a store's own fast paths: derived
             # ones always decline them, after the episode ran for nothing.
             unlocked_commits=not isinstance(self.backend, DerivedFastPaths),
         )
-        self.activities = ActivityDispatcher(app, self.backend, owner=self.worker_id, lease=lease)
-        self._concurrency = activity_concurrency
-        self._batch_size = orchestration_batch_size
-        self._poll = poll_interval
-        self._lease_seconds = lease_seconds
-        self._retention = None if retention_days is None else _dt.timedelta(days=retention_days)
-        self._retention_interval = retention_check_interval
-        self._direct_episodes = direct_episodes
-        self._supervisor = Supervisor(poll_interval=poll_interval)
+        self.activities = ActivityDispatcher(
+            app, self.backend, owner=self.worker_id, lease=settings.lease
+        )
+        retention = settings.retention_days
+        self._retention = None if retention is None else _dt.timedelta(days=retention)
+        self._supervisor = Supervisor(poll_interval=settings.poll_interval)
         self._delivery = ResultDelivery(
             self.backend,
             self.orchestrations,
             self.activities,
             slots=self._slots,
-            direct_episodes=direct_episodes,
+            direct_episodes=settings.direct_episodes,
             stopping=self._supervisor.stopping,
         )
         self._pool: ThreadPool | None = None
@@ -110,13 +119,15 @@ class Worker:
         """Start the worker's threads (idempotent)."""
         if self._supervisor.running:
             return self
-        self._pool = ThreadPool(self._concurrency, self.activities.execute, self._delivery.ran)
+        self._pool = ThreadPool(
+            self.settings.activity_concurrency, self.activities.execute, self._delivery.ran
+        )
         supervisor = self._supervisor
         targets = {
             "orchestrations": supervisor.repeat("orchestration dispatcher", self._run_episodes),
             "activities": supervisor.repeat("fetching activity work", self._fetch_activities),
             "results": self._delivery.deliver_batches,
-            "leases": lambda: self._delivery.renew_leases(self._lease_seconds),
+            "leases": lambda: self._delivery.renew_leases(self.settings.lease_seconds),
         }
         if self._retention is not None:
             targets["retention"] = self._retention_loop
@@ -162,7 +173,7 @@ class Worker:
         return WorkerClient(
             self.backend,
             self.app,
-            start=self._start if self._direct_episodes else None,
+            start=self._start if self.settings.direct_episodes else None,
             busy_with=self._delivery.working_on,
         )
 
@@ -183,11 +194,11 @@ class Worker:
     def _run_episodes(self) -> None:
         # A batch smaller than the limit took all there was: wait for news (what arrived
         # meanwhile has already set the wake-up).
-        if self.orchestrations.run_once(_now()) < self._batch_size:
-            self.backend.wait_for_work("orchestration", self._poll)
+        if self.orchestrations.run_once(_now()) < self.settings.orchestration_batch_size:
+            self.backend.wait_for_work("orchestration", self.settings.poll_interval)
 
     def _fetch_activities(self) -> None:
-        free = self._slots.take_all(self._poll)
+        free = self._slots.take_all(self.settings.poll_interval)
         items: list[ActivityWorkItem] = []
         try:
             if free:
@@ -198,7 +209,7 @@ class Worker:
         for item in items:
             self._run_activity(item)
         if not items and free:
-            self.backend.wait_for_work("activity", self._poll)
+            self.backend.wait_for_work("activity", self.settings.poll_interval)
 
     def _run_claimed(self, items: Sequence[ActivityWorkItem]) -> None:
         # Activities our own commits enqueued leased to us (their slots are taken).
@@ -238,5 +249,5 @@ class Worker:
                     log.info("retention: purged %d finished instances", deleted)
             except Exception:
                 log.exception("retention purge failed; retrying later")
-            if self._supervisor.stopping.wait(self._retention_interval):
+            if self._supervisor.stopping.wait(self.settings.retention_check_interval):
                 return
