@@ -339,7 +339,9 @@ class OrchestrationExecutor:
             return False
         try:
             outcome = self._orchestrator(context)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too, as in _step
             self._completion = _failed(exc)
             return False
         if inspect.isgenerator(outcome):
@@ -369,7 +371,9 @@ class OrchestrationExecutor:
         except StopIteration as stop:
             self._finish(stop.value)
             return
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: it fails the instance, never hangs it
             self._completion = _failed(exc)
             return
         if not isinstance(yielded, Task):

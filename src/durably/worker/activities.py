@@ -2,7 +2,8 @@
 
 Sync activities run wherever the caller runs them (the worker uses a thread pool);
 ``async def`` activities run on an event loop. A result (or the failure) is delivered
-to the instance's inbox in the same transaction that deletes the work item.
+to the instance's inbox in the same transaction that deletes the work item. Whatever an
+activity raises, ``SystemExit`` included, becomes its recorded failure.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +19,8 @@ from durably import payload
 from durably.app import App
 from durably.backends.base import ActivityResult, ActivityWorkItem, Backend
 from durably.history import FailureDetails, TaskCompleted, TaskFailed
+
+log = logging.getLogger("durably.worker")
 
 
 class ActivityDispatcher:
@@ -67,7 +71,7 @@ class ActivityDispatcher:
 
                 value = asyncio.run(_awaited(value))
             return self._completed(item, value)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: a recorded failure, never a redelivery
             return self._failed(item, exc)
 
     async def execute_async(self, item: ActivityWorkItem) -> TaskCompleted | TaskFailed:
@@ -76,7 +80,7 @@ class ActivityDispatcher:
             function = self._function(item.name)
             value = await _call(function, payload.loads(item.input))
             return self._completed(item, value)
-        except Exception as exc:
+        except BaseException as exc:  # as in execute (nothing cancels these tasks)
             return self._failed(item, exc)
 
     def complete(
@@ -107,7 +111,16 @@ class ActivityDispatcher:
         )
 
     @staticmethod
-    def _failed(item: ActivityWorkItem, exc: Exception) -> TaskFailed:
+    def _failed(item: ActivityWorkItem, exc: BaseException) -> TaskFailed:
+        log.warning(
+            "activity %s of %s (task %d, delivery %d) failed: %s: %s",
+            item.name,
+            item.instance_id,
+            item.task_id,
+            item.dequeue_count,
+            type(exc).__name__,
+            exc,
+        )
         return TaskFailed(
             timestamp=_dt.datetime.now(_dt.UTC),
             task_scheduled_id=item.task_id,

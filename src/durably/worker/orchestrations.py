@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from durably import payload
 from durably.app import App
 from durably.backends.base import (
     ActivityClaim,
@@ -209,6 +210,7 @@ class OrchestrationDispatcher:
         claims.settle(batch.claimed if batch is not None else ())
         if batch is None:
             return False
+        _log_committed(commit)
         if executor is not None and not executor.is_done:
             with self._running:
                 self._remember(commit.work_item.instance.instance_id, commit, executor)
@@ -254,7 +256,9 @@ class OrchestrationDispatcher:
                 instance_id = commit.work_item.instance.instance_id
                 if instance_id in batch.lost:
                     log.warning("lost the lock on %s; another worker took over", instance_id)
-                elif executor is not None and not executor.is_done:
+                    continue
+                _log_committed(commit)
+                if executor is not None and not executor.is_done:
                     self._remember(instance_id, commit, executor)
         return batch
 
@@ -352,6 +356,27 @@ class OrchestrationDispatcher:
             if now - oldest.last_used <= self._cache_idle:
                 break
             self._cache.popitem(last=False)
+
+
+def _log_committed(commit: OrchestrationCommit) -> None:
+    """A committed episode at debug level, and a Failed instance as a warning."""
+    instance = commit.work_item.instance
+    if commit.finishes and commit.runtime_status is Status.Failed:
+        first_line = (payload.loads(commit.output) or "").partition("\n")[0]
+        log.warning(
+            "orchestration %s (%s) failed: %s", instance.name, instance.instance_id, first_line
+        )
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "episode of %s (%s): %d messages in, %d events, %d activities, %d messages out, %s",
+            instance.name,
+            instance.instance_id,
+            len(commit.work_item.messages),
+            len(commit.new_events),
+            len(commit.activities),
+            len(commit.messages),
+            commit.runtime_status,
+        )
 
 
 class _Claims:
