@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         InvalidInstanceStateError,
         LockLost,
         NonDeterministicOrchestrationError,
+        PayloadTooLargeError,
         StoreError,
         TaskFailedError,
     )
@@ -45,6 +46,7 @@ _LAZY = {
     "InvalidInstanceStateError": "durably.errors",
     "LockLost": "durably.errors",
     "NonDeterministicOrchestrationError": "durably.errors",
+    "PayloadTooLargeError": "durably.errors",
     "StoreError": "durably.errors",
     "TaskFailedError": "durably.errors",
     "FailureDetails": "durably.history",
@@ -88,6 +90,7 @@ __all__ = [
     "NonDeterministicOrchestrationError",
     "OrchestrationContext",
     "OrchestrationRuntimeStatus",
+    "PayloadTooLargeError",
     "PurgeHistoryResult",
     "RetryOptions",
     "StoreError",

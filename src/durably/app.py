@@ -6,6 +6,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from durably.payload import DEFAULT_MAX_PAYLOAD_BYTES, check_limit
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -13,11 +15,15 @@ class App:
     """Registers functions with decorators; a worker runs them, a client starts them.
 
     ``task_hub`` names the hub in the store: apps with different hubs share a database
-    without seeing each other's instances.
+    without seeing each other's instances. ``max_payload_bytes`` bounds every payload
+    (inputs, outputs, results, event data, custom status) serialised, 2 MiB by default.
     """
 
-    def __init__(self, task_hub: str | None = None) -> None:
+    def __init__(
+        self, task_hub: str | None = None, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    ) -> None:
         self.task_hub = task_hub
+        self.max_payload_bytes = check_limit(max_payload_bytes)
         self.orchestrators: dict[str, Callable[..., Any]] = {}
         self.activities: dict[str, Callable[..., Any]] = {}
 

@@ -33,6 +33,7 @@ from durably.history import (
     SubOrchestrationInstanceCreated,
 )
 from durably.ids import new_instance_id, validate_instance_id
+from durably.payload import DEFAULT_MAX_PAYLOAD_BYTES
 from durably.status import DurableOrchestrationStatus, InstancePage, PurgeHistoryResult
 
 Status = OrchestrationRuntimeStatus
@@ -63,9 +64,21 @@ class Client:
     worker, which fails the instance with the same message. ``worker.client()`` returns
     a :class:`~durably.worker.client.WorkerClient`, which starts instances through its
     worker (the two methods under "what a subclass may change").
+
+    ``max_payload_bytes`` (default: the app's, else 2 MiB) bounds the payloads it sends;
+    a larger one raises :class:`~durably.errors.PayloadTooLargeError` at the call.
     """
 
-    def __init__(self, store: str | Backend | None = None, *, app: App | None = None) -> None:
+    def __init__(
+        self,
+        store: str | Backend | None = None,
+        *,
+        app: App | None = None,
+        max_payload_bytes: int | None = None,
+    ) -> None:
+        if max_payload_bytes is None:
+            max_payload_bytes = app.max_payload_bytes if app else DEFAULT_MAX_PAYLOAD_BYTES
+        self.max_payload_bytes = payload.check_limit(max_payload_bytes)
         self._app = app
         self._owns_backend = not isinstance(store, Backend)
         self.backend = connect(store, app)
@@ -90,20 +103,21 @@ class Client:
         """Start an orchestration; returns its instance id.
 
         Raises ``ValueError`` for a bad id or an unknown orchestrator, ``TypeError`` for
-        an input that is not JSON-serialisable, ``InstanceExistsError`` if an instance
-        with the id is still Pending, Running or Suspended.
+        an input that is not JSON-serialisable, ``PayloadTooLargeError`` for one over
+        ``max_payload_bytes``, ``InstanceExistsError`` if an instance with the id is
+        still Pending, Running or Suspended.
         """
         orchestrator = function_name(name)
         fresh = instance_id is None
         instance_id = new_instance_id() if fresh else validate_instance_id(instance_id)
-        text = payload.dumps(client_input, what="orchestration input")
+        text = self._dumps(client_input, "orchestration input")
         return self._create(orchestrator, instance_id, text, fresh_id=fresh)
 
     def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
         """Deliver an event to a running instance (held while it is suspended)."""
         if not event_name:
             raise ValueError("event_name must not be empty")
-        text = payload.dumps(event_data, what="event data")
+        text = self._dumps(event_data, "event data")
         self._require_active(instance_id, "raise an event on")
         event = EventRaised(timestamp=_now(), name=event_name, input=text)
         self.backend.send_message(
@@ -120,7 +134,7 @@ class Client:
         record = self._record(instance_id)
         if record.runtime_status.is_terminal:
             return False
-        text = payload.dumps(reason, what="reason")
+        text = self._dumps(reason, "reason")
         self._send(
             instance_id, ExecutionTerminated(timestamp=_now(), input=text, recurse=recursive)
         )
@@ -131,7 +145,7 @@ class Client:
 
         Raises ``InvalidInstanceStateError`` if the instance already finished.
         """
-        text = payload.dumps(reason, what="reason")
+        text = self._dumps(reason, "reason")
         self._require_active(instance_id, "suspend")
         self._send(instance_id, ExecutionSuspended(timestamp=_now(), reason=text))
 
@@ -142,7 +156,7 @@ class Client:
         suspend not yet processed still undoes it. Raises ``InvalidInstanceStateError``
         if the instance already finished.
         """
-        text = payload.dumps(reason, what="reason")
+        text = self._dumps(reason, "reason")
         self._require_active(instance_id, "resume")
         self._send(instance_id, ExecutionResumed(timestamp=_now(), reason=text))
 
@@ -154,7 +168,7 @@ class Client:
         sub-orchestrations are rewound in turn. Raises ``InvalidInstanceStateError``
         unless the instance is Failed.
         """
-        text = payload.dumps(reason, what="reason")
+        text = self._dumps(reason, "reason")
         record = self._record(instance_id)
         if record.runtime_status is not Status.Failed:
             raise InvalidInstanceStateError(instance_id, record.runtime_status, "rewind")
@@ -348,6 +362,9 @@ class Client:
         )
         self._create_instance(new, fresh_id=fresh_id)
         return instance_id
+
+    def _dumps(self, value: Any, what: str) -> str | None:
+        return payload.dumps(value, what=what, limit=self.max_payload_bytes)
 
     # -- what a subclass may change (the client of a worker) -----------------------
     def _create_instance(self, new: NewInstance, *, fresh_id: bool) -> None:

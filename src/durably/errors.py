@@ -67,5 +67,22 @@ class LockLost(DurablyError):
     """
 
 
+class PayloadTooLargeError(DurablyError, ValueError):
+    """A payload is larger, serialised, than ``max_payload_bytes`` allows.
+
+    ``what`` names the payload ("orchestration input", "the result of activity 'x'"),
+    ``size`` is its size in bytes and ``limit`` the limit. Nothing oversized is written.
+    """
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{what} is {size:,} bytes serialised, over the limit of {limit:,} bytes "
+            "(max_payload_bytes)"
+        )
+        self.what = what
+        self.size = size
+        self.limit = limit
+
+
 class StoreError(DurablyError):
     """The store could not be reached or refused an operation."""

@@ -5,6 +5,10 @@ Payloads are stored as JSON text. Common Python types are converted on the way i
 UUIDs and Decimals strings, sets and tuples lists, objects with a ``to_json()`` method
 what it returns); anything else is refused with :class:`TypeError` at the call that
 passed it, never later in a worker. Values come back as plain JSON types.
+
+A payload is at most ``max_payload_bytes`` serialised (:data:`DEFAULT_MAX_PAYLOAD_BYTES`
+unless the app or the client says otherwise); a larger one raises
+:class:`~durably.errors.PayloadTooLargeError`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ import enum
 import json
 import uuid
 from typing import Any
+
+from durably.errors import PayloadTooLargeError
+
+DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
+"""2 MiB: the default limit on one serialised payload."""
 
 
 def _default(value: Any) -> Any:
@@ -37,17 +46,29 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
-def dumps(value: Any, *, what: str = "value") -> str | None:
+def dumps(value: Any, *, what: str = "value", limit: int | None = None) -> str | None:
     """Encode a payload as JSON text; ``None`` stays ``None``.
 
-    Raises ``TypeError`` naming ``what`` and the offending type.
+    Raises ``TypeError`` naming ``what`` and the offending type, and
+    ``PayloadTooLargeError`` if the text is over ``limit`` bytes.
     """
     if value is None:
         return None
     try:
-        return json.dumps(value, default=_default, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(value, default=_default, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
+    # The text is ASCII (json.dumps escapes the rest): its length is its size in bytes.
+    if limit is not None and len(text) > limit:
+        raise PayloadTooLargeError(what, len(text), limit)
+    return text
+
+
+def check_limit(limit: object) -> int:
+    """``limit`` if it is a usable ``max_payload_bytes``; ``ValueError`` naming it if not."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError(f"max_payload_bytes must be a whole number of at least 1, got {limit!r}")
+    return limit
 
 
 def loads(text: str | None) -> Any:

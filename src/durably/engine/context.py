@@ -127,25 +127,30 @@ class OrchestrationContext:
 
     def set_custom_status(self, value: Any) -> None:
         """Publish a JSON-serialisable value visible in the instance's status."""
-        payload.dumps(value, what="custom status")
+        self._dumps(value, "custom status")
         self._state.custom_status = value
 
     def continue_as_new(self, input_: Any = None) -> None:
         """Restart the orchestration with a fresh history once the function returns."""
-        text = payload.dumps(input_, what="continue_as_new input")
+        text = self._dumps(input_, "continue_as_new input")
         self._state.continues_as_new, self._state.next_input = True, text
+
+    def _dumps(self, value: Any, what: str) -> str | None:
+        """A payload the orchestrator produces, as JSON text: ``TypeError`` if it is not
+        JSON, ``PayloadTooLargeError`` if it is over the app's ``max_payload_bytes``."""
+        return payload.dumps(value, what=what, limit=self._state.max_payload_bytes)
 
     # -- scheduling --------------------------------------------------------------
     def call_activity(self, name: str | Callable[..., Any], input_: Any = None) -> Task:
         """Schedule an activity; yielding the task gives its result."""
-        text = payload.dumps(input_, what="activity input")
+        text = self._dumps(input_, "activity input")
         return self._schedule_activity(function_name(name), text)
 
     def call_activity_with_retry(
         self, name: str | Callable[..., Any], retry_options: RetryOptions, input_: Any = None
     ) -> Task:
         """Schedule an activity, retried by ``retry_options`` on failure."""
-        text = payload.dumps(input_, what="activity input")
+        text = self._dumps(input_, "activity input")
         activity = function_name(name)
         return self._retrying(lambda: self._schedule_activity(activity, text), retry_options)
 
@@ -153,7 +158,7 @@ class OrchestrationContext:
         self, name: str | Callable[..., Any], input_: Any = None, instance_id: str | None = None
     ) -> Task:
         """Start a sub-orchestration and wait for its output."""
-        text = payload.dumps(input_, what="sub-orchestration input")
+        text = self._dumps(input_, "sub-orchestration input")
         return self._schedule_sub(function_name(name), text, instance_id)
 
     def call_sub_orchestrator_with_retry(
@@ -164,7 +169,7 @@ class OrchestrationContext:
         instance_id: str | None = None,
     ) -> Task:
         """Start a sub-orchestration, started again by ``retry_options`` if it fails."""
-        text = payload.dumps(input_, what="sub-orchestration input")
+        text = self._dumps(input_, "sub-orchestration input")
         orchestrator = function_name(name)
         return self._retrying(
             lambda: self._schedule_sub(orchestrator, text, instance_id), retry_options

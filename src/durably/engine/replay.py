@@ -26,7 +26,7 @@ from durably.engine.nondeterminism import ScheduledEvent, check_scheduled
 from durably.engine.recording import action_event, completion_event, output_text
 from durably.engine.state import OrchestrationState
 from durably.engine.tasks import Task, TimerTask
-from durably.errors import TaskFailedError
+from durably.errors import PayloadTooLargeError, TaskFailedError
 from durably.history import (
     AnyHistoryEvent,
     ContinueAsNew,
@@ -81,9 +81,16 @@ class EpisodeResult:
 class OrchestrationExecutor:
     """Drives one orchestration instance's generator through its history."""
 
-    def __init__(self, orchestrator: Orchestrator, *, instance_id: str) -> None:
+    def __init__(
+        self,
+        orchestrator: Orchestrator,
+        *,
+        instance_id: str,
+        max_payload_bytes: int = payload.DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
         self._orchestrator = orchestrator
         self._instance_id = instance_id
+        self._max_payload_bytes = max_payload_bytes
         self._state: OrchestrationState | None = None  # created by ExecutionStarted
         self._generator: Generator[Any, Any, Any] | None = None
         self._awaited: Task | None = None
@@ -298,7 +305,9 @@ class OrchestrationExecutor:
         if event.parent_instance_id is not None:
             self.parent = (event.parent_instance_id, event.parent_task_id)
         now = self._now or event.timestamp
-        self._state = state = OrchestrationState(now=now, is_replaying=replaying)
+        self._state = state = OrchestrationState(
+            now=now, is_replaying=replaying, max_payload_bytes=self._max_payload_bytes
+        )
         context = OrchestrationContext(
             state,
             instance_id=self._instance_id,
@@ -402,8 +411,8 @@ class OrchestrationExecutor:
             )
             return
         try:
-            text = payload.dumps(result, what="orchestrator output")
-        except TypeError as exc:
+            text = payload.dumps(result, what="orchestrator output", limit=state.max_payload_bytes)
+        except (TypeError, PayloadTooLargeError) as exc:
             self._completion = _failed(exc)
             return
         self._completion = CompleteOrchestration(task_id=-1, status=Status.Completed, result=text)
@@ -438,7 +447,7 @@ class OrchestrationExecutor:
         state = self._state
         if state is None or state.custom_status is None:
             return None
-        return payload.dumps(state.custom_status, what="custom status")
+        return payload.dumps(state.custom_status, what="custom status")  # checked when set
 
 
 def _concrete(events: Sequence[HistoryEvent]) -> Sequence[AnyHistoryEvent]:

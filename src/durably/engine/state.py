@@ -25,6 +25,8 @@ class OrchestrationState:
 
     now: _dt.datetime
     """The current episode's time: the timestamp of its ``OrchestratorStarted``."""
+    max_payload_bytes: int = payload.DEFAULT_MAX_PAYLOAD_BYTES
+    """The app's limit on each payload the orchestrator produces."""
     is_replaying: bool = True
     """True while the event being applied was recorded by an earlier episode."""
     custom_status: Any = None

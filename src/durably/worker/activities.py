@@ -103,9 +103,10 @@ class ActivityDispatcher:
             raise self._app.unknown_activity(name)
         return function
 
-    @staticmethod
-    def _completed(item: ActivityWorkItem, value: Any) -> TaskCompleted:
-        text = payload.dumps(value, what=f"the result of activity {item.name!r}")
+    def _completed(self, item: ActivityWorkItem, value: Any) -> TaskCompleted:
+        text = payload.dumps(
+            value, what=f"the result of activity {item.name!r}", limit=self._app.max_payload_bytes
+        )
         return TaskCompleted(
             timestamp=_dt.datetime.now(_dt.UTC), task_scheduled_id=item.task_id, result=text
         )

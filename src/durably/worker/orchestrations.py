@@ -327,7 +327,11 @@ class OrchestrationDispatcher:
         return executor
 
     def _new_executor(self, name: str, instance_id: str) -> OrchestrationExecutor:
-        return OrchestrationExecutor(self._orchestrator(name), instance_id=instance_id)
+        return OrchestrationExecutor(
+            self._orchestrator(name),
+            instance_id=instance_id,
+            max_payload_bytes=self._app.max_payload_bytes,
+        )
 
     def _orchestrator(self, name: str) -> Callable[[OrchestrationContext], Any]:
         function = self._app.orchestrators.get(name)
