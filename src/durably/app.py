@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from durably.ids import validate_name
 from durably.payload import DEFAULT_MAX_PAYLOAD_BYTES, check_limit
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,7 +50,7 @@ class App:
         self, table: dict[str, Callable[..., Any]], kind: str, function: Any, name: str | None
     ) -> Any:
         def decorate(fn: F) -> F:
-            key = name or fn.__name__
+            key = validate_name(name or fn.__name__, f"an {kind}'s name")
             if kind == "orchestrator" and inspect.iscoroutinefunction(fn):
                 raise TypeError(f"orchestrator {key!r} must be a generator function, not async")
             if key in table and table[key] is not fn:

@@ -27,18 +27,20 @@ from durably.engine.tasks import (
     WhenAllTask,
     WhenAnyTask,
 )
+from durably.ids import validate_instance_id, validate_name
 
 _UUID_NAMESPACE = uuid.UUID("7f0e4a3e-2b5e-4b8a-9c1d-6d7572616279")
 
 
 def function_name(function: str | Callable[..., Any]) -> str:
-    """The registered name of an activity or orchestrator given by name or by function."""
+    """The registered name of an activity or orchestrator given by name or by function;
+    ``ValueError`` for a name a store cannot keep (see :func:`durably.ids.validate_name`)."""
     if isinstance(function, str):
-        return function
+        return validate_name(function, "a function name")
     name = getattr(function, "durably_name", None) or getattr(function, "__name__", None)
     if not isinstance(name, str):
         raise TypeError(f"expected a function or a name, got {function!r}")
-    return name
+    return validate_name(name, "a function name")
 
 
 class ReplaySafeLogger:
@@ -157,7 +159,10 @@ class OrchestrationContext:
     def call_sub_orchestrator(
         self, name: str | Callable[..., Any], input_: Any = None, instance_id: str | None = None
     ) -> Task:
-        """Start a sub-orchestration and wait for its output."""
+        """Start a sub-orchestration and wait for its output; ``instance_id`` follows the
+        rules of every instance id (``ValueError`` at the call)."""
+        if instance_id is not None:
+            validate_instance_id(instance_id)
         text = self._dumps(input_, "sub-orchestration input")
         return self._schedule_sub(function_name(name), text, instance_id)
 
@@ -169,6 +174,8 @@ class OrchestrationContext:
         instance_id: str | None = None,
     ) -> Task:
         """Start a sub-orchestration, started again by ``retry_options`` if it fails."""
+        if instance_id is not None:
+            validate_instance_id(instance_id)
         text = self._dumps(input_, "sub-orchestration input")
         orchestrator = function_name(name)
         return self._retrying(
@@ -178,6 +185,11 @@ class OrchestrationContext:
     def create_timer(self, fire_at: _dt.datetime | _dt.timedelta) -> TimerTask:
         """A durable timer firing at ``fire_at`` (a UTC datetime, or a delay from now)."""
         state = self._state
+        if not isinstance(fire_at, _dt.datetime | _dt.timedelta):
+            raise TypeError(
+                "create_timer takes a datetime or a timedelta, "
+                f"got {type(fire_at).__name__}: {fire_at!r}"
+            )
         if isinstance(fire_at, _dt.timedelta):
             fire_at = state.now + fire_at
         elif fire_at.tzinfo is None:
@@ -217,7 +229,7 @@ class OrchestrationContext:
     def _schedule_sub(self, name: str, text: str | None, instance_id: str | None) -> Task:
         state = self._state
         task_id = state.take_task_id()
-        child_id = instance_id or f"{self._instance_id}:{task_id:04d}"
+        child_id = instance_id or _child_id(self._instance_id, task_id)
         action = StartSubOrchestration(task_id=task_id, name=name, instance_id=child_id, input=text)
         task = AtomicTask(action)
         state.register(task)
@@ -232,3 +244,10 @@ class OrchestrationContext:
             return None if wait is None else self.create_timer(wait)
 
         return RetryableTask(start, delay)
+
+
+def _child_id(parent_id: str, task_id: int) -> str:
+    """A sub-orchestration's default id: ``parent:0003``, or a name-based UUID of that when
+    it would be longer than an id may be."""
+    child_id = f"{parent_id}:{task_id:04d}"
+    return child_id if len(child_id) <= 256 else uuid.uuid5(_UUID_NAMESPACE, child_id).hex

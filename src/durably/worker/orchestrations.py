@@ -34,7 +34,7 @@ from durably.backends.base import (
 )
 from durably.engine.context import OrchestrationContext
 from durably.engine.replay import OrchestrationExecutor
-from durably.errors import NonDeterministicOrchestrationError
+from durably.errors import InstanceExistsError, NonDeterministicOrchestrationError, StoreError
 from durably.history import OrchestrationRuntimeStatus, TaskCompleted, TaskFailed
 from durably.worker.episode import ClaimActivities, build_commit, consume_only
 from durably.worker.management import rewind_commit, rewind_requested, terminate_children
@@ -178,8 +178,14 @@ class OrchestrationDispatcher:
         first and its commit creates the instance as the episode leaves it
         (:meth:`FastPaths.create_and_commit`), with no start message written and read.
         """
-        if not (self._unlocked and fresh_id and self._start_unwritten(new)):
-            self._run(new.visible_at, [], {}, create=new)
+        try:
+            if not (self._unlocked and fresh_id and self._start_unwritten(new)):
+                self._run(new.visible_at, [], {}, create=new)
+        except (StoreError, InstanceExistsError):
+            raise
+        except Exception:  # the first episode could not be saved: the loop will fail it
+            log.warning("the first episode of %s could not be saved here", new.instance_id)
+            self._backend.create_instance(new)
 
     def _start_unwritten(self, new: NewInstance) -> bool:
         """The first episode of ``new``, then the commit that creates it; False (nothing
@@ -222,7 +228,12 @@ class OrchestrationDispatcher:
         instance_ids: Sequence[str],
         direct: dict[str, list[Result]],
         create: NewInstance | None = None,
+        limit: int | None = None,
     ) -> EpisodeBatch:
+        """Run one batch: the named instances (or ``create``), and up to ``limit`` others
+        with new messages (default: the batch size's rest; none with ``create``)."""
+        if limit is None:
+            limit = 0 if create else self._batch_size - len(instance_ids)
         prepared: list[tuple[OrchestrationCommit, OrchestrationExecutor | None]] = []
         claims = _Claims(self._owner, now, self._hand_off)
 
@@ -240,16 +251,20 @@ class OrchestrationDispatcher:
                 owner=self._owner,
                 now=now,
                 lease=self._lease,
-                limit=0 if create else self._batch_size - len(instance_ids),
+                limit=limit,
                 instance_ids=instance_ids,
                 create=create,
             )
-        except Exception:
+        except Exception as exc:
             with self._running:
                 for commit, _ in prepared:
                     self._cache.pop(commit.work_item.instance.instance_id, None)
             claims.settle(())
-            raise
+            if isinstance(exc, StoreError) or not prepared or create is not None:
+                # The store failed, nothing ran, or a start (its caller decides): the batch
+                # waits and runs again.
+                raise
+            return self._isolate(now, [commit.work_item for commit, _ in prepared], direct, exc)
         claims.settle(batch.claimed)
         with self._running:
             for commit, executor in prepared:
@@ -262,6 +277,60 @@ class OrchestrationDispatcher:
                     self._remember(instance_id, commit, executor)
         return batch
 
+    def _isolate(
+        self,
+        now: _dt.datetime,
+        items: Sequence[OrchestrationWorkItem],
+        direct: dict[str, list[Result]],
+        error: Exception,
+    ) -> EpisodeBatch:
+        """A batch that could not be saved, for a reason of its own rather than the
+        store's: run its instances again one by one, so that the one to blame fails
+        alone (with ``error``) and the others go on."""
+        if len(items) > 1:
+            ran: list[OrchestrationWorkItem] = []
+            for item in items:
+                instance_id = item.instance.instance_id
+                alone = {instance_id: direct[instance_id]} if instance_id in direct else {}
+                ran += self._run(now, [instance_id], alone, limit=0).items
+            return EpisodeBatch(items=tuple(ran))
+        instance_id = items[0].instance.instance_id
+        log.error("the episode of %s could not be saved; failing it: %r", instance_id, error)
+
+        def runner(held: Sequence[OrchestrationWorkItem]) -> list[OrchestrationCommit]:
+            with self._running:
+                return [self._failed(item, now, error) for item in held]
+
+        try:
+            self._backend.run_episodes(
+                runner,
+                owner=self._owner,
+                now=now,
+                lease=self._lease,
+                limit=0,
+                instance_ids=[instance_id],
+            )
+        except Exception:
+            log.exception("could not fail %s either; it stays as it is", instance_id)
+        return EpisodeBatch()
+
+    def _failed(
+        self, item: OrchestrationWorkItem, now: _dt.datetime, error: BaseException
+    ) -> OrchestrationCommit:
+        """The commit that fails the instance of ``item`` with ``error`` (a finished one
+        only has its messages consumed)."""
+        instance = item.instance
+        if instance.runtime_status.is_terminal:
+            return consume_only(item, now)
+        executor = self._new_executor(instance.name, instance.instance_id)
+        try:  # to learn its parent, which is told of the failure
+            if instance.history_length:
+                executor.replay(self._backend.get_history(instance.instance_id))
+        except Exception:
+            log.warning("could not replay %s to fail it", instance.instance_id, exc_info=True)
+        executor.fail(error)
+        return build_commit(item, executor.execute([], now), parent=executor.parent, now=now)
+
     def _process(
         self,
         item: OrchestrationWorkItem,
@@ -270,7 +339,13 @@ class OrchestrationDispatcher:
         claim: ClaimActivities | None,
     ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
         done = tuple(activity.message_id for activity, _ in direct)
-        commit, executor = self._episode(item, now, direct, done, claim)
+        try:
+            commit, executor = self._episode(item, now, direct, done, claim)
+        except StoreError:
+            raise  # the store failed: the whole batch waits and runs again
+        except Exception as exc:  # this instance's own failure: it fails, nothing else
+            self._cache.pop(item.instance.instance_id, None)
+            commit, executor = self._failed(item, now, exc), None
         if commit.completed_activities != done:  # the rare paths: rewind, terminate, ...
             commit = dataclasses.replace(commit, completed_activities=done)
         return commit, executor
