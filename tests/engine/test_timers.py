@@ -109,3 +109,14 @@ def test_timer_cancelled_in_the_episode_that_created_it_is_still_recorded() -> N
 
     result = Run(cancel_at_once).start()
     assert [type(a).__name__ for a in result.actions] == ["CreateTimer", "ScheduleTask"]
+
+
+def test_a_timer_of_another_type_fails_with_a_type_error_naming_the_types() -> None:
+    def seconds(context: OrchestrationContext) -> Generator[Any, Any, Any]:
+        try:
+            yield context.create_timer(5)  # type: ignore[arg-type]
+        except TypeError as exc:
+            return str(exc)
+
+    result = Run(seconds).start()
+    assert output(result) == "create_timer takes a datetime or a timedelta, got int: 5"

@@ -1,9 +1,7 @@
 """The orchestration dispatcher: lock instances, run their episodes, commit them in one go.
 
 ``run_once(now)`` does exactly one iteration, so tests drive it without threads. Live
-executors are cached between episodes (like Durable Functions' extended sessions): a
-cached executor is used only if the instance's history length and execution id are still
-those it has seen, so the cache never changes a result, it only skips the replay.
+executors are kept between episodes (:mod:`durably.worker.cache`).
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import functools
 import logging
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,7 +24,6 @@ from durably.backends.base import (
     EpisodeBatch,
     FastBackend,
     InboxMessage,
-    InstanceRecord,
     NewInstance,
     OrchestrationCommit,
     OrchestrationWorkItem,
@@ -36,6 +32,7 @@ from durably.engine.context import OrchestrationContext
 from durably.engine.replay import OrchestrationExecutor
 from durably.errors import InstanceExistsError, NonDeterministicOrchestrationError, StoreError
 from durably.history import OrchestrationRuntimeStatus, TaskCompleted, TaskFailed
+from durably.worker.cache import ExecutorCache
 from durably.worker.episode import ClaimActivities, build_commit, consume_only
 from durably.worker.management import rewind_commit, rewind_requested, terminate_children
 
@@ -67,14 +64,6 @@ class ActivityHandOff:
     run: Callable[[Sequence[ActivityWorkItem]], None]
 
 
-@dataclass(slots=True)
-class _Cached:
-    executor: OrchestrationExecutor
-    record: InstanceRecord
-    """The instance as this worker's last commit left it."""
-    last_used: _dt.datetime
-
-
 class OrchestrationDispatcher:
     """Runs orchestration episodes for one worker."""
 
@@ -97,10 +86,8 @@ class OrchestrationDispatcher:
         self._owner = owner
         self._lease = lease
         self._batch_size = batch_size
-        self._cache_size = cache_size
-        self._cache_idle = cache_idle
         self._hand_off = hand_off
-        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._cache = ExecutorCache(cache_size, cache_idle)
         # The orchestration loop and the activity-result loop both run episodes; this
         # lock serialises their use of the cache (never held while waiting for the store
         # outside a batch's transaction). Batches lock disjoint instances, and a cached
@@ -150,13 +137,13 @@ class OrchestrationDispatcher:
         instance_id = activity.instance_id
         claims = _Claims(self._owner, now, self._hand_off)
         with self._running:
-            cached = self._cache.get(instance_id)
+            cached = self._cache.peek(instance_id)
             if cached is None or cached.record.execution_id != activity.execution_id:
                 return False
             due = cached.executor.next_timer
             if due is not None and due <= now:
                 return False  # its TimerFired message waits: the store would refuse
-            del self._cache[instance_id]
+            self._cache.take(instance_id)
             item = OrchestrationWorkItem(instance=cached.record, messages=(), lock_token=None)
             episode = cached.executor.execute([event], now)
             commit = build_commit(
@@ -185,7 +172,9 @@ class OrchestrationDispatcher:
             raise
         except Exception:  # the first episode could not be saved: the loop will fail it
             log.warning("the first episode of %s could not be saved here", new.instance_id)
-            self._backend.create_instance(new)
+            existing = self._backend.get_instance(new.instance_id)
+            if existing is None or existing.execution_id != new.execution_id:
+                self._backend.create_instance(new)  # (a store may have kept it created)
 
     def _start_unwritten(self, new: NewInstance) -> bool:
         """The first episode of ``new``, then the commit that creates it; False (nothing
@@ -219,7 +208,7 @@ class OrchestrationDispatcher:
         _log_committed(commit)
         if executor is not None and not executor.is_done:
             with self._running:
-                self._remember(commit.work_item.instance.instance_id, commit, executor)
+                self._cache.remember(commit, executor)
         return True
 
     def _run(
@@ -258,7 +247,7 @@ class OrchestrationDispatcher:
         except Exception as exc:
             with self._running:
                 for commit, _ in prepared:
-                    self._cache.pop(commit.work_item.instance.instance_id, None)
+                    self._cache.take(commit.work_item.instance.instance_id)
             claims.settle(())
             if isinstance(exc, StoreError) or not prepared or create is not None:
                 # The store failed, nothing ran, or a start (its caller decides): the batch
@@ -274,7 +263,7 @@ class OrchestrationDispatcher:
                     continue
                 _log_committed(commit)
                 if executor is not None and not executor.is_done:
-                    self._remember(instance_id, commit, executor)
+                    self._cache.remember(commit, executor)
         return batch
 
     def _isolate(
@@ -344,7 +333,7 @@ class OrchestrationDispatcher:
         except StoreError:
             raise  # the store failed: the whole batch waits and runs again
         except Exception as exc:  # this instance's own failure: it fails, nothing else
-            self._cache.pop(item.instance.instance_id, None)
+            self._cache.take(item.instance.instance_id)
             commit, executor = self._failed(item, now, exc), None
         if commit.completed_activities != done:  # the rare paths: rewind, terminate, ...
             commit = dataclasses.replace(commit, completed_activities=done)
@@ -363,7 +352,7 @@ class OrchestrationDispatcher:
             request = rewind_requested(item)
             if request is None:
                 return consume_only(item, now), None
-            self._cache.pop(instance.instance_id, None)
+            self._cache.take(instance.instance_id)
             executor = self._new_executor(instance.name, instance.instance_id)
             return rewind_commit(item, request, executor, self._backend, now), executor
         current = (None, instance.execution_id)
@@ -385,13 +374,9 @@ class OrchestrationDispatcher:
 
     def _executor_for(self, item: OrchestrationWorkItem) -> OrchestrationExecutor:
         instance = item.instance
-        cached = self._cache.pop(instance.instance_id, None)
-        if (
-            cached is not None
-            and cached.record.execution_id == instance.execution_id
-            and cached.record.history_length == instance.history_length
-        ):
-            return cached.executor
+        cached = self._cache.executor_for(instance)
+        if cached is not None:
+            return cached
         executor = self._new_executor(instance.name, instance.instance_id)
         try:
             if instance.history_length:  # a new instance has nothing to replay
@@ -418,23 +403,6 @@ class OrchestrationDispatcher:
             raise error
 
         return unknown
-
-    def _remember(
-        self, instance_id: str, commit: OrchestrationCommit, executor: OrchestrationExecutor
-    ) -> None:
-        if self._cache_size <= 0 or commit.reset_history:
-            return
-        now = commit.last_updated_time
-        self._cache[instance_id] = _Cached(executor, commit.committed_record(), now)
-        # Least recently used first: evict beyond the size bound, then whatever sat idle
-        # too long (an instance waiting days for an event should not pin its generator).
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        while self._cache:
-            oldest = next(iter(self._cache.values()))
-            if now - oldest.last_used <= self._cache_idle:
-                break
-            self._cache.popitem(last=False)
 
 
 def _log_committed(commit: OrchestrationCommit) -> None:
