@@ -68,12 +68,20 @@ def main() -> None:
     default=None,
     help="Purge finished instances older than this.",
 )
+@click.option(
+    "--stop-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="On SIGTERM, seconds to let running activities finish.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every episode at debug level.")
 @command
 def worker(
     target: str,
     activity_concurrency: int,
     retention_days: float | None,
+    stop_timeout: float,
     verbose: bool,
     store: str | None,
 ) -> None:
@@ -82,7 +90,8 @@ def worker(
     MODULE:APP names the module to import and the durably.App in it (APP defaults to
     `app`); the current directory is on the import path. On SIGTERM the worker stops
     taking work, lets running activities finish, and exits; unfinished work is picked up
-    by the next worker.
+    by the next worker. An activity still running after --stop-timeout is left to be
+    retried; a second SIGTERM or SIGINT stops at once (exit 1).
     """
     from durably.worker import Worker
 
@@ -103,7 +112,7 @@ def worker(
         f"{len(app.orchestrators)} orchestrators, {len(app.activities)} activities",
         markup=True,
     )
-    durably_worker.run_forever()
+    durably_worker.run_forever(stop_timeout=stop_timeout)
     console.print("worker stopped")
 
 

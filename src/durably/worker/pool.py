@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -92,8 +93,10 @@ class ThreadPool:
             thread.start()
             self._threads.append(thread)
 
-    def shutdown(self) -> list[ActivityWorkItem]:
-        """Let running activities finish; the queued ones that never started."""
+    def shutdown(self, timeout: float) -> list[ActivityWorkItem]:
+        """Let running activities finish, waiting up to ``timeout`` seconds in all; the
+        queued ones that never started. An activity still running after that is left
+        to its thread (a daemon): its lease runs out and another worker runs it again."""
         self._closed = True
         pending = []
         while True:
@@ -105,8 +108,11 @@ class ThreadPool:
                 pending.append(item)
         for _ in self._threads:
             self._queue.put(None)
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join()
+            thread.join(max(deadline - time.monotonic(), 0))
+            if thread.is_alive():
+                log.warning("activity thread %s still busy after %.0f s", thread.name, timeout)
         return pending
 
     def _work(self) -> None:

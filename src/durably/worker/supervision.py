@@ -75,19 +75,26 @@ class Supervisor:
 
 
 def run_until_signalled(start: Callable[[], object], stop: Callable[[], None]) -> None:
-    """Call ``start``, wait for SIGINT or SIGTERM, then ``stop`` (handlers restored)."""
+    """Call ``start``, wait for SIGINT or SIGTERM, then ``stop`` (handlers restored). A
+    second signal while stopping ends it at once with ``SystemExit(1)``: running work is
+    left to be retried when its lease runs out."""
     signalled = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        if signalled.is_set():
+            log.warning("received signal %d again, stopping now", signum)
+            raise SystemExit(1)
         log.info("received signal %d, stopping", signum)
         signalled.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        start()
-        while not signalled.wait(1.0):
-            pass
+        try:
+            start()
+            while not signalled.wait(1.0):
+                pass
+        finally:
+            stop()
     finally:
-        stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

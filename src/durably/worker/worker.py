@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -135,20 +136,23 @@ class Worker:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop fetching work, let running activities finish (up to ``timeout`` s), deliver
-        their results, and release the store. Unfinished work is left to be retried."""
+        """Stop fetching work, let running activities finish, deliver their results, and
+        release the store, in about ``timeout`` seconds at most. Unfinished work (an
+        activity still running then) is left to be retried when its lease runs out."""
         supervisor = self._supervisor
         if not supervisor.running:
             return
+        deadline = time.monotonic() + timeout
         supervisor.stopping.set()
         self.backend.interrupt()
         supervisor.join("activities", timeout)
         if self._pool is not None:
-            for item in self._pool.shutdown():  # never started: hand them back at once
+            # Never started: hand them back at once.
+            for item in self._pool.shutdown(max(deadline - time.monotonic(), 0)):
                 self._delivery.finished(item, None)
         self._delivery.close()
-        supervisor.join_all(timeout)
-        self._event_loop.stop(timeout)
+        supervisor.join_all(max(deadline - time.monotonic(), 0.5))
+        self._event_loop.stop(max(deadline - time.monotonic(), 0.1))
         if self._owns_backend:
             self.backend.close()
 
@@ -158,9 +162,10 @@ class Worker:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def run_forever(self) -> None:
-        """Run until SIGINT or SIGTERM, then stop gracefully."""
-        run_until_signalled(self.start, self.stop)
+    def run_forever(self, stop_timeout: float = 30.0) -> None:
+        """Run until SIGINT or SIGTERM, then stop gracefully (:meth:`stop` with
+        ``stop_timeout``); a second signal meanwhile stops at once (``SystemExit(1)``)."""
+        run_until_signalled(self.start, lambda: self.stop(stop_timeout))
 
     def client(self) -> Client:
         """A :class:`~durably.worker.client.WorkerClient` on the same store, which knows
