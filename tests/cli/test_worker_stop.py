@@ -41,9 +41,9 @@ def _worker_with_a_hung_activity(tmp_path: Path, *options: str) -> subprocess.Po
     marker = tmp_path / "running"
     with durably.Client(store) as client:
         client.start_new("stuck", client_input=str(marker))
+    command = [sys.executable, "-m", "durably.cli", "worker", "hanging_app:app"]
     worker = subprocess.Popen(
-        [sys.executable, "-m", "durably.cli", "worker", "hanging_app:app", "--store", store]
-        + list(options),
+        [*command, "--store", store, *options],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
