@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from durably.ids import validate_name
 from durably.payload import DEFAULT_MAX_PAYLOAD_BYTES, check_limit
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityOptions:
+    """How the worker runs one activity (see :meth:`App.activity`)."""
+
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        timeout = self.timeout
+        if timeout is not None and (
+            not isinstance(timeout, int | float)
+            or isinstance(timeout, bool)
+            or not 0 < timeout < float("inf")
+        ):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
 class App:
@@ -27,6 +44,7 @@ class App:
         self.max_payload_bytes = check_limit(max_payload_bytes)
         self.orchestrators: dict[str, Callable[..., Any]] = {}
         self.activities: dict[str, Callable[..., Any]] = {}
+        self.activity_options: dict[str, ActivityOptions] = {}
 
     @overload
     def orchestrator(self, function: F) -> F: ...
@@ -40,11 +58,27 @@ class App:
     @overload
     def activity(self, function: F) -> F: ...
     @overload
-    def activity(self, *, name: str | None = None) -> Callable[[F], F]: ...
+    def activity(
+        self, *, name: str | None = None, timeout: float | None = None
+    ) -> Callable[[F], F]: ...
 
-    def activity(self, function: Any = None, *, name: str | None = None) -> Any:
-        """Register ``f(input)`` (sync or ``async def``) as an activity."""
-        return self._register(self.activities, "activity", function, name)
+    def activity(
+        self, function: Any = None, *, name: str | None = None, timeout: float | None = None
+    ) -> Any:
+        """Register ``f(input)`` (sync or ``async def``) as an activity.
+
+        ``timeout`` (seconds): an attempt that runs longer fails with ``TimeoutError``
+        (retry options apply). A sync activity past its timeout is left to finish on its
+        thread, its result discarded; an ``async def`` one is cancelled.
+        """
+        options = ActivityOptions(timeout=timeout)
+
+        def decorate(fn: F) -> F:
+            registered = self._register(self.activities, "activity", fn, name)
+            self.activity_options[registered.durably_name] = options
+            return registered  # type: ignore[no-any-return]
+
+        return decorate(function) if function is not None else decorate
 
     def _register(
         self, table: dict[str, Callable[..., Any]], kind: str, function: Any, name: str | None

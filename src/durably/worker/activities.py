@@ -75,13 +75,33 @@ class ActivityDispatcher:
             return self._failed(item, exc)
 
     async def execute_async(self, item: ActivityWorkItem) -> TaskCompleted | TaskFailed:
-        """Run an ``async def`` activity on the running event loop."""
+        """Run an ``async def`` activity on the running event loop (cancelled, and failed
+        with ``TimeoutError``, if it runs past its timeout)."""
+        import asyncio  # only apps with async activities pay for importing it
+
         try:
             function = self._function(item.name)
-            value = await _call(function, payload.loads(item.input))
+            call = _call(function, payload.loads(item.input))
+            timeout = self.timeout(item)
+            try:
+                value = await (call if timeout is None else asyncio.wait_for(call, timeout))
+            except TimeoutError:
+                raise self._timeout_error(item) from None
             return self._completed(item, value)
         except BaseException as exc:  # as in execute (nothing cancels these tasks)
             return self._failed(item, exc)
+
+    def timeout(self, item: ActivityWorkItem) -> float | None:
+        """The activity's timeout in seconds (None: none)."""
+        options = self._app.activity_options.get(item.name)
+        return None if options is None else options.timeout
+
+    def timed_out(self, item: ActivityWorkItem) -> TaskFailed:
+        """The failure of an attempt that ran past its timeout (the pool gave it up)."""
+        return self._failed(item, self._timeout_error(item))
+
+    def _timeout_error(self, item: ActivityWorkItem) -> TimeoutError:
+        return TimeoutError(f"activity {item.name!r} ran longer than {self.timeout(item)} s")
 
     def complete(
         self, done: Sequence[tuple[ActivityWorkItem, TaskCompleted | TaskFailed]], now: _dt.datetime

@@ -7,12 +7,13 @@ schedules) and the slot comes back when the activity's result is handed on.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import asyncio
@@ -56,6 +57,29 @@ class Slots:
             self._changed.notify()
 
 
+class Activities(Protocol):
+    """What the pool needs of the activity dispatcher."""
+
+    def execute(self, item: ActivityWorkItem) -> Outcome: ...
+
+    def timeout(self, item: ActivityWorkItem) -> float | None: ...
+
+    def timed_out(self, item: ActivityWorkItem) -> Outcome: ...
+
+
+class _Run:
+    """One activity on a pool thread: its outcome is handed on once, by whichever of the
+    thread (it finished) and the watchdog (its deadline passed) comes first."""
+
+    __slots__ = ("deadline", "item", "settled", "thread")
+
+    def __init__(self, item: ActivityWorkItem, deadline: float) -> None:
+        self.item = item
+        self.deadline = deadline
+        self.settled = False
+        self.thread = threading.current_thread()
+
+
 class ThreadPool:
     """Threads that run sync activities, started as needed up to ``size``.
 
@@ -64,19 +88,26 @@ class ThreadPool:
     that ran it. An item submitted from inside ``done`` (the next activity of an instance
     whose result that thread has just delivered) is run next by the same thread, with no
     queue and no wake-up.
+
+    An activity with a timeout that runs past it is given up: ``done`` gets its
+    ``timed_out`` failure from the watchdog thread, and its thread leaves the pool when
+    the function returns (its result is discarded); a new thread takes its place.
     """
 
-    def __init__(
-        self, size: int, execute: Callable[[ActivityWorkItem], Outcome], done: Done
-    ) -> None:
+    def __init__(self, size: int, activities: Activities, done: Done) -> None:
         self._size = size
-        self._execute = execute
+        self._activities = activities
         self._done = done
         self._queue: queue.SimpleQueue[ActivityWorkItem | None] = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)
         self._threads: list[threading.Thread] = []
+        self._live = 0  # threads that take work: the ones started, less those given up
+        self._names = itertools.count()
         self._closed = False
         self._local = threading.local()  # on pool threads: .next, the item to run next
+        self._runs: dict[int, _Run] = {}  # the timed activities running, by thread id
+        self._watch = threading.Condition()
+        self._watchdog: threading.Thread | None = None
 
     def submit(self, item: ActivityWorkItem) -> None:
         """Run ``item`` on a pool thread; ``RuntimeError`` once the pool is shut down."""
@@ -87,11 +118,16 @@ class ThreadPool:
             local.next = item
             return
         self._queue.put(item)
-        if not self._idle.acquire(timeout=0) and len(self._threads) < self._size:
-            name = f"durably-activity_{len(self._threads)}"
-            thread = threading.Thread(target=self._work, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        if not self._idle.acquire(timeout=0):
+            with self._watch:
+                start = self._live < self._size
+                self._live += start
+            if start:
+                name = f"durably-activity_{next(self._names)}"
+                thread = threading.Thread(target=self._work, name=name, daemon=True)
+                thread.start()
+                with self._watch:
+                    self._threads.append(thread)
 
     def shutdown(self, timeout: float) -> list[ActivityWorkItem]:
         """Let running activities finish, waiting up to ``timeout`` seconds in all; the
@@ -106,10 +142,13 @@ class ThreadPool:
                 break
             if item is not None:
                 pending.append(item)
-        for _ in self._threads:
+        with self._watch:
+            threads = list(self._threads)  # not those given up: nobody waits for them
+            self._watch.notify()  # the watchdog ends too
+        for _ in threads:
             self._queue.put(None)
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
+        for thread in threads:
             thread.join(max(deadline - time.monotonic(), 0))
             if thread.is_alive():
                 log.warning("activity thread %s still busy after %.0f s", thread.name, timeout)
@@ -120,16 +159,59 @@ class ThreadPool:
         local.next = None
         item = self._queue.get()
         while item is not None:
-            try:
-                outcome: Outcome | None = self._execute(item)
-            except BaseException:  # execute turns Exceptions into TaskFailed
-                log.exception("activity %s (%d) did not finish", item.name, item.message_id)
-                outcome = None
+            given_up, outcome = self._run(item)
+            if given_up:
+                return  # the watchdog handed the failure on and replaced this thread
             self._done(item, outcome)
             item, local.next = local.next, None
             if item is None:
                 self._idle.release()
                 item = self._queue.get()
+
+    def _run(self, item: ActivityWorkItem) -> tuple[bool, Outcome | None]:
+        """Run ``item``: whether it was given up meanwhile, and its outcome."""
+        timeout = self._activities.timeout(item)
+        run = None if timeout is None else self._watched(item, timeout)
+        try:
+            outcome: Outcome | None = self._activities.execute(item)
+        except BaseException:  # execute turns what the activity raises into TaskFailed
+            log.exception("activity %s (%d) did not finish", item.name, item.message_id)
+            outcome = None
+        if run is not None:
+            with self._watch:
+                self._runs.pop(threading.get_ident(), None)
+                if run.settled:
+                    return True, None
+                run.settled = True
+        return False, outcome
+
+    def _watched(self, item: ActivityWorkItem, timeout: float) -> _Run:
+        run = _Run(item, time.monotonic() + timeout)
+        with self._watch:
+            self._runs[threading.get_ident()] = run
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(
+                    target=self._watch_deadlines, name="durably-deadlines", daemon=True
+                )
+                self._watchdog.start()
+            self._watch.notify()
+        return run
+
+    def _watch_deadlines(self) -> None:
+        while not self._closed:
+            with self._watch:
+                now = time.monotonic()
+                late = [run for run in self._runs.values() if run.deadline <= now]
+                for run in late:
+                    run.settled = True
+                    self._live -= 1  # a new thread may start in its place
+                    self._threads.remove(run.thread)
+                self._runs = {k: r for k, r in self._runs.items() if not r.settled}
+                if not late:
+                    soonest = min((r.deadline for r in self._runs.values()), default=now + 60)
+                    self._watch.wait(soonest - now)
+            for run in late:
+                self._done(run.item, self._activities.timed_out(run.item))
 
 
 class EventLoopThread:

@@ -121,7 +121,7 @@ class Worker:
         if self._supervisor.running:
             return self
         self._pool = ThreadPool(
-            self.settings.activity_concurrency, self.activities.execute, self._delivery.ran
+            self.settings.activity_concurrency, self.activities, self._delivery.ran
         )
         supervisor = self._supervisor
         targets = {
