@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         LockLost,
         NonDeterministicOrchestrationError,
         PayloadTooLargeError,
+        PoisonWorkError,
         StoreError,
         TaskFailedError,
     )
@@ -47,6 +48,7 @@ _LAZY = {
     "LockLost": "durably.errors",
     "NonDeterministicOrchestrationError": "durably.errors",
     "PayloadTooLargeError": "durably.errors",
+    "PoisonWorkError": "durably.errors",
     "StoreError": "durably.errors",
     "TaskFailedError": "durably.errors",
     "FailureDetails": "durably.history",
@@ -91,6 +93,7 @@ __all__ = [
     "OrchestrationContext",
     "OrchestrationRuntimeStatus",
     "PayloadTooLargeError",
+    "PoisonWorkError",
     "PurgeHistoryResult",
     "RetryOptions",
     "StoreError",

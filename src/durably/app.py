@@ -18,8 +18,17 @@ class ActivityOptions:
     """How the worker runs one activity (see :meth:`App.activity`)."""
 
     timeout: float | None = None
+    max_dequeue_count: int | None = None
+    """Deliveries without a report back before the task fails (None: the worker's)."""
 
     def __post_init__(self) -> None:
+        count = self.max_dequeue_count
+        if count is not None and (
+            not isinstance(count, int) or isinstance(count, bool) or count < 1
+        ):
+            raise ValueError(
+                f"max_dequeue_count must be a whole number of at least 1, got {count!r}"
+            )
         timeout = self.timeout
         if timeout is not None and (
             not isinstance(timeout, int | float)
@@ -59,19 +68,31 @@ class App:
     def activity(self, function: F) -> F: ...
     @overload
     def activity(
-        self, *, name: str | None = None, timeout: float | None = None
+        self,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+        max_dequeue_count: int | None = None,
     ) -> Callable[[F], F]: ...
 
     def activity(
-        self, function: Any = None, *, name: str | None = None, timeout: float | None = None
+        self,
+        function: Any = None,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+        max_dequeue_count: int | None = None,
     ) -> Any:
         """Register ``f(input)`` (sync or ``async def``) as an activity.
 
         ``timeout`` (seconds): an attempt that runs longer fails with ``TimeoutError``
         (retry options apply). A sync activity past its timeout is left to finish on its
         thread, its result discarded; an ``async def`` one is cancelled.
+        ``max_dequeue_count`` (default: the worker's, 5): after that many deliveries
+        without a report back (its worker died or hung each time) the task fails with
+        ``PoisonWorkError`` instead of being delivered again.
         """
-        options = ActivityOptions(timeout=timeout)
+        options = ActivityOptions(timeout=timeout, max_dequeue_count=max_dequeue_count)
 
         def decorate(fn: F) -> F:
             registered = self._register(self.activities, "activity", fn, name)

@@ -84,5 +84,11 @@ class PayloadTooLargeError(DurablyError, ValueError):
         self.limit = limit
 
 
+class PoisonWorkError(DurablyError):
+    """Work was delivered ``max_dequeue_count`` times without its worker reporting back
+    (the process died, hung or lost its lease each time), so it is not delivered again:
+    an activity's task fails with this error."""
+
+
 class StoreError(DurablyError):
     """The store could not be reached or refused an operation."""

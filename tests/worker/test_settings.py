@@ -24,6 +24,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"retention_days": -1}, "retention_days must not be negative"),
     ({"retention_check_interval": 0}, "retention_check_interval"),
     ({"direct_episodes": "yes"}, "direct_episodes must be True or False"),
+    ({"max_dequeue_count": 0}, "max_dequeue_count must be a whole number of at least 1"),
 ]
 
 
@@ -46,3 +47,9 @@ def test_the_worker_command_refuses_them_too(option: str, value: str) -> None:
     result = durably_command("worker", "tests.cli.examples_module:app", option, value)
     assert result.code == 2 and "Traceback" not in result.err
     assert option in result.err and value in result.err
+
+
+@pytest.mark.parametrize("count", [0, -1, 2.5, True])
+def test_an_activity_max_dequeue_count_that_cannot_work_is_refused(count: Any) -> None:
+    with pytest.raises(ValueError, match="max_dequeue_count must be a whole number"):
+        durably.App().activity(max_dequeue_count=count)(lambda: None)

@@ -18,6 +18,7 @@ from typing import Any
 from durably import payload
 from durably.app import App
 from durably.backends.base import ActivityResult, ActivityWorkItem, Backend
+from durably.errors import PoisonWorkError
 from durably.history import FailureDetails, TaskCompleted, TaskFailed
 
 log = logging.getLogger("durably.worker")
@@ -34,7 +35,9 @@ class ActivityDispatcher:
         owner: str,
         lease: _dt.timedelta = _dt.timedelta(seconds=300),
         batch_size: int = 64,
+        max_dequeue_count: int = 5,
     ) -> None:
+        self._max_dequeue_count = max_dequeue_count
         self._app = app
         self._backend = backend
         self._owner = owner
@@ -91,6 +94,19 @@ class ActivityDispatcher:
         except BaseException as exc:  # as in execute (nothing cancels these tasks)
             return self._failed(item, exc)
 
+    def poisoned(self, item: ActivityWorkItem) -> TaskFailed | None:
+        """The failure of an item delivered too often without a report back, or None."""
+        options = self._app.activity_options.get(item.name)
+        limit = options.max_dequeue_count if options and options.max_dequeue_count else None
+        limit = limit or self._max_dequeue_count
+        if item.dequeue_count <= limit:
+            return None
+        error = PoisonWorkError(
+            f"activity {item.name!r} was delivered {item.dequeue_count - 1} times without its "
+            f"worker reporting back (max_dequeue_count={limit}): it is not run again"
+        )
+        return self._failed(item, error)
+
     def timeout(self, item: ActivityWorkItem) -> float | None:
         """The activity's timeout in seconds (None: none)."""
         options = self._app.activity_options.get(item.name)
@@ -114,7 +130,9 @@ class ActivityDispatcher:
         """Fetch a batch, run each activity inline, deliver the results; the batch size."""
         items = self.fetch(now)
         if items:
-            self.complete([(item, self.execute(item)) for item in items], now)
+            self.complete(
+                [(item, self.poisoned(item) or self.execute(item)) for item in items], now
+            )
         return len(items)
 
     def _function(self, name: str) -> Callable[..., Any]:

@@ -23,8 +23,10 @@ class WorkerSettings:
     retention_days: float | None = None
     retention_check_interval: float = 3600.0
     direct_episodes: bool = True
+    max_dequeue_count: int = 5
 
     def __post_init__(self) -> None:
+        _whole("max_dequeue_count", self.max_dequeue_count, 1)
         _whole("activity_concurrency", self.activity_concurrency, 1)
         _whole("orchestration_batch_size", self.orchestration_batch_size, 1)
         _whole("cache_size", self.cache_size, 0)

@@ -49,6 +49,9 @@ class Worker:
     Terminated) created more than that many days ago. With ``direct_episodes`` (on by
     default) a finished activity's result is applied by running its instance's episode
     right away, in the commit that retires the activity, instead of through the inbox.
+    ``max_dequeue_count`` (default 5; per activity with ``@app.activity(max_dequeue_count=)``)
+    bounds the deliveries of an activity without a report back (its worker died or hung):
+    then its task fails with ``PoisonWorkError`` instead of being delivered again.
     A setting that cannot work raises ``ValueError`` naming it; ``settings`` holds them.
     """
 
@@ -66,6 +69,7 @@ class Worker:
         retention_days: float | None = None,
         retention_check_interval: float = 3600.0,
         direct_episodes: bool = True,
+        max_dequeue_count: int = 5,
     ) -> None:
         self.settings = settings = WorkerSettings(
             activity_concurrency=activity_concurrency,
@@ -77,6 +81,7 @@ class Worker:
             retention_days=retention_days,
             retention_check_interval=retention_check_interval,
             direct_episodes=direct_episodes,
+            max_dequeue_count=max_dequeue_count,
         )
         self.app = app
         self._owns_backend = not isinstance(store, Backend)
@@ -99,7 +104,11 @@ class Worker:
             unlocked_commits=not isinstance(self.backend, DerivedFastPaths),
         )
         self.activities = ActivityDispatcher(
-            app, self.backend, owner=self.worker_id, lease=settings.lease
+            app,
+            self.backend,
+            owner=self.worker_id,
+            lease=settings.lease,
+            max_dequeue_count=settings.max_dequeue_count,
         )
         retention = settings.retention_days
         self._retention = None if retention is None else _dt.timedelta(days=retention)
@@ -212,7 +221,11 @@ class Worker:
             if free > len(items):
                 self._slots.give(free - len(items))
         for item in items:
-            self._run_activity(item)
+            poisoned = self.activities.poisoned(item)
+            if poisoned is None:
+                self._run_activity(item)
+            else:  # delivered too often without a report back: not run again
+                self._delivery.finished(item, poisoned)
         if not items and free:
             self.backend.wait_for_work("activity", self.settings.poll_interval)
 

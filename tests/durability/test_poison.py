@@ -1,0 +1,45 @@
+"""Poison work is bounded: an activity that kills its worker process is delivered
+max_dequeue_count times, then its task fails with PoisonWorkError; other work goes on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import durably
+from tests.durability import poison_app
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_an_activity_that_kills_its_worker_fails_after_max_dequeue_count(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'poison.db'}"
+    with durably.Client(store, app=poison_app.app) as client:
+        client.start_new(poison_app.victim, instance_id="victim")
+        others = [client.start_new(poison_app.bystander, client_input=n) for n in range(5)]
+        deaths = 0
+        for _ in range(10):
+            worker = subprocess.run(
+                [sys.executable, "-m", "tests.durability.poison_app", store],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            if worker.returncode == 0:
+                break
+            assert worker.returncode == 9, worker.stderr
+            deaths += 1
+        status = client.get_status("victim")
+        assert status is not None and status.runtime_status == "Completed", status
+        assert status.output["error_type"] == "PoisonWorkError"
+        assert "delivered 3 times without its worker reporting back" in status.output["message"]
+        assert deaths == 3
+        outputs = [s.output for s in map(client.get_status, others) if s is not None]
+        assert outputs == [n + 3 for n in range(5)]
