@@ -18,8 +18,11 @@ data-modifying ``WITH``). Four more things differ here:
   where they can (:mod:`durably.backends._pg_pipeline`).
 * **Connections.** A pool (``pool_min``..``pool_max`` connections) serves every thread;
   a connection the server dropped is noticed before use and replaced, and the pool
-  reconnects in the background with backoff while the server is away. Driver errors
-  surface as :class:`~durably.errors.StoreError`; the worker retries them.
+  reconnects in the background with backoff while the server is away. An operation
+  whose connection breaks is tried again on another for up to ``pool_timeout`` (a
+  client's start, event or purge first checks whether the broken try wrote after all);
+  other driver errors surface as :class:`~durably.errors.StoreError`, which the worker's
+  loops retry.
 
 The schema is created on first use inside a transaction holding an advisory lock, so
 processes that start at once against an empty database do not race.
@@ -57,7 +60,7 @@ from durably.backends.base import (
 )
 from durably.backends.sql import activities, rows
 from durably.backends.sql.backend import SqlBackend
-from durably.backends.sql.dialect import POSTGRES, Cursor, SerialCursor
+from durably.backends.sql.dialect import POSTGRES, Cursor, Disconnected, SerialCursor
 from durably.backends.sql.schema import migrate, migrations
 from durably.backends.sql.schema import version as schema_version
 from durably.backends.sql.tx import Tx
@@ -93,6 +96,7 @@ class PostgresBackend(SqlBackend):
     ) -> None:
         super().__init__(dialect=POSTGRES, task_hub=task_hub)
         _check_settings(schema, pool_min, pool_max, pool_timeout, poll_interval)
+        self.reconnect_for = pool_timeout
         try:
             params = conninfo_to_dict(conninfo)
         except psycopg.ProgrammingError as exc:
@@ -216,6 +220,10 @@ class PostgresBackend(SqlBackend):
             raise StoreError(f"the PostgreSQL store {self.where} is closed")
         try:
             yield
+        except psycopg_pool.PoolTimeout as exc:  # waited pool_timeout for a connection
+            raise StoreError(f"PostgreSQL store {self.where}: {exc}") from exc
+        except psycopg.OperationalError as exc:  # the connection broke, or the server ended it
+            raise Disconnected(f"PostgreSQL store {self.where}: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL store {self.where}: {exc}") from exc
 
@@ -241,24 +249,47 @@ class PostgresBackend(SqlBackend):
 
         One statement that is its own transaction: the instance, its start message and
         the NOTIFY, with no BEGIN or COMMIT to send (a taken id writes nothing and takes
-        the replace-or-refuse path)."""
+        the replace-or-refuse path). A broken connection is tried again, unless the
+        instance turns out to have been created by the broken try."""
+
+        def landed() -> bool | None:
+            record = self.get_instance(instance.instance_id)
+            return True if record and record.execution_id == instance.execution_id else None
+
+        self._writing_once(lambda: self._create_at_once(instance), landed)
+
+    def _create_at_once(self, instance: NewInstance) -> bool:
         event = instance.start_event.to_json()
         row = (*rows.new_instance(self.task_hub, instance), to_micros(instance.visible_at), event)
         if not self._at_once(_CREATE_AT_ONCE, row, instance.visible_at):
             super().create_instance(instance)  # the id is taken: replace, or refuse
-            return
+            return True
         self._notifier.notify("orchestration", visible_at=instance.visible_at)
         self._grew(1)
+        return True
 
     def send_message(self, message: NewMessage) -> None:
         """Enqueue an event; raises ``InstanceNotFoundError`` for an unknown instance.
 
-        One statement that is its own transaction, as :meth:`create_instance`."""
+        One statement that is its own transaction, as :meth:`create_instance`. A broken
+        connection is tried again, unless the event turns out to be in the instance's
+        inbox or history already (sent by the broken try)."""
         event = message.event.to_json()
+        self._writing_once(lambda: self._send_at_once(message, event), lambda: self._has(message))
+
+    def _send_at_once(self, message: NewMessage, event: str) -> bool:
         params = (message.execution_id, to_micros(message.visible_at), event, self.task_hub)
         if not self._at_once(_ENQUEUE_AT_ONCE, (*params, message.instance_id), message.visible_at):
             raise InstanceNotFoundError(message.instance_id)
         self._notifier.notify("orchestration", visible_at=message.visible_at)
+        return True
+
+    def _has(self, message: NewMessage) -> bool | None:
+        """True if ``message``'s event is in its instance's inbox or history, else None."""
+        text = message.event.to_json()
+        params = (self.task_hub, message.instance_id, text) * 2
+        found = self._reading(lambda tx: tx.one(_SENT, *params))
+        return True if found else None
 
     def _at_once(self, template: str, params: tuple[Any, ...], visible_at: _dt.datetime) -> int:
         """Run a statement that writes and NOTIFYs in a transaction of its own (the
@@ -344,6 +375,13 @@ _ENQUEUE_AT_ONCE = (
     " visible_at, event) SELECT task_hub, instance_id, %s, %s, %s FROM durably_instances"
     " WHERE task_hub = %s AND instance_id = %s RETURNING 1)"
     " SELECT count(*), pg_notify(%s, %s) FROM message HAVING count(*) > 0"
+)
+_SENT = (
+    # A message's event, still in the inbox or already in history (a history row holds
+    # one event's JSON, or an array of them: the event's text is part of it either way).
+    "SELECT 1 FROM durably_inbox WHERE task_hub = ? AND instance_id = ? AND event = ?"
+    " UNION ALL SELECT 1 FROM durably_history WHERE task_hub = ? AND instance_id = ?"
+    " AND strpos(event, ?) > 0 LIMIT 1"
 )
 _ANALYZE_AT = (1_000, 10_000)
 """Instances created by a process after which it analyzes the tables (see _grew)."""

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from typing import TypeVar
 
 from durably.backends._notify import Notifier
 from durably.backends.base import (
@@ -41,15 +43,21 @@ from durably.backends.sql.commits import (
     create_committed,
     notify_if_messages_wait,
 )
-from durably.backends.sql.dialect import Cursor, Dialect, Refused
+from durably.backends.sql.dialect import Cursor, Dialect, Disconnected, Refused
 from durably.backends.sql.tx import Tx
 from durably.errors import InstanceNotFoundError
 from durably.history import HistoryEvent
+
+T = TypeVar("T")
 
 
 class SqlBackend:
     """The shared implementation of :class:`~durably.backends.base.Backend` and
     :class:`~durably.backends.base.FastPaths` for SQL stores."""
+
+    reconnect_for: float = 0.0
+    """Seconds an operation whose connection broke (:class:`~durably.backends.sql.dialect.
+    Disconnected`) is tried again on another one, with backoff (0: never)."""
 
     def __init__(self, *, dialect: Dialect, task_hub: str) -> None:
         self.dialect = dialect
@@ -115,6 +123,46 @@ class SqlBackend:
         with self._read_cursor() as cursor:
             yield Tx(cursor, self.dialect, self.task_hub)
 
+    def _reading(self, read: Callable[[Tx], T]) -> T:
+        """``read(tx)`` in a read transaction, tried again while the connection breaks."""
+        started, attempt = time.monotonic(), 0
+        while True:
+            try:
+                with self._read() as tx:
+                    return read(tx)
+            except Disconnected:
+                if not self._again(started, attempt):
+                    raise
+                attempt += 1
+
+    def _writing_once(self, write: Callable[[], T], landed: Callable[[], T | None]) -> T:
+        """``write()``, tried again while the connection breaks; before each new try,
+        ``landed()`` checks whether the broken one wrote after all (its outcome, or None
+        if it did not), so that nothing is written twice."""
+        started, attempt = time.monotonic(), 0
+        while True:
+            try:
+                return write()
+            except Disconnected:
+                while True:
+                    if not self._again(started, attempt):
+                        raise
+                    attempt += 1
+                    try:
+                        outcome = landed()
+                        break
+                    except Disconnected:
+                        continue
+                if outcome is not None:
+                    return outcome
+
+    def _again(self, started: float, attempt: int) -> bool:
+        """Whether to try once more after a broken connection (having waited a little)."""
+        if time.monotonic() - started >= self.reconnect_for:
+            return False
+        time.sleep(min(0.05 * 2**attempt, 1.0))
+        return True
+
     # -- instances ---------------------------------------------------------------
     def create_instance(self, instance: NewInstance) -> None:
         """Create the instance (Pending); ``InstanceExistsError`` if an active one has the id."""
@@ -131,30 +179,36 @@ class SqlBackend:
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """The instance, or ``None``."""
-        with self._read() as tx:
-            return instances.select(tx, instance_id)
+        return self._reading(lambda tx: instances.select(tx, instance_id))
 
     def get_history(self, instance_id: str) -> list[HistoryEvent]:
         """The history in sequence order (empty for an unknown instance)."""
-        with self._read() as tx:
-            return instances.history(tx, instance_id)
+        return self._reading(lambda tx: instances.history(tx, instance_id))
 
     def list_instances(self, query: InstanceQuery) -> RecordPage:
         """A page ordered by (created_time, instance_id); ``ValueError`` for a bad token."""
         if query.page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {query.page_size}")
-        with self._read() as tx:
-            return instances.page(tx, query)
+        return self._reading(lambda tx: instances.page(tx, query))
 
     def purge_instance(self, instance_id: str) -> bool:
         """Delete a finished instance; ``InvalidInstanceStateError`` for an active one."""
-        with self._write(prompt=True) as tx:
-            return instances.purge(tx, instance_id)
+
+        def purge() -> bool:
+            with self._write(prompt=True) as tx:
+                return instances.purge(tx, instance_id)
+
+        # A broken purge of an instance that is gone since did delete it.
+        return self._writing_once(purge, lambda: None if self.get_instance(instance_id) else True)
 
     def purge_instances(self, query: InstanceQuery) -> int:
         """Delete every finished instance matching ``query`` (paging ignored)."""
-        with self._write(prompt=True) as tx:
-            return instances.purge_matching(tx, query)
+
+        def purge() -> int:
+            with self._write(prompt=True) as tx:
+                return instances.purge_matching(tx, query)
+
+        return self._writing_once(purge, lambda: None)  # deleting again is harmless
 
     # -- orchestration work ------------------------------------------------------
     def lock_next_orchestrations(

@@ -14,6 +14,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from durably.errors import StoreError
+
+
+class Disconnected(StoreError):
+    """The connection to the store broke, or the server ended it: the operation did not
+    happen, or (a write) its outcome is unknown. Another connection may do it."""
+
 
 class Refused(Exception):
     """A guarded write (:meth:`Cursor.write_or_refuse`) changed no row, so the transaction
