@@ -132,6 +132,24 @@ def test_unknown_instances(backend: Backend) -> None:
         client.get_history("missing")
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.get_status(42),
+        lambda c: c.get_history(42),
+        lambda c: c.wait_for_completion(None, timeout=1),
+        lambda c: c.raise_event(4.2, "go"),
+        lambda c: c.terminate(b"bytes"),
+        lambda c: c.purge_instance_history(["a"]),
+    ],
+    ids=["get_status", "get_history", "wait", "raise_event", "terminate", "purge"],
+)
+def test_an_instance_id_that_is_not_a_string_is_a_type_error(backend: Backend, call: Any) -> None:
+    client = durably.Client(backend, app=app)
+    with pytest.raises(TypeError, match="instance_id must be a string, got "):
+        call(client)
+
+
 def test_wait_for_completion_times_out_with_the_current_status(backend: Backend) -> None:
     with durably.Worker(app, backend) as worker:
         client = worker.client()

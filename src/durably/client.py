@@ -200,7 +200,7 @@ class Client:
         show_input: bool = True,
     ) -> DurableOrchestrationStatus | None:
         """The instance's status, or None for an unknown instance."""
-        record = self.backend.get_instance(instance_id)
+        record = self.backend.get_instance(_checked(instance_id))
         if record is None:
             return None
         history = self.backend.get_history(instance_id) if show_history else None
@@ -210,7 +210,7 @@ class Client:
 
     def get_history(self, instance_id: str) -> list[HistoryEvent]:
         """The instance's history events (``event.to_dict()`` gives the JSON shape)."""
-        if self.backend.get_instance(instance_id) is None:
+        if self.backend.get_instance(_checked(instance_id)) is None:
             raise InstanceNotFoundError(instance_id)
         return self.backend.get_history(instance_id)
 
@@ -310,6 +310,7 @@ class Client:
         Raises ``TimeoutError`` when ``timeout`` seconds pass first and
         ``InstanceNotFoundError`` for an unknown instance.
         """
+        _checked(instance_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         # Every backend wakes "status" waiters when an instance finishes (in this process,
         # or in another one: LISTEN, or SQLite's data_version poll), so the pause only
@@ -383,7 +384,7 @@ class Client:
         )
 
     def _record(self, instance_id: str) -> InstanceRecord:
-        record = self.backend.get_instance(instance_id)
+        record = self.backend.get_instance(_checked(instance_id))
         if record is None:
             raise InstanceNotFoundError(instance_id)
         return record
@@ -424,6 +425,16 @@ class Client:
         if record is None or not record.runtime_status.is_terminal:
             return 0
         return int(self.backend.purge_instance(instance_id))
+
+
+def _checked(instance_id: object) -> str:
+    """``instance_id`` if it is a string; ``TypeError`` naming what it is otherwise (a
+    store would refuse it with its own message, or quietly find nothing)."""
+    if not isinstance(instance_id, str):
+        raise TypeError(
+            f"instance_id must be a string, got {type(instance_id).__name__}: {instance_id!r}"
+        )
+    return instance_id
 
 
 def parse_statuses(value: StatusFilter) -> frozenset[Status] | None:

@@ -264,3 +264,42 @@ def test_timestamps_come_back_as_utc(tmp_path: Path) -> None:
         assert record.created_time.hour == 12
     finally:
         backend.close()
+
+
+def test_a_file_of_another_application_is_refused_unless_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "theirs.db"
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    with pytest.raises(StoreError, match=r"another application's tables \(invoices\)"):
+        open_backend(f"sqlite:///{path}")
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        tables = [r[0] for r in connection.execute("SELECT name FROM sqlite_master")]
+    assert tables == ["invoices"]  # untouched
+    shared = open_backend(f"sqlite:///{path}?allow_foreign_tables=true")
+    try:
+        shared.create_instance(start("a"))
+        assert shared.get_instance("a") is not None
+    finally:
+        shared.close()
+    again = SqliteBackend(path, allow_foreign_tables=True)  # durably's tables are its own
+    again.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite:/x.db", "looks like sqlite:///path.db"),
+        ("sqlite://host/x.db", "looks like sqlite:///path.db"),
+        ("sqlite:///dir/", "it names a directory"),
+        ("sqlite:///x.db?allow_foreign_tables=maybe", "must be true or false"),
+    ],
+)
+def test_store_urls_of_surprising_shapes_are_refused(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        open_backend(url)
+
+
+def test_a_directory_is_not_a_store(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="is a directory, not a file"):
+        open_backend(f"sqlite:///{tmp_path}")

@@ -22,7 +22,7 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Self
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from durably.backends.base import BackendOptions, WorkKind
 from durably.backends.sql import picking
@@ -62,7 +62,9 @@ class SqliteBackend(SqlBackend):
 
     ``busy_timeout`` is how long (seconds) to wait for another process's write lock;
     ``poll_interval`` how often (seconds) a waiter checks for other processes' commits
-    (0 disables it: then only this process's commits wake waiters).
+    (0 disables it: then only this process's commits wake waiters). A file that holds
+    another application's tables is refused (``StoreError``) unless
+    ``allow_foreign_tables``: durably would add its tables and switch it to WAL mode.
     """
 
     def __init__(
@@ -73,11 +75,16 @@ class SqliteBackend(SqlBackend):
         synchronous: str = "FULL",
         busy_timeout: float = 30.0,
         poll_interval: float = 0.1,
+        allow_foreign_tables: bool = False,
     ) -> None:
         super().__init__(dialect=SQLITE, task_hub=task_hub)
         self.path = os.fspath(path)
         if self.path == ":memory:" or self.path.startswith("file:"):
             raise ValueError("SqliteBackend needs a file path; use memory:// for a scratch store")
+        if os.path.isdir(self.path):
+            raise ValueError(f"the SQLite store {self.path!r} is a directory, not a file")
+        if not allow_foreign_tables:
+            _refuse_foreign_tables(self.path)
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
         self._synchronous = synchronous.upper()
@@ -105,23 +112,31 @@ class SqliteBackend(SqlBackend):
         """Open ``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``.
 
         Options: ``synchronous`` (FULL or NORMAL), ``busy_timeout`` and ``poll_interval``
-        (seconds).
+        (seconds), ``allow_foreign_tables`` (true to share a file with other tables).
         """
         extra = dict(options.extra)
         synchronous = extra.pop("synchronous", "FULL")
         busy_timeout = float(extra.pop("busy_timeout", "30"))
         poll_interval = float(extra.pop("poll_interval", "0.1"))
+        foreign = extra.pop("allow_foreign_tables", "false").lower()
         if extra:
             raise ValueError(f"unknown sqlite:// options: {', '.join(sorted(extra))}")
-        path = unquote(urlsplit(url).path)
-        if not path.startswith("/") or len(path) < 2:
-            raise ValueError(f"a SQLite store URL looks like sqlite:///path.db, not {url!r}")
+        if foreign not in ("true", "false"):
+            raise ValueError(f"allow_foreign_tables must be true or false, not {foreign!r}")
+        parts = urlsplit(url)
+        path = unquote(parts.path)
+        shape = f"a SQLite store URL looks like sqlite:///path.db, not {url!r}"
+        if not url.lower().startswith("sqlite://") or parts.netloc or len(path) < 2:
+            raise ValueError(shape)
+        if path.endswith("/"):
+            raise ValueError(f"{shape}: it names a directory")
         return cls(
             path[1:],
             task_hub=options.task_hub,
             synchronous=synchronous,
             busy_timeout=busy_timeout,
             poll_interval=poll_interval,
+            allow_foreign_tables=foreign == "true",
         )
 
     # -- connections ---------------------------------------------------------------
@@ -351,3 +366,28 @@ class SqliteBackend(SqlBackend):
         for reader in list(self._readers):
             reader.connection.close()
         self._notifier.notify_all()
+
+
+def _refuse_foreign_tables(path: str) -> None:
+    """``StoreError`` if the file at ``path`` is a database with other tables than
+    durably's (nothing for a file that does not exist yet or is empty)."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    try:
+        uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+            names = [row[0] for row in connection.execute(_FOREIGN_TABLES)]
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open SQLite store {path!r}: {exc}") from exc
+    if names:
+        raise StoreError(
+            f"the SQLite file {path!r} holds another application's tables "
+            f"({', '.join(sorted(names))}): durably would add its own and switch the file to "
+            "WAL mode. Use a file of its own, or pass allow_foreign_tables=true to share it."
+        )
+
+
+_FOREIGN_TABLES = (
+    "SELECT name FROM sqlite_master WHERE type = 'table'"
+    " AND name NOT LIKE 'durably\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+)

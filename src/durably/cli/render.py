@@ -71,7 +71,7 @@ def print_history(events: list[dict[str, Any]]) -> None:
             k: v
             for k, v in event.items()
             if k not in ("EventType", "EventId", "Timestamp", "TaskScheduledId", "TimerId")
-            and v not in (None, -1, True)
+            and not _empty(v)
         }
         table.add_row(
             str(number),
@@ -81,6 +81,12 @@ def print_history(events: list[dict[str, Any]]) -> None:
             _short(details, 300) if details else "",
         )
     console.print(table)
+
+
+def _empty(value: Any) -> bool:
+    """A field with nothing to show: None, or the -1 that stands for "no task" (an int,
+    so that neither 1 nor True, which compare equal to numbers, is hidden)."""
+    return value is None or (type(value) is int and value == -1)
 
 
 def print_instances(page: InstancePage) -> None:
