@@ -3,7 +3,10 @@ else: the worker's other orchestrations go on."""
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ import durably
 from durably.backends.base import Backend, EpisodeBatch, EpisodeRunner, OrchestrationCommit
 from durably.backends.memory import MemoryBackend
 from durably.history import HistoryEvent
+from tests import pg
 
 app = durably.App()
 
@@ -118,3 +122,51 @@ def test_one_instance_that_cannot_be_saved_or_read_fails_alone() -> None:
     assert outcomes[0].output.startswith("ValueError: the store cannot keep this value")
     assert outcomes[1].output.startswith("ValueError: history row 1 of unreadable")
     assert [d.output for d in done] == [n + 3 for n in range(20)]
+
+
+def _corrupt(url: str, statement: str, *params: Any) -> None:
+    """Run a statement on the store's own tables, behind durably's back."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db, db:
+            db.execute(statement, params)
+    else:
+        with pg.admin(url) as db:
+            db.execute(statement.replace("?", "%s"), params)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_row_that_cannot_be_read_fails_only_its_own_instance(kind: str, tmp_path: Path) -> None:
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'bad.db'}"
+    else:
+        url = pg.with_query(pg.server_url(), task_hub=f"bad-{uuid.uuid4().hex[:10]}")
+    hub = durably.backends.parse_options(url).task_hub
+    with durably.Worker(app, store=url) as worker:  # bad-history: waiting, with history
+        client = worker.client()
+        client.start_new(waits_for_go, instance_id="bad-history")
+        pg.wait_until(lambda: len(client.get_history("bad-history")) > 0, what="a history")
+    with durably.Client(url, app=app) as client:  # bad-event: an event nobody read yet
+        client.start_new(waits_for_go, instance_id="bad-event")
+        client.raise_event("bad-event", "go", "fine")
+    damage = "UPDATE {table} SET event = ? WHERE task_hub = ? AND instance_id = ?"
+    _corrupt(url, damage.format(table="durably_inbox"), '{"EventType": "X"', hub, "bad-event")
+    _corrupt(url, damage.format(table="durably_history"), "not json", hub, "bad-history")
+    with durably.Worker(app, store=url, orchestration_batch_size=4) as worker:
+        client = worker.client()
+        client.raise_event("bad-history", "go", "now")  # its history must be read again
+        healthy = [client.start_new(chain, client_input=n) for n in range(8)]
+        bad_event = client.wait_for_completion("bad-event", timeout=20)
+        bad_history = client.wait_for_completion("bad-history", timeout=20)
+        done = [client.wait_for_completion(i, timeout=20).output for i in healthy]
+    assert bad_event.runtime_status == "Failed"
+    assert "of instance 'bad-event' cannot be read" in bad_event.output
+    assert bad_history.runtime_status == "Failed"
+    assert "history row 0 of instance 'bad-history' cannot be read" in bad_history.output
+    assert done == [n + 3 for n in range(8)]
+
+
+@app.orchestrator
+def waits_for_go(context: durably.OrchestrationContext) -> Any:
+    return (yield context.wait_for_external_event("go"))

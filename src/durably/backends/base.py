@@ -80,6 +80,9 @@ class InboxMessage:
     message_id: int
     event: HistoryEvent
     execution_id: str | None = None
+    error: str | None = None
+    """Why the stored event could not be read (``event`` is then a placeholder): the
+    episode fails its instance with this error and consumes the message."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

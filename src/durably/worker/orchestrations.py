@@ -355,6 +355,9 @@ class OrchestrationDispatcher:
             self._cache.take(instance.instance_id)
             executor = self._new_executor(instance.name, instance.instance_id)
             return rewind_commit(item, request, executor, self._backend, now), executor
+        unreadable = [m.error for m in item.messages if m.error is not None]
+        if unreadable:
+            raise ValueError("; ".join(unreadable))  # fails this instance alone (_process)
         current = (None, instance.execution_id)
         events = [m.event for m in item.messages if m.execution_id in current]
         events += [event for activity, event in direct if activity.execution_id in current]

@@ -42,7 +42,7 @@ def select(tx: Tx, instance_id: str) -> InstanceRecord | None:
 
 def history(tx: Tx, instance_id: str) -> list[HistoryEvent]:
     """The instance's history in order."""
-    return rows.history_events([row[0] for row in tx.all(q.SELECT_HISTORY, tx.hub, instance_id)])
+    return rows.history_events(instance_id, tx.all(q.SELECT_HISTORY, tx.hub, instance_id))
 
 
 def create(tx: Tx, new: NewInstance, *, announce: bool = True) -> None:

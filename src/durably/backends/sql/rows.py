@@ -15,7 +15,7 @@ from durably.backends.base import (
     OrchestrationCommit,
     OrchestrationWorkItem,
 )
-from durably.history import HistoryEvent, OrchestrationRuntimeStatus
+from durably.history import GenericEvent, HistoryEvent, OrchestrationRuntimeStatus
 
 
 def record(row: tuple[Any, ...]) -> InstanceRecord:
@@ -81,15 +81,36 @@ def history_text(events: Sequence[HistoryEvent]) -> str:
     return "[" + ",".join(event.to_json() for event in events) + "]"
 
 
-def history_events(texts: Sequence[str]) -> list[HistoryEvent]:
-    """The events of history rows, in order."""
+def history_events(instance_id: str, found: Sequence[tuple[Any, ...]]) -> list[HistoryEvent]:
+    """The events of history rows (sequence, event text), in order; ``ValueError`` naming
+    the row for one that cannot be read."""
     events: list[HistoryEvent] = []
-    for text in texts:
-        if text.startswith("["):  # the events of one commit
-            events += [HistoryEvent.from_dict(data) for data in json.loads(text)]
-        else:
-            events.append(HistoryEvent.from_json(text))
+    for sequence, text in found:
+        try:
+            if text.startswith("["):  # the events of one commit
+                events += [HistoryEvent.from_dict(data) for data in json.loads(text)]
+            else:
+                events.append(HistoryEvent.from_json(text))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ValueError(
+                f"history row {sequence} of instance {instance_id!r} cannot be read: {exc!r}"
+            ) from None
     return events
+
+
+_PLACEHOLDER_TIME = from_micros(0)
+
+
+def _message(row: tuple[Any, ...]) -> InboxMessage:
+    """An inbox row (instance id, id, execution id, event text) as a message; one whose
+    event cannot be read carries the reason instead (see :attr:`InboxMessage.error`)."""
+    try:
+        event = HistoryEvent.from_json(row[3])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        error = f"inbox message {row[1]} of instance {row[0]!r} cannot be read: {exc!r}"
+        placeholder = GenericEvent(timestamp=_PLACEHOLDER_TIME, data=None)
+        return InboxMessage(message_id=row[1], execution_id=row[2], event=placeholder, error=error)
+    return InboxMessage(message_id=row[1], execution_id=row[2], event=event)
 
 
 def work_items(
@@ -105,8 +126,7 @@ def work_items(
     for row in messages:
         found = inbox.get(row[0])
         if found is not None:
-            event = HistoryEvent.from_json(row[3])
-            found.append(InboxMessage(message_id=row[1], execution_id=row[2], event=event))
+            found.append(_message(row))
     return [
         OrchestrationWorkItem(instance=records[i], messages=tuple(inbox[i]), lock_token=token)
         for i in candidates

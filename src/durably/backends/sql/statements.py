@@ -175,7 +175,8 @@ def has_messages(count: int) -> str:
 # -- history and inbox ------------------------------------------------------------
 
 SELECT_HISTORY = (
-    "SELECT event FROM durably_history WHERE task_hub = ? AND instance_id = ? ORDER BY sequence"
+    "SELECT sequence, event FROM durably_history WHERE task_hub = ? AND instance_id = ?"
+    " ORDER BY sequence"
 )
 INSERT_HISTORY = (
     "INSERT INTO durably_history (task_hub, instance_id, sequence, event) VALUES (?, ?, ?, ?)"
