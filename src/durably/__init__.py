@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from durably.engine.tasks import Task, TimerTask
     from durably.errors import (
         DurablyError,
+        HistoryTooLongError,
         InstanceExistsError,
         InstanceNotFoundError,
         InvalidInstanceStateError,
@@ -42,6 +43,7 @@ _LAZY = {
     "Task": "durably.engine.tasks",
     "TimerTask": "durably.engine.tasks",
     "DurablyError": "durably.errors",
+    "HistoryTooLongError": "durably.errors",
     "InstanceExistsError": "durably.errors",
     "InstanceNotFoundError": "durably.errors",
     "InvalidInstanceStateError": "durably.errors",
@@ -84,6 +86,7 @@ __all__ = [
     "DurablyError",
     "FailureDetails",
     "HistoryEvent",
+    "HistoryTooLongError",
     "InstanceExistsError",
     "InstanceNotFoundError",
     "InstancePage",

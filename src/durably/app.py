@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from durably.ids import validate_name
-from durably.payload import DEFAULT_MAX_PAYLOAD_BYTES, check_limit
+from durably.limits import (
+    DEFAULT_MAX_HISTORY_EVENTS,
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    check_history_limit,
+    check_payload_limit,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,14 +48,22 @@ class App:
 
     ``task_hub`` names the hub in the store: apps with different hubs share a database
     without seeing each other's instances. ``max_payload_bytes`` bounds every payload
-    (inputs, outputs, results, event data, custom status) serialised, 2 MiB by default.
+    (inputs, outputs, results, event data, custom status) serialised, 2 MiB by default;
+    ``max_history_events`` the history of one execution (100,000 events by default: past
+    it the instance fails with ``HistoryTooLongError``, and an orchestration meant to run
+    longer calls ``context.continue_as_new``).
     """
 
     def __init__(
-        self, task_hub: str | None = None, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+        self,
+        task_hub: str | None = None,
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        max_history_events: int = DEFAULT_MAX_HISTORY_EVENTS,
     ) -> None:
         self.task_hub = task_hub
-        self.max_payload_bytes = check_limit(max_payload_bytes)
+        self.max_payload_bytes = check_payload_limit(max_payload_bytes)
+        self.max_history_events = check_history_limit(max_history_events)
         self.orchestrators: dict[str, Callable[..., Any]] = {}
         self.activities: dict[str, Callable[..., Any]] = {}
         self.activity_options: dict[str, ActivityOptions] = {}

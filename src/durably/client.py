@@ -33,7 +33,7 @@ from durably.history import (
     SubOrchestrationInstanceCreated,
 )
 from durably.ids import new_instance_id, validate_instance_id
-from durably.payload import DEFAULT_MAX_PAYLOAD_BYTES
+from durably.limits import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_limit
 from durably.status import DurableOrchestrationStatus, InstancePage, PurgeHistoryResult
 
 Status = OrchestrationRuntimeStatus
@@ -78,7 +78,7 @@ class Client:
     ) -> None:
         if max_payload_bytes is None:
             max_payload_bytes = app.max_payload_bytes if app else DEFAULT_MAX_PAYLOAD_BYTES
-        self.max_payload_bytes = payload.check_limit(max_payload_bytes)
+        self.max_payload_bytes = check_payload_limit(max_payload_bytes)
         self._app = app
         self._owns_backend = not isinstance(store, Backend)
         self.backend = connect(store, app)

@@ -84,6 +84,12 @@ class PayloadTooLargeError(DurablyError, ValueError):
         self.limit = limit
 
 
+class HistoryTooLongError(DurablyError):
+    """An execution's history would grow past ``max_history_events``: the instance fails.
+    An orchestration meant to run for ever calls ``context.continue_as_new`` to start each
+    new stretch with a fresh history."""
+
+
 class PoisonWorkError(DurablyError):
     """Work was delivered ``max_dequeue_count`` times without its worker reporting back
     (the process died, hung or lost its lease each time), so it is not delivered again:

@@ -22,9 +22,9 @@ import uuid
 from typing import Any
 
 from durably.errors import PayloadTooLargeError
+from durably.limits import DEFAULT_MAX_PAYLOAD_BYTES
 
-DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
-"""2 MiB: the default limit on one serialised payload."""
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "dumps", "loads"]
 
 
 def _default(value: Any) -> Any:
@@ -62,13 +62,6 @@ def dumps(value: Any, *, what: str = "value", limit: int | None = None) -> str |
     if limit is not None and len(text) > limit:
         raise PayloadTooLargeError(what, len(text), limit)
     return text
-
-
-def check_limit(limit: object) -> int:
-    """``limit`` if it is a usable ``max_payload_bytes``; ``ValueError`` naming it if not."""
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise ValueError(f"max_payload_bytes must be a whole number of at least 1, got {limit!r}")
-    return limit
 
 
 def loads(text: str | None) -> Any:

@@ -18,6 +18,7 @@ from durably.actions import (
     SendEvent,
     StartSubOrchestration,
 )
+from durably.errors import HistoryTooLongError
 from durably.history import (
     ContinueAsNew,
     EventSent,
@@ -88,3 +89,12 @@ def output_text(completion: CompleteOrchestration | None) -> str | None:
         text = f"{failure.error_type}: {failure.message}"
         return payload.dumps(f"{text}\n{failure.details}" if failure.details else text)
     return completion.result
+
+
+def history_too_long(length: int, limit: int) -> HistoryTooLongError:
+    """The failure of an episode that would bring its history past ``limit`` events."""
+    return HistoryTooLongError(
+        f"this episode would bring the execution's history to {length:,} events, over the "
+        f"limit of {limit:,} (max_history_events): call context.continue_as_new to go on "
+        "with a fresh history"
+    )

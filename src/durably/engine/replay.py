@@ -23,7 +23,12 @@ from durably import payload
 from durably.actions import AnyAction, CompleteOrchestration
 from durably.engine.context import OrchestrationContext
 from durably.engine.nondeterminism import ScheduledEvent, check_scheduled
-from durably.engine.recording import action_event, completion_event, output_text
+from durably.engine.recording import (
+    action_event,
+    completion_event,
+    history_too_long,
+    output_text,
+)
 from durably.engine.state import OrchestrationState
 from durably.engine.tasks import Task, TimerTask
 from durably.errors import PayloadTooLargeError, TaskFailedError
@@ -52,6 +57,7 @@ from durably.history import (
     TimerCreated,
     TimerFired,
 )
+from durably.limits import DEFAULT_MAX_HISTORY_EVENTS
 
 Status = OrchestrationRuntimeStatus
 Orchestrator = Callable[[OrchestrationContext], Any]
@@ -87,10 +93,12 @@ class OrchestrationExecutor:
         *,
         instance_id: str,
         max_payload_bytes: int = payload.DEFAULT_MAX_PAYLOAD_BYTES,
+        max_history_events: int = DEFAULT_MAX_HISTORY_EVENTS,
     ) -> None:
         self._orchestrator = orchestrator
         self._instance_id = instance_id
         self._max_payload_bytes = max_payload_bytes
+        self._max_history_events = max_history_events
         self._state: OrchestrationState | None = None  # created by ExecutionStarted
         self._generator: Generator[Any, Any, Any] | None = None
         self._awaited: Task | None = None
@@ -139,6 +147,11 @@ class OrchestrationExecutor:
             if self._apply(event, replaying=False):
                 recorded.append(event)
         actions = self._take_new_actions()
+        # The events below, the completion's included: is there room for them?
+        length = self._position + len(recorded) + len(actions) + 2
+        if length > self._max_history_events and self._completion is None:
+            self.fail(history_too_long(length, self._max_history_events))
+            actions = []
         recorded.extend(action_event(action, now) for action in actions)
         recorded.append(OrchestratorCompleted(timestamp=now))
         completion = self._completion

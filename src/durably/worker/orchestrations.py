@@ -394,6 +394,7 @@ class OrchestrationDispatcher:
             self._orchestrator(name),
             instance_id=instance_id,
             max_payload_bytes=self._app.max_payload_bytes,
+            max_history_events=self._app.max_history_events,
         )
 
     def _orchestrator(self, name: str) -> Callable[[OrchestrationContext], Any]:
