@@ -23,10 +23,14 @@ class ActivityOptions:
     """How the worker runs one activity (see :meth:`App.activity`)."""
 
     timeout: float | None = None
+    isolation: str = "thread"
+    """``thread`` (the worker's pool) or ``process`` (a child process per attempt)."""
     max_dequeue_count: int | None = None
     """Deliveries without a report back before the task fails (None: the worker's)."""
 
     def __post_init__(self) -> None:
+        if self.isolation not in ("thread", "process"):
+            raise ValueError(f'isolation must be "thread" or "process", got {self.isolation!r}')
         count = self.max_dequeue_count
         if count is not None and (
             not isinstance(count, int) or isinstance(count, bool) or count < 1
@@ -85,6 +89,7 @@ class App:
         *,
         name: str | None = None,
         timeout: float | None = None,
+        isolation: str = "thread",
         max_dequeue_count: int | None = None,
     ) -> Callable[[F], F]: ...
 
@@ -94,6 +99,7 @@ class App:
         *,
         name: str | None = None,
         timeout: float | None = None,
+        isolation: str = "thread",
         max_dequeue_count: int | None = None,
     ) -> Any:
         """Register ``f(input)`` (sync or ``async def``) as an activity.
@@ -101,11 +107,16 @@ class App:
         ``timeout`` (seconds): an attempt that runs longer fails with ``TimeoutError``
         (retry options apply). A sync activity past its timeout is left to finish on its
         thread, its result discarded; an ``async def`` one is cancelled.
+        ``isolation="process"`` runs each attempt in a child process (CPU-bound work,
+        crash isolation): a crash there fails only the task, and a timeout kills the
+        child. The function must be importable by its module and name.
         ``max_dequeue_count`` (default: the worker's, 5): after that many deliveries
         without a report back (its worker died or hung each time) the task fails with
         ``PoisonWorkError`` instead of being delivered again.
         """
-        options = ActivityOptions(timeout=timeout, max_dequeue_count=max_dequeue_count)
+        options = ActivityOptions(
+            timeout=timeout, isolation=isolation, max_dequeue_count=max_dequeue_count
+        )
 
         def decorate(fn: F) -> F:
             registered = self._register(self.activities, "activity", fn, name)

@@ -18,8 +18,9 @@ from typing import Any
 from durably import payload
 from durably.app import App
 from durably.backends.base import ActivityResult, ActivityWorkItem, Backend
-from durably.errors import PoisonWorkError
+from durably.errors import PayloadTooLargeError, PoisonWorkError
 from durably.history import FailureDetails, TaskCompleted, TaskFailed
+from durably.worker import isolation
 
 log = logging.getLogger("durably.worker")
 
@@ -56,8 +57,9 @@ class ActivityDispatcher:
         )
 
     def is_async(self, item: ActivityWorkItem) -> bool:
+        """Whether the activity runs on the event loop (``async def``, not in a process)."""
         function = self._app.activities.get(item.name)
-        if function is None:
+        if function is None or self._isolated(item):
             return False
         answer = self._async.get(function)
         if answer is None:  # inspect is slow: asked once per function
@@ -65,10 +67,13 @@ class ActivityDispatcher:
         return answer
 
     def execute(self, item: ActivityWorkItem) -> TaskCompleted | TaskFailed:
-        """Run the activity here (an ``async def`` one on a fresh event loop)."""
+        """Run the activity here (an ``async def`` one on a fresh event loop), or in a
+        child process for ``isolation="process"``."""
+        if self._isolated(item):
+            return self._execute_in_process(item)
         try:
             function = self._function(item.name)
-            value = _call(function, payload.loads(item.input))
+            value = call_activity(function, payload.loads(item.input))
             if inspect.isawaitable(value):
                 import asyncio
 
@@ -84,7 +89,7 @@ class ActivityDispatcher:
 
         try:
             function = self._function(item.name)
-            call = _call(function, payload.loads(item.input))
+            call = call_activity(function, payload.loads(item.input))
             timeout = self.timeout(item)
             try:
                 value = await (call if timeout is None else asyncio.wait_for(call, timeout))
@@ -111,6 +116,31 @@ class ActivityDispatcher:
         """The activity's timeout in seconds (None: none)."""
         options = self._app.activity_options.get(item.name)
         return None if options is None else options.timeout
+
+    def give_up_after(self, item: ActivityWorkItem) -> float | None:
+        """Seconds after which the pool gives up the thread running ``item`` (None: never;
+        an activity in a process is killed at its timeout instead)."""
+        return None if self._isolated(item) else self.timeout(item)
+
+    def _isolated(self, item: ActivityWorkItem) -> bool:
+        options = self._app.activity_options.get(item.name)
+        return options is not None and options.isolation == "process"
+
+    def _execute_in_process(self, item: ActivityWorkItem) -> TaskCompleted | TaskFailed:
+
+        try:
+            function = self._function(item.name)
+            text = isolation.run(function, item.input, name=item.name, timeout=self.timeout(item))
+        except isolation.ChildProcessFailure as exc:  # what the function raised, over there
+            return self._failure(item, exc.details)
+        except BaseException as exc:  # timed out and killed, or the process died
+            return self._failed(item, exc)
+        limit = self._app.max_payload_bytes
+        if text is not None and len(text) > limit:
+            what = f"the result of activity {item.name!r}"
+            return self._failed(item, PayloadTooLargeError(what, len(text), limit))
+        now = _dt.datetime.now(_dt.UTC)
+        return TaskCompleted(timestamp=now, task_scheduled_id=item.task_id, result=text)
 
     def timed_out(self, item: ActivityWorkItem) -> TaskFailed:
         """The failure of an attempt that ran past its timeout (the pool gave it up)."""
@@ -151,19 +181,22 @@ class ActivityDispatcher:
 
     @staticmethod
     def _failed(item: ActivityWorkItem, exc: BaseException) -> TaskFailed:
+        return ActivityDispatcher._failure(item, FailureDetails.from_exception(exc))
+
+    @staticmethod
+    def _failure(item: ActivityWorkItem, details: FailureDetails) -> TaskFailed:
         log.warning(
-            "activity %s of %s (task %d, delivery %d) failed: %s: %s",
+            "activity %s of %s (task %d, delivery %d) failed: %s",
             item.name,
             item.instance_id,
             item.task_id,
             item.dequeue_count,
-            type(exc).__name__,
-            exc,
+            details,
         )
         return TaskFailed(
             timestamp=_dt.datetime.now(_dt.UTC),
             task_scheduled_id=item.task_id,
-            failure_details=FailureDetails.from_exception(exc),
+            failure_details=details,
         )
 
 
@@ -182,5 +215,6 @@ def _takes_input(function: Callable[..., Any]) -> bool:
     )
 
 
-def _call(function: Callable[..., Any], value: Any) -> Any:
+def call_activity(function: Callable[..., Any], value: Any) -> Any:
+    """Call an activity function with its input, or with nothing if it takes none."""
     return function(value) if _takes_input(function) else function()

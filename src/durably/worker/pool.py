@@ -62,7 +62,7 @@ class Activities(Protocol):
 
     def execute(self, item: ActivityWorkItem) -> Outcome: ...
 
-    def timeout(self, item: ActivityWorkItem) -> float | None: ...
+    def give_up_after(self, item: ActivityWorkItem) -> float | None: ...
 
     def timed_out(self, item: ActivityWorkItem) -> Outcome: ...
 
@@ -170,7 +170,7 @@ class ThreadPool:
 
     def _run(self, item: ActivityWorkItem) -> tuple[bool, Outcome | None]:
         """Run ``item``: whether it was given up meanwhile, and its outcome."""
-        timeout = self._activities.timeout(item)
+        timeout = self._activities.give_up_after(item)
         run = None if timeout is None else self._watched(item, timeout)
         try:
             outcome: Outcome | None = self._activities.execute(item)
