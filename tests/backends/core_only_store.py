@@ -67,6 +67,7 @@ class _Instance:
     history: list[str] = field(default_factory=list)
     token: str | None = None
     expires: int = 0
+    deliveries: int = 0
 
 
 @dataclass
@@ -169,6 +170,7 @@ class CoreOnlyStore:
             for instance_id in picked:
                 leased = self._data.instances[instance_id]
                 leased.token, leased.expires = token, _us(now + lease)
+                leased.deliveries += 1
             return [self._work_item(i, now_us, token) for i in picked]
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
@@ -185,6 +187,7 @@ class CoreOnlyStore:
             found = self._data.instances.get(work_item.instance.instance_id)
             if found is not None and found.token and found.token == work_item.lock_token:
                 found.token, found.expires = None, 0
+                found.deliveries = max(found.deliveries - 1, 0)
 
     # -- activity work -----------------------------------------------------------------
     def lock_next_activities(
@@ -283,8 +286,13 @@ class CoreOnlyStore:
             for n, m in sorted(self._data.inbox.items())
             if m.instance_id == instance_id and m.visible <= now_us
         )
-        record = self._data.instances[instance_id].record
-        return OrchestrationWorkItem(instance=record, messages=messages, lock_token=token)
+        found = self._data.instances[instance_id]
+        return OrchestrationWorkItem(
+            instance=found.record,
+            messages=messages,
+            lock_token=token,
+            dequeue_count=found.deliveries,
+        )
 
     def _activity_item(self, n: int) -> ActivityWorkItem:
         activity = self._data.activities[n]
@@ -312,7 +320,7 @@ class CoreOnlyStore:
         found.history.extend(texts.history)
         record = commit.committed_record()
         found.record = replace(record, last_updated_time=_time(_us(record.last_updated_time)))
-        found.token, found.expires = None, 0
+        found.token, found.expires, found.deliveries = None, 0, 0
         for new, start in zip(commit.new_instances, texts.starts, strict=True):
             try:
                 self._create(new, start)

@@ -1,5 +1,5 @@
-"""An app whose activity kills its worker process: ``python -m tests.durability.poison_app
-STORE`` runs a worker on STORE until the process dies or the instance finishes."""
+"""An app whose code kills its worker process: ``python -m tests.durability.poison_app
+STORE INSTANCE`` runs a worker on STORE until the process dies or INSTANCE finishes."""
 
 from __future__ import annotations
 
@@ -33,6 +33,12 @@ def victim(context: durably.OrchestrationContext) -> Any:
 
 
 @app.orchestrator
+def killer(context: durably.OrchestrationContext) -> Any:
+    os._exit(9)  # the orchestrator's own code kills its worker, at every episode
+    yield context.call_activity(add_one, 1)
+
+
+@app.orchestrator
 def bystander(context: durably.OrchestrationContext) -> Any:
     x = context.get_input()
     for _ in range(3):
@@ -40,16 +46,16 @@ def bystander(context: durably.OrchestrationContext) -> Any:
     return x
 
 
-def main(store: str) -> None:
+def main(store: str, watched: str) -> None:
     with durably.Worker(app, store=store, lease_seconds=0.5, poll_interval=0.05) as worker:
         print("worker ready", flush=True)
         client = worker.client()
         while True:
-            status = client.get_status("victim")
+            status = client.get_status(watched)
             if status is not None and status.runtime_status.is_terminal:
                 return
             time.sleep(0.05)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

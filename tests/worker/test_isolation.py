@@ -111,7 +111,8 @@ class _Refusing(MemoryBackend):
 
 def test_one_instance_that_cannot_be_saved_or_read_fails_alone() -> None:
     backend = _Refusing()
-    with durably.Worker(app, store=backend, orchestration_batch_size=8) as worker:
+    # No cache: every episode reads its history, so the unreadable one fails at its next.
+    with durably.Worker(app, store=backend, orchestration_batch_size=8, cache_size=0) as worker:
         client = worker.client()
         bad = [client.start_new(chain, instance_id=i, client_input=0) for i in ("unstorable",)]
         bad.append(client.start_new(chain, instance_id="unreadable", client_input=0))

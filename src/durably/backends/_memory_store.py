@@ -66,17 +66,26 @@ class Instance:
     inbox: dict[int, Message] = field(default_factory=dict)  # insertion order is id order
     activities: set[int] = field(default_factory=set)
     lock: Lock = field(default_factory=Lock)
+    dequeue_count: int = 0
+    """Leases since the last commit."""
 
     def lock_for(self, owner: str, now: int, expires: int) -> OrchestrationWorkItem:
-        """Lease the instance to ``owner``; its work item with the messages visible now."""
+        """Lease the instance to ``owner`` (a counted delivery); its work item with the
+        messages visible now."""
         token = uuid.uuid4().hex
         self.lock = Lock(owner=owner, token=token, expires=expires)
+        self.dequeue_count += 1
         messages = tuple(
             InboxMessage(message_id=m.id, event=m.event, execution_id=m.execution_id)
             for m in self.inbox.values()
             if m.visible_at <= now
         )
-        return OrchestrationWorkItem(instance=self.record, messages=messages, lock_token=token)
+        return OrchestrationWorkItem(
+            instance=self.record,
+            messages=messages,
+            lock_token=token,
+            dequeue_count=self.dequeue_count,
+        )
 
 
 @dataclass(slots=True, kw_only=True)

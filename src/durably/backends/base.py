@@ -173,6 +173,10 @@ class OrchestrationWorkItem:
     instance: InstanceRecord
     messages: tuple[InboxMessage, ...]
     lock_token: str | None
+    dequeue_count: int = 1
+    """How many times the instance's work was leased since its last commit, this time
+    included: an episode that keeps killing its worker makes it grow (see
+    ``max_dequeue_count``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -345,14 +349,16 @@ class Backend(Protocol):
     ) -> list[OrchestrationWorkItem]:
         """Lock the free ones of ``instance_ids`` (messages or not), then up to ``limit``
         free instances with a visible message, oldest message first; each item carries
-        its messages visible at ``now`` (an expired lease counts as free)."""
+        its messages visible at ``now`` (an expired lease counts as free) and its
+        ``dequeue_count``, the leases since the instance's last commit, this one included."""
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply every commit (see :class:`OrchestrationCommit`) in one transaction, all
         or none; returns the ids whose lock was lost (LockLost: they changed nothing)."""
 
     def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
-        """Release the lock without consuming anything (nothing if the lock was lost)."""
+        """Release the lock without consuming anything, taking back the delivery it
+        counted (nothing if the lock was lost)."""
 
     # -- activity work -----------------------------------------------------------
     def lock_next_activities(
@@ -402,7 +408,9 @@ class FastPaths(Protocol):
         :meth:`Backend.create_instance`, raising the same), run ``runner`` on the items
         and commit what it returns, honouring claims, in one transaction where the store
         can; if ``runner`` raises, no episode is committed and the locks are released (a
-        store that cannot do it all in one transaction may keep ``create`` created)."""
+        store that cannot do it all in one transaction may keep ``create`` created).
+        The instances found by ``limit`` are counted deliveries, durably before the
+        runner runs (``dequeue_count``); the named ones may be held uncounted."""
 
     def commit_if_unchanged(
         self, commit: OrchestrationCommit, *, now: _dt.datetime

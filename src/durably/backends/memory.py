@@ -268,6 +268,7 @@ class MemoryBackend:
             instance = store.instances.get(work_item.instance.instance_id)
             if instance is not None and instance.lock.token == work_item.lock_token:
                 instance.lock = Lock()
+                instance.dequeue_count = max(instance.dequeue_count - 1, 0)
         self._notify("orchestration")
 
     # -- activity work -----------------------------------------------------------
@@ -378,6 +379,7 @@ class MemoryBackend:
         instance.history.extend(commit.new_events)
         instance.record = _updated_record(instance, commit)
         instance.lock = Lock()
+        instance.dequeue_count = 0
         for new in commit.new_instances:
             try:
                 store.create(new)

@@ -104,6 +104,13 @@ class ResultDelivery:
             return
         self._results.put((item, outcome))
 
+    def to_inbox(self, item: ActivityWorkItem, outcome: Outcome) -> None:
+        """Deliver ``outcome`` through its instance's inbox, never by running the episode
+        here: for poison work, whose next episode may be what kills this worker."""
+        self._slots.give(1)
+        self._complete([(item, outcome)])
+        self._forget([item])
+
     # -- the loops ----------------------------------------------------------------
     def deliver_batches(self) -> None:
         """The result thread: deliver results in batches until :meth:`close`."""

@@ -30,7 +30,12 @@ from durably.backends.base import (
 )
 from durably.engine.context import OrchestrationContext
 from durably.engine.replay import OrchestrationExecutor
-from durably.errors import InstanceExistsError, NonDeterministicOrchestrationError, StoreError
+from durably.errors import (
+    InstanceExistsError,
+    NonDeterministicOrchestrationError,
+    PoisonWorkError,
+    StoreError,
+)
 from durably.history import OrchestrationRuntimeStatus, TaskCompleted, TaskFailed
 from durably.worker.cache import ExecutorCache
 from durably.worker.episode import ClaimActivities, build_commit, consume_only
@@ -79,9 +84,11 @@ class OrchestrationDispatcher:
         cache_idle: _dt.timedelta = _dt.timedelta(minutes=5),
         hand_off: ActivityHandOff | None = None,
         unlocked_commits: bool = True,
+        max_dequeue_count: int = 5,
     ) -> None:
         self._app = app
         self._unlocked = unlocked_commits
+        self._max_dequeue_count = max_dequeue_count
         self._backend = backend
         self._owner = owner
         self._lease = lease
@@ -358,6 +365,12 @@ class OrchestrationDispatcher:
         unreadable = [m.error for m in item.messages if m.error is not None]
         if unreadable:
             raise ValueError("; ".join(unreadable))  # fails this instance alone (_process)
+        if item.dequeue_count > self._max_dequeue_count:
+            raise PoisonWorkError(  # fails this instance alone, without running its code
+                f"the episodes of {instance.instance_id!r} were delivered "
+                f"{item.dequeue_count - 1} times without a commit: its worker died or hung "
+                f"each time (max_dequeue_count={self._max_dequeue_count})"
+            )
         current = (None, instance.execution_id)
         events = [m.event for m in item.messages if m.execution_id in current]
         events += [event for activity, event in direct if activity.execution_id in current]

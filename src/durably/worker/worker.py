@@ -50,8 +50,9 @@ class Worker:
     default) a finished activity's result is applied by running its instance's episode
     right away, in the commit that retires the activity, instead of through the inbox.
     ``max_dequeue_count`` (default 5; per activity with ``@app.activity(max_dequeue_count=)``)
-    bounds the deliveries of an activity without a report back (its worker died or hung):
-    then its task fails with ``PoisonWorkError`` instead of being delivered again.
+    bounds the deliveries of work without a report back (its worker died or hung): then an
+    activity's task, or an orchestration instance, fails with ``PoisonWorkError`` instead
+    of being delivered again.
     A setting that cannot work raises ``ValueError`` naming it; ``settings`` holds them.
     """
 
@@ -102,6 +103,7 @@ class Worker:
             # Commits without a lock only pay off on a store's own fast paths: derived
             # ones always decline them, after the episode ran for nothing.
             unlocked_commits=not isinstance(self.backend, DerivedFastPaths),
+            max_dequeue_count=settings.max_dequeue_count,
         )
         self.activities = ActivityDispatcher(
             app,
@@ -225,7 +227,7 @@ class Worker:
             if poisoned is None:
                 self._run_activity(item)
             else:  # delivered too often without a report back: not run again
-                self._delivery.finished(item, poisoned)
+                self._delivery.to_inbox(item, poisoned)
         if not items and free:
             self.backend.wait_for_work("activity", self.settings.poll_interval)
 

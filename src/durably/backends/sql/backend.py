@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -47,6 +48,8 @@ from durably.backends.sql.dialect import Cursor, Dialect, Disconnected, Refused
 from durably.backends.sql.tx import Tx
 from durably.errors import InstanceNotFoundError
 from durably.history import HistoryEvent
+
+log = logging.getLogger("durably.backends")
 
 T = TypeVar("T")
 
@@ -302,25 +305,73 @@ class SqlBackend:
         named = sorted({*instance_ids, *([create.instance_id] if create else [])})
         if not named and (limit <= 0 or not self._may_have_orchestration_work(now)):
             return EpisodeBatch()
-        with self._write(prompt=create is not None) as tx:
-            items = []
-            if create is not None:
-                created = instances.create_held(tx, create)
-                if created is None:  # the id is taken: replace a finished one, or raise
-                    instances.create(tx, create, announce=False)
-                else:
-                    items.append(created)
-                    named.remove(create.instance_id)
-            if named or limit > 0:
-                items += picking.hold(tx, named, now, limit)
-            if not items:
-                return EpisodeBatch()
-            claims: Claimed = []
-            for commit in runner(items):
-                apply_held(tx, commit, claims)
-            claimed = activities.insert_claimed(tx, claims)  # the work items, once committed
-            self._wake_for_arrivals(tx, [i.instance.instance_id for i in items])
+        # The instances found in the inbox are leased first, in a transaction of their
+        # own, so that their deliveries are counted before any of their code runs (an
+        # episode that kills its worker leaves its count behind); the named ones (those
+        # of the caller's own activity results, or a new one) are only held.
+        leased = self._lease_others(named, owner, now, lease, limit)
+        if not named and not leased:
+            return EpisodeBatch()
+        try:
+            with self._write(prompt=create is not None) as tx:
+                items = self._hold(tx, named, leased, now, create)
+                if not items:
+                    return EpisodeBatch()
+                claims: Claimed = []
+                for commit in runner(items):
+                    apply_held(tx, commit, claims)
+                claimed = activities.insert_claimed(tx, claims)  # work items, once committed
+                self._wake_for_arrivals(tx, [i.instance.instance_id for i in items])
+        except BaseException:
+            self._give_back(leased)
+            raise
         return EpisodeBatch(items=tuple(items), claimed=tuple(claimed()))
+
+    def _lease_others(
+        self,
+        named: Sequence[str],
+        owner: str,
+        now: _dt.datetime,
+        lease: _dt.timedelta,
+        limit: int,
+    ) -> list[OrchestrationWorkItem]:
+        if limit <= 0:
+            return []
+        with self._write(durable=False) as tx:
+            return picking.lock(tx, (), owner, now, lease, limit, excluded=named)
+
+    def _hold(
+        self,
+        tx: Tx,
+        named: list[str],
+        leased: Sequence[OrchestrationWorkItem],
+        now: _dt.datetime,
+        create: NewInstance | None,
+    ) -> list[OrchestrationWorkItem]:
+        """Hold ``create`` (created now), the free ones of ``named`` and ``leased``."""
+        items = []
+        if create is not None:
+            created = instances.create_held(tx, create)
+            if created is None:  # the id is taken: replace a finished one, or raise
+                instances.create(tx, create, announce=False)
+            else:
+                items.append(created)
+                named.remove(create.instance_id)
+        if named:
+            items += picking.hold(tx, named, now, 0)
+        return items + picking.hold_leased(tx, leased, now)
+
+    def _give_back(self, leased: Sequence[OrchestrationWorkItem]) -> None:
+        """Release leases whose episodes were not committed (their deliveries taken back)."""
+        if not leased:
+            return
+        try:
+            with self._write(durable=False) as tx:
+                for item in leased:
+                    if item.lock_token is not None:
+                        instances.release(tx, item.instance.instance_id, item.lock_token)
+        except Exception:
+            log.warning("could not hand back %d leases; they expire", len(leased), exc_info=True)
 
     def commit_if_unchanged(
         self, commit: OrchestrationCommit, *, now: _dt.datetime

@@ -43,17 +43,35 @@ def lock(
     now: _dt.datetime,
     lease: _dt.timedelta,
     limit: int,
+    *,
+    excluded: Sequence[str] = (),
 ) -> list[OrchestrationWorkItem]:
     """Lease the free ones of ``named``, then up to ``limit`` other free instances with
-    visible messages (oldest message first), all under one token."""
+    visible messages (oldest message first, none of ``excluded``), all under one token;
+    each lease counts a delivery."""
     token = uuid.uuid4().hex
     leased = (owner, token, to_micros(now + lease))
     items = _take_then_read(tx, list(named), now, None, leased, token) if named else []
     if limit > 0:
         (found,) = tx.together([_candidates_query(tx, now, limit)])
-        others = _candidates(found, named, limit)
+        others = _candidates(found, [*named, *excluded], limit)
         items += _take_then_read(tx, others, now, limit, leased, token)
     return items
+
+
+def hold_leased(
+    tx: Tx, leased: Sequence[OrchestrationWorkItem], now: _dt.datetime
+) -> list[OrchestrationWorkItem]:
+    """Hold, for this transaction, instances this worker leased (the lease's token proves
+    it), with their messages visible now: those of a lease lost meanwhile are left out."""
+    if not leased:
+        return []
+    ids = [item.instance.instance_id for item in leased]
+    token = leased[0].lock_token
+    held, messages = tx.together(
+        [(q.hold_leased(len(ids)), (tx.hub, *ids, token)), _messages_query(tx, ids, now)]
+    )
+    return rows.work_items(ids, held, messages, token)
 
 
 def hold(

@@ -127,8 +127,14 @@ def work_items(
         found = inbox.get(row[0])
         if found is not None:
             found.append(_message(row))
+    counts = {row[0]: row[11] for row in locked if len(row) > 11}  # leased: counted
     return [
-        OrchestrationWorkItem(instance=records[i], messages=tuple(inbox[i]), lock_token=token)
+        OrchestrationWorkItem(
+            instance=records[i],
+            messages=tuple(inbox[i]),
+            lock_token=token,
+            dequeue_count=counts.get(i, 1),
+        )
         for i in candidates
         if i in records
     ]

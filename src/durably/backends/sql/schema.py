@@ -1,8 +1,8 @@
 """The schema of the SQL stores: versioned scripts under ``schema/``, applied in order.
 
-Each database has its own list of scripts, and a store's version is the number of its
-database's scripts applied: a script that only one database needs does not change the
-version of the others (SQLite stays at 1 while PostgreSQL has 2). A script is plain SQL:
+Each database has its own list of scripts (their numbers order them all), and a store's
+version is how many of its database's scripts it has: a script that only one database
+needs does not change the version of the others. A script is plain SQL:
 each statement ends with ``;`` at the end of a line, comment lines start with ``--``,
 function bodies are quoted with ``$$``, and there is no ``%`` (the statements run
 through the driver's parameter handling).
@@ -16,10 +16,9 @@ from durably.backends.sql.dialect import Dialect
 from durably.backends.sql.tx import Tx
 from durably.errors import StoreError
 
-_COMMON = ("0001_initial.sql",)
 MIGRATIONS: dict[str, tuple[str, ...]] = {
-    "sqlite": _COMMON,
-    "postgresql": (*_COMMON, "0002_refusal.sql"),
+    "sqlite": ("0001_initial.sql", "0003_delivery_count.sql"),
+    "postgresql": ("0001_initial.sql", "0002_refusal.sql", "0003_delivery_count.sql"),
 }
 """Each database's schema scripts, in order."""
 

@@ -59,29 +59,31 @@ DELETE_INSTANCE = "DELETE FROM durably_instances WHERE task_hub = ? AND instance
 UPDATE_LOCKED_AFTER_EPISODE = (
     "UPDATE durably_instances SET name = ?, execution_id = ?, runtime_status = ?, input = ?,"
     " output = ?, custom_status = ?, last_updated_time = ?, history_length = ?,"
-    " lock_owner = NULL, lock_token = NULL, lock_expires = NULL"
+    " lock_owner = NULL, lock_token = NULL, lock_expires = NULL, dequeue_count = 0"
     " WHERE task_hub = ? AND instance_id = ? AND lock_token = ?"
 )
 UPDATE_LOCKED_AFTER_STEP = (
     "UPDATE durably_instances SET output = ?, custom_status = ?, last_updated_time = ?,"
-    " history_length = ?, lock_owner = NULL, lock_token = NULL, lock_expires = NULL"
+    " history_length = ?, lock_owner = NULL, lock_token = NULL, lock_expires = NULL,"
+    " dequeue_count = 0"
     " WHERE task_hub = ? AND instance_id = ? AND lock_token = ?"
 )
 UPDATE_HELD_AFTER_EPISODE = (
     "UPDATE durably_instances SET name = ?, execution_id = ?, runtime_status = ?, input = ?,"
     " output = ?, custom_status = ?, last_updated_time = ?, history_length = ?,"
-    " lock_owner = NULL, lock_token = NULL, lock_expires = NULL"
+    " lock_owner = NULL, lock_token = NULL, lock_expires = NULL, dequeue_count = 0"
     " WHERE task_hub = ? AND instance_id = ?"
 )
 UPDATE_HELD_AFTER_STEP = (
     "UPDATE durably_instances SET output = ?, custom_status = ?, last_updated_time = ?,"
-    " history_length = ?, lock_owner = NULL, lock_token = NULL, lock_expires = NULL"
+    " history_length = ?, lock_owner = NULL, lock_token = NULL, lock_expires = NULL,"
+    " dequeue_count = 0"
     " WHERE task_hub = ? AND instance_id = ?"
 )
 UPDATE_UNCHANGED_AFTER_EPISODE = (
     "UPDATE durably_instances SET name = ?, execution_id = ?, runtime_status = ?, input = ?,"
     " output = ?, custom_status = ?, last_updated_time = ?, history_length = ?,"
-    " lock_owner = NULL, lock_token = NULL, lock_expires = NULL"
+    " lock_owner = NULL, lock_token = NULL, lock_expires = NULL, dequeue_count = 0"
     " WHERE task_hub = ? AND instance_id = ?"
     " AND execution_id = ? AND history_length = ? AND runtime_status = ?"
     " AND (lock_expires IS NULL OR lock_expires <= ?)"
@@ -90,7 +92,8 @@ UPDATE_UNCHANGED_AFTER_EPISODE = (
 )
 UPDATE_UNCHANGED_AFTER_STEP = (
     "UPDATE durably_instances SET output = ?, custom_status = ?, last_updated_time = ?,"
-    " history_length = ?, lock_owner = NULL, lock_token = NULL, lock_expires = NULL"
+    " history_length = ?, lock_owner = NULL, lock_token = NULL, lock_expires = NULL,"
+    " dequeue_count = 0"
     " WHERE task_hub = ? AND instance_id = ?"
     " AND execution_id = ? AND history_length = ? AND runtime_status = ?"
     " AND (lock_expires IS NULL OR lock_expires <= ?)"
@@ -99,7 +102,9 @@ UPDATE_UNCHANGED_AFTER_STEP = (
 )
 
 RELEASE_INSTANCE = (
-    "UPDATE durably_instances SET lock_owner = NULL, lock_token = NULL, lock_expires = NULL"
+    # Handed back unprocessed: the delivery its lease counted is taken back.
+    "UPDATE durably_instances SET lock_owner = NULL, lock_token = NULL, lock_expires = NULL,"
+    " dequeue_count = CASE WHEN dequeue_count > 0 THEN dequeue_count - 1 ELSE 0 END"
     " WHERE task_hub = ? AND instance_id = ? AND lock_token = ?"
 )
 
@@ -124,7 +129,8 @@ LOCK_CANDIDATES = (
 
 @functools.cache
 def lock_instances(count: int) -> str:
-    """Lease the free ones of ``count`` named instances, returning their rows.
+    """Lease the free ones of ``count`` named instances, counting the delivery; returning
+    their rows and delivery counts.
 
     The pick is a MATERIALIZED CTE with SKIP LOCKED: an instance another transaction
     holds is passed by, not waited for, and the pick runs once (an ``IN (subquery)`` may
@@ -135,9 +141,10 @@ def lock_instances(count: int) -> str:
         "SELECT w.instance_id FROM durably_instances w"
         f" WHERE w.task_hub = ? AND w.instance_id IN ({marks(count)})"
         " AND (w.lock_expires IS NULL OR w.lock_expires <= ?) LIMIT ?{skip_locked})"
-        " UPDATE durably_instances SET lock_owner = ?, lock_token = ?, lock_expires = ?"
+        " UPDATE durably_instances SET lock_owner = ?, lock_token = ?, lock_expires = ?,"
+        " dequeue_count = dequeue_count + 1"
         " WHERE task_hub = ? AND instance_id IN (SELECT instance_id FROM picked)"
-        f" RETURNING {INSTANCE_COLUMNS}"
+        f" RETURNING {INSTANCE_COLUMNS}, dequeue_count"
     )
 
 
@@ -150,6 +157,17 @@ def hold_instances(count: int) -> str:
         f"SELECT {INSTANCE_COLUMNS} FROM durably_instances w"
         f" WHERE w.task_hub = ? AND w.instance_id IN ({marks(count)})"
         " AND (w.lock_expires IS NULL OR w.lock_expires <= ?) LIMIT ?{skip_locked}"
+    )
+
+
+@functools.cache
+def hold_leased(count: int) -> str:
+    """Hold ``count`` named instances this worker leased (by the lease's token) until the
+    transaction ends: their episodes commit in it."""
+    return (
+        f"SELECT {INSTANCE_COLUMNS}, dequeue_count FROM durably_instances w"
+        f" WHERE w.task_hub = ? AND w.instance_id IN ({marks(count)}) AND w.lock_token = ?"
+        "{for_update}"
     )
 
 
