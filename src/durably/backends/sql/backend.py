@@ -305,16 +305,18 @@ class SqlBackend:
         named = sorted({*instance_ids, *([create.instance_id] if create else [])})
         if not named and (limit <= 0 or not self._may_have_orchestration_work(now)):
             return EpisodeBatch()
-        # The instances found in the inbox are leased first, in a transaction of their
-        # own, so that their deliveries are counted before any of their code runs (an
-        # episode that kills its worker leaves its count behind); the named ones (those
-        # of the caller's own activity results, or a new one) are only held.
-        leased = self._lease_others(named, owner, now, lease, limit)
+        # Without named instances (the orchestration loop) the instances found in the
+        # inbox are leased first, in a transaction of their own, so that their delivery
+        # is counted before any of their code runs (an episode that kills its worker
+        # leaves its count behind). Beside named ones (the caller's own activity results,
+        # or a new instance) they are held in the same transaction, uncounted: only those
+        # no lease has taken since their last commit, so a suspect is left to the loop.
+        leased = [] if named else self._lease_others(named, owner, now, lease, limit)
         if not named and not leased:
             return EpisodeBatch()
         try:
             with self._write(prompt=create is not None) as tx:
-                items = self._hold(tx, named, leased, now, create)
+                items = self._hold(tx, named, leased, now, limit, create)
                 if not items:
                     return EpisodeBatch()
                 claims: Claimed = []
@@ -346,9 +348,11 @@ class SqlBackend:
         named: list[str],
         leased: Sequence[OrchestrationWorkItem],
         now: _dt.datetime,
+        limit: int,
         create: NewInstance | None,
     ) -> list[OrchestrationWorkItem]:
-        """Hold ``create`` (created now), the free ones of ``named`` and ``leased``."""
+        """Hold ``create`` (created now), the free ones of ``named`` with up to ``limit``
+        uncounted others, or ``leased``."""
         items = []
         if create is not None:
             created = instances.create_held(tx, create)
@@ -358,7 +362,7 @@ class SqlBackend:
                 items.append(created)
                 named.remove(create.instance_id)
         if named:
-            items += picking.hold(tx, named, now, 0)
+            items += picking.hold(tx, named, now, limit)
         return items + picking.hold_leased(tx, leased, now)
 
     def _give_back(self, leased: Sequence[OrchestrationWorkItem]) -> None:

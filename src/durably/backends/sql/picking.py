@@ -78,9 +78,10 @@ def hold(
     tx: Tx, named: Sequence[str], now: _dt.datetime, limit: int
 ) -> list[OrchestrationWorkItem]:
     """Hold the free ones of ``named``, then up to ``limit`` other instances with visible
-    messages, oldest message first. The named ones (few: the instances of activity
-    results), their messages and the search for others share one round trip; others
-    found cost two more (their holds, then their messages)."""
+    messages, oldest message first, of those no lease has taken since their last commit
+    (one that may have killed its worker waits for a counted lease). The named ones
+    (few: the instances of activity results), their messages and the search for others
+    share one round trip; others found cost two more (their holds, then messages)."""
     queries = []
     if named:
         queries += [_take_query(tx, named, now, None), _messages_query(tx, named, now)]
@@ -90,7 +91,7 @@ def hold(
     items = rows.work_items(named, results[0], results[1], None) if named else []
     others = _candidates(results[-1], named, limit) if limit > 0 else []
     if others:
-        items += _take_then_read(tx, others, now, limit, None, None)
+        items += _take_then_read(tx, others, now, limit, None, None, fresh=True)
     return items
 
 
@@ -101,9 +102,11 @@ def _take_then_read(
     limit: int | None,
     lease: Lease | None,
     token: str | None,
+    *,
+    fresh: bool = False,
 ) -> list[OrchestrationWorkItem]:
-    """Lease (or hold, without ``lease``) up to ``limit`` (default: all) of ``candidates``
-    that are free, then read their messages."""
+    """Lease (or hold, without ``lease``; only uncounted ones with ``fresh``) up to
+    ``limit`` (default: all) of ``candidates`` that are free, then read their messages."""
     # Oldest first: a LIMIT in the locking statement would take any of the candidates
     # (the plan decides), so take the first ones wanted, and more only for those busy.
     wanted = len(candidates) if limit is None else limit
@@ -112,7 +115,7 @@ def _take_then_read(
     while offered < len(candidates) and len(taken) < wanted:
         chunk = candidates[offered : offered + wanted - len(taken)]
         offered += len(chunk)
-        taken += tx.together([_take_query(tx, chunk, now, lease)])[0]
+        taken += tx.together([_take_query(tx, chunk, now, lease, fresh)])[0]
     if not taken:
         return []
     (messages,) = tx.together([_messages_query(tx, [row[0] for row in taken], now)])
@@ -134,12 +137,17 @@ def _candidates(found: list[tuple[Any, ...]], excluded: Sequence[str], limit: in
 
 
 def _take_query(
-    tx: Tx, candidates: Sequence[str], now: _dt.datetime, lease: Lease | None
+    tx: Tx,
+    candidates: Sequence[str],
+    now: _dt.datetime,
+    lease: Lease | None,
+    fresh: bool = False,
 ) -> tuple[str, tuple[Any, ...]]:
     now_us = to_micros(now)
     count = len(candidates)
     if lease is None:
-        return q.hold_instances(count), (tx.hub, *candidates, now_us, count)
+        statement = q.hold_fresh_instances(count) if fresh else q.hold_instances(count)
+        return statement, (tx.hub, *candidates, now_us, count)
     return q.lock_instances(count), (tx.hub, *candidates, now_us, count, *lease, tx.hub)
 
 

@@ -161,6 +161,19 @@ def hold_instances(count: int) -> str:
 
 
 @functools.cache
+def hold_fresh_instances(count: int) -> str:
+    """:func:`hold_instances` for instances found in the inbox beside the named ones:
+    only those that no lease has taken since their last commit (a delivery that may
+    have killed its worker is left to a counted lease)."""
+    return (
+        f"SELECT {INSTANCE_COLUMNS} FROM durably_instances w"
+        f" WHERE w.task_hub = ? AND w.instance_id IN ({marks(count)})"
+        " AND (w.lock_expires IS NULL OR w.lock_expires <= ?) AND w.dequeue_count = 0"
+        " LIMIT ?{skip_locked}"
+    )
+
+
+@functools.cache
 def hold_leased(count: int) -> str:
     """Hold ``count`` named instances this worker leased (by the lease's token) until the
     transaction ends: their episodes commit in it."""
