@@ -54,16 +54,16 @@ def fresh_schema(url: str, prefix: str = "t") -> Iterator[str]:
             connection.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
-def terminate(url: str, application_name_prefix: str) -> int:
+def terminate(url: str, application_name_prefix: str, *, wait: bool = True) -> int:
     """``pg_terminate_backend`` every connection whose application_name starts with the
-    prefix (only this test's processes: other sessions may share the database)."""
+    prefix (only this test's processes: other sessions may share the database). With
+    ``wait``, returns once each connection is really gone."""
     with admin(url) as connection:
         rows = connection.execute(
-            # The timeout (ms) makes the call wait until each connection is really gone.
-            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+            "SELECT pg_terminate_backend(pid, %s) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             " AND application_name LIKE %s",
-            (application_name_prefix + "%",),
+            (5000 if wait else 0, application_name_prefix + "%"),
         ).fetchall()
     return len(rows)
 

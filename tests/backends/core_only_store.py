@@ -228,6 +228,7 @@ class CoreOnlyStore:
             found = self._data.activities.get(work_item.message_id)
             if found is not None and found.token == work_item.lock_token:
                 found.token, found.visible = None, _us(visible_at)
+                found.dequeue_count = max(found.dequeue_count - 1, 0)
 
     def renew_activity_locks(
         self, work_items: Sequence[ActivityWorkItem], *, until: dt.datetime

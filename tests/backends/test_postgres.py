@@ -170,11 +170,19 @@ def test_processes_creating_the_schema_at_once_all_succeed(url: str) -> None:
 
 
 def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
+    # A server that is away is waited for up to pool_timeout (it may be restarting).
     started = time.monotonic()
     with pytest.raises(StoreError, match=r"127\.0\.0\.1:1/nowhere") as caught:
-        open_backend("postgresql://someone:s3cret@127.0.0.1:1/nowhere")
+        open_backend("postgresql://someone:s3cret@127.0.0.1:1/nowhere?pool_timeout=1")
     assert "s3cret" not in str(caught.value)
-    assert time.monotonic() - started < 10
+    assert 0.5 < time.monotonic() - started < 10
+
+
+def test_a_refused_login_is_reported_at_once(url: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(StoreError, match="nosuchdatabase"):
+        open_backend(url.rsplit("/", 1)[0] + "/nosuchdatabase")
+    assert time.monotonic() - started < 5
 
 
 def test_driver_errors_become_store_errors(url: str, opened: list[Backend]) -> None:

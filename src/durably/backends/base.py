@@ -372,7 +372,9 @@ class Backend(Protocol):
         returns the ids whose lock was lost (LockLost: those results were dropped)."""
 
     def abandon_activity(self, work_item: ActivityWorkItem, *, visible_at: _dt.datetime) -> None:
-        """Release the lock; visible again at ``visible_at`` (nothing if the lock was lost)."""
+        """Release the lock, taking back the delivery it counted (the worker reported
+        back: it handed the work back unfinished); visible again at ``visible_at``
+        (nothing if the lock was lost)."""
 
     def renew_activity_locks(
         self, work_items: Sequence[ActivityWorkItem], *, until: _dt.datetime
@@ -403,6 +405,7 @@ class FastPaths(Protocol):
         limit: int,
         instance_ids: Sequence[str] = (),
         create: NewInstance | None = None,
+        activities: Sequence[ActivityWorkItem] = (),
     ) -> EpisodeBatch:
         """Lock as :meth:`Backend.lock_next_orchestrations` (after creating ``create``, as
         :meth:`Backend.create_instance`, raising the same), run ``runner`` on the items
@@ -410,7 +413,14 @@ class FastPaths(Protocol):
         can; if ``runner`` raises, no episode is committed and the locks are released (a
         store that cannot do it all in one transaction may keep ``create`` created).
         The instances found by ``limit`` are counted deliveries, durably before the
-        runner runs (``dequeue_count``); the named ones may be held uncounted."""
+        runner runs (``dequeue_count``); the named ones may be held uncounted.
+
+        ``activities`` are leased requests whose results the runner applies to their
+        (named) instances. A named instance is left out of the batch if one of its
+        activities is no longer leased by that work item's token: the lease was lost
+        and the activity may have run again elsewhere, so its result must go through
+        :meth:`Backend.complete_activities`, which drops it (a result from before a
+        rewind never lands on the task the rewind reopened)."""
 
     def commit_if_unchanged(
         self, commit: OrchestrationCommit, *, now: _dt.datetime

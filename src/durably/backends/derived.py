@@ -65,12 +65,20 @@ def run_episodes_in_steps(
     limit: int,
     instance_ids: Sequence[str] = (),
     create: NewInstance | None = None,
+    activities: Sequence[ActivityWorkItem] = (),
 ) -> EpisodeBatch:
     """:meth:`FastPaths.run_episodes` made of core steps: create, lock, run the episodes,
     then ``commit`` them. If the runner or the commit raises, the leases are released
     (an abandon after a commit that did land changes nothing); ``create`` stays created,
-    and its instance runs later like any other."""
+    and its instance runs later like any other. The leases of ``activities`` are renewed
+    for ``lease`` first: the instances of those lost are left out."""
     named = list(instance_ids)
+    if activities:
+        gone = set(backend.renew_activity_locks(activities, until=now + lease))
+        stale = {a.instance_id for a in activities if a.message_id in gone}
+        if stale:  # left out, and not to be found among the others either
+            named = [instance_id for instance_id in named if instance_id not in stale]
+            limit = 0
     if create is not None:
         backend.create_instance(create)
         named.append(create.instance_id)
@@ -183,6 +191,7 @@ class DerivedFastPaths:
         limit: int,
         instance_ids: Sequence[str] = (),
         create: NewInstance | None = None,
+        activities: Sequence[ActivityWorkItem] = (),
     ) -> EpisodeBatch:
         """Create, lock, run and commit in steps; claims are not honoured (the activities
         go through the queue)."""
@@ -196,6 +205,7 @@ class DerivedFastPaths:
             limit=limit,
             instance_ids=instance_ids,
             create=create,
+            activities=activities,
         )
 
     def commit_if_unchanged(

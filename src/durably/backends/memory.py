@@ -188,6 +188,7 @@ class MemoryBackend:
         limit: int,
         instance_ids: Sequence[str] = (),
         create: NewInstance | None = None,
+        activities: Sequence[ActivityWorkItem] = (),
     ) -> EpisodeBatch:
         """Lock, run the episodes (outside the store lock), commit honouring claims."""
 
@@ -205,6 +206,7 @@ class MemoryBackend:
             limit=limit,
             instance_ids=instance_ids,
             create=create,
+            activities=activities,
         )
 
     def create_and_commit(
@@ -315,6 +317,7 @@ class MemoryBackend:
                 return
             store.move_activity(activity, to_micros(visible_at))
             activity.lock = Lock()
+            activity.dequeue_count = max(activity.dequeue_count - 1, 0)
         self._notify("activity", visible_at)
 
     def renew_activity_locks(

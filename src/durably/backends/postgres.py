@@ -37,6 +37,7 @@ import logging
 import re
 import select
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -69,6 +70,8 @@ from durably.errors import InstanceNotFoundError, StoreError
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _N = TypeVar("_N", int, float)
 _OPTIONS = ("schema", "pool_min", "pool_max", "pool_timeout", "poll_interval")
+RECONNECT_ATTEMPT_SECONDS = 5.0
+"""How long the pool keeps retrying one new connection before it starts over."""
 
 
 class PostgresBackend(SqlBackend):
@@ -118,6 +121,11 @@ class PostgresBackend(SqlBackend):
                 min_size=pool_min,
                 max_size=pool_max,
                 timeout=pool_timeout,
+                # The pool adds connections one attempt at a time, each retried with a
+                # doubling delay until it gives up: a long give-up lets a few failures
+                # in a row (restarts close together) delay it by minutes after the
+                # server is back. Given up, the next request starts a fresh attempt.
+                reconnect_timeout=RECONNECT_ATTEMPT_SECONDS,
                 check=_check_connection,
                 name=f"durably-{self._sender}",
                 open=False,
@@ -162,28 +170,42 @@ class PostgresBackend(SqlBackend):
 
     # -- schema --------------------------------------------------------------------
     def _migrate(self) -> None:
-        try:
-            with (
-                psycopg.Connection.connect(self._conninfo, **self._kwargs) as connection,
-                connection.transaction(),
-                connection.cursor() as cursor,
+        """Bring the schema up to date. A server that is away (restarting, failing over,
+        not yet listening) is waited for, up to ``pool_timeout``; an error of its answer
+        (a refused login, a missing database) is reported at once."""
+        deadline = time.monotonic() + self.reconnect_for
+        pause = 0.1
+        while True:
+            try:
+                return self._migrate_once()
+            except psycopg.OperationalError as exc:
+                if not _server_away(exc) or time.monotonic() + pause > deadline:
+                    raise StoreError(f"cannot open PostgreSQL store {self.where}: {exc}") from exc
+                if pause == 0.1:
+                    log.warning("PostgreSQL store %s is unreachable, retrying: %s", self.where, exc)
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot open PostgreSQL store {self.where}: {exc}") from exc
+
+    def _migrate_once(self) -> None:
+        with (
+            psycopg.Connection.connect(self._conninfo, **self._kwargs) as connection,
+            connection.transaction(),
+            connection.cursor() as cursor,
+        ):
+            tx = Tx(SerialCursor(cursor), POSTGRES, self.task_hub)
+            if _schema_version(tx) == len(migrations(POSTGRES)):
+                return  # the common case: no lock, no DDL (the role may lack the right)
+            # Serialise migrators across processes; the lock ends with the transaction.
+            tx.execute("SELECT pg_advisory_xact_lock(?)", _lock_key(self.schema))
+            if self.schema and not tx.one(
+                "SELECT 1 FROM pg_namespace WHERE nspname = ?", self.schema
             ):
-                tx = Tx(SerialCursor(cursor), POSTGRES, self.task_hub)
-                if _schema_version(tx) == len(migrations(POSTGRES)):
-                    return  # the common case: no lock, no DDL (the role may lack the right)
-                # Serialise migrators across processes; the lock ends with the transaction.
-                tx.execute("SELECT pg_advisory_xact_lock(?)", _lock_key(self.schema))
-                if self.schema and not tx.one(
-                    "SELECT 1 FROM pg_namespace WHERE nspname = ?", self.schema
-                ):
-                    cursor.execute(
-                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                            sql.Identifier(self.schema)
-                        )
-                    )
-                migrate(tx)
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot open PostgreSQL store {self.where}: {exc}") from exc
+                cursor.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+                )
+            migrate(tx)
 
     # -- connections -----------------------------------------------------------------
     def _write_cursor(self, *, prompt: bool = False) -> AbstractContextManager[Cursor]:
@@ -434,6 +456,20 @@ def _connect_kwargs(params: dict[str, Any], schema: str | None) -> dict[str, Any
             f"{options} -c search_path={schema}" if options else (f"-c search_path={schema}")
         )
     return kwargs
+
+
+_BUSY_SERVER = ("the database system is", "too many clients", "remaining connection slots")
+"""What a server that answers a connection says when it is away only for now (shutting
+down, starting up, in recovery, full). libpq gives no SQLSTATE for a failed connection:
+its message is all there is."""
+
+
+def _server_away(exc: psycopg.OperationalError) -> bool:
+    """Whether connecting failed because the server is away for now: no answer at all
+    (refused, unreachable, timed out), or an answer that says so. A login it refused or
+    a database it does not have is no reason to wait."""
+    message = str(exc)
+    return "FATAL:" not in message or any(busy in message for busy in _BUSY_SERVER)
 
 
 def _listener_name(params: dict[str, Any]) -> str:

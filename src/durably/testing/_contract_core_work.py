@@ -327,7 +327,8 @@ def check_activity_abandon_and_redelivery(factory: StoreFactory) -> None:
     backend.abandon_activity(first, visible_at=T0 + seconds(5))
     assert backend.lock_next_activities(owner="w", now=T0 + seconds(4), lease=LEASE, limit=1) == []
     [second] = backend.lock_next_activities(owner="w", now=T0 + seconds(5), lease=LEASE, limit=1)
-    assert (second.message_id, second.dequeue_count) == (first.message_id, 2)
+    # The abandon took its delivery back: the worker reported back.
+    assert (second.message_id, second.dequeue_count) == (first.message_id, 1)
     assert second.lock_token != first.lock_token
     backend.abandon_activity(first, visible_at=T0)
     assert backend.lock_next_activities(owner="w", now=T0 + seconds(5), lease=LEASE, limit=1) == []

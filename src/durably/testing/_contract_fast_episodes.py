@@ -27,6 +27,7 @@ from durably.testing._contract_kit import (
     lock,
     lock_one,
     locked_ids,
+    message,
     note,
     own_fast_paths,
     raises,
@@ -207,3 +208,41 @@ def check_a_claim_after_a_completed_activity_is_new_work(factory: StoreFactory) 
     later = T0 + LEASE
     taken = backend.lock_next_activities(owner="w2", now=later, lease=LEASE, limit=10)
     assert sorted(w.task_id for w in taken) == [3, 4, 5]
+
+
+@_check
+def check_an_activity_result_is_applied_only_under_its_lease(factory: StoreFactory) -> None:
+    # A worker applies its activity's result in the episode's own transaction only while
+    # the activity is still leased to it. Once the lease ran out (the worker was paused)
+    # another worker may run the activity again: the first result must then go through
+    # complete_activities, which drops it; so a result from before a rewind can never
+    # land on the task the rewind reopened.
+    backend = fast(factory)
+    backend.create_instance(start("a"))
+    item = lock_one(backend, "a")
+    backend.commit_orchestrations([commit(item, activities=[activity(item, 0)])])
+    [first] = backend.lock_next_activities(owner="w1", now=T0, lease=LEASE, limit=1)
+    later = T0 + LEASE
+    [second] = backend.lock_next_activities(owner="w2", now=later, lease=LEASE, limit=1)
+    backend.send_message(message("a"))  # the instance has work of its own
+    seen: list[str] = []
+
+    def runner(items: Sequence[OrchestrationWorkItem]) -> list[OrchestrationCommit]:
+        seen.extend(i.instance.instance_id for i in items)
+        return [commit(i, events=[note("applied")]) for i in items]
+
+    def run(work: ActivityWorkItem, owner: str) -> list[str]:
+        seen.clear()
+        backend.run_episodes(
+            runner,
+            owner=owner,
+            now=later,
+            lease=LEASE,
+            limit=5,
+            instance_ids=["a"],
+            activities=[work],
+        )
+        return list(seen)
+
+    assert run(first, "w1") == []  # neither named nor found among the others
+    assert run(second, "w2") == ["a"]

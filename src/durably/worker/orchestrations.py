@@ -118,7 +118,8 @@ class OrchestrationDispatcher:
         Each result's instance is locked and its episode runs with the inbox messages
         plus the result; the commit deletes the activity work. One durable commit per
         step instead of two. Returns the results whose instance was busy, or whose lock
-        was lost: deliver those through the inbox.
+        (the instance's, or the activity's lease) was lost: deliver those through the
+        inbox.
 
         ``alone``: nothing else is under way in this worker, so there is no other work
         to share the commit with. A single result whose instance is cached is then
@@ -250,6 +251,8 @@ class OrchestrationDispatcher:
                 limit=limit,
                 instance_ids=instance_ids,
                 create=create,
+                # Results of leases lost meanwhile are not applied here (the inbox drops them).
+                activities=[activity for results in direct.values() for activity, _ in results],
             )
         except Exception as exc:
             with self._running:

@@ -50,6 +50,9 @@ class Supervisor:
                     iteration()
                     failures = 0
                 except Exception:
+                    if self.stopping.is_set():  # the store may be closing under it
+                        log.debug("%s failed while stopping", what, exc_info=True)
+                        return
                     failures += 1
                     self._back_off(what, failures)
 

@@ -156,11 +156,14 @@ class Worker:
         deadline = time.monotonic() + timeout
         supervisor.stopping.set()
         self.backend.interrupt()
-        supervisor.join("activities", timeout)
+        # The pool first: the activity loop may be stuck in a store call (a write lock
+        # held elsewhere) and must not eat the running activities' time. What it fetches
+        # after this is handed back, unrun.
         if self._pool is not None:
             # Never started: hand them back at once.
             for item in self._pool.shutdown(max(deadline - time.monotonic(), 0)):
                 self._delivery.finished(item, None)
+        supervisor.join("activities", max(deadline - time.monotonic(), 0.5))
         self._delivery.close()
         supervisor.join_all(max(deadline - time.monotonic(), 0.5))
         self._event_loop.stop(max(deadline - time.monotonic(), 0.1))
@@ -225,7 +228,7 @@ class Worker:
         for item in items:
             poisoned = self.activities.poisoned(item)
             if poisoned is None:
-                self._run_activity(item)
+                self._run_or_hand_back(item)
             else:  # delivered too often without a report back: not run again
                 self._delivery.to_inbox(item, poisoned)
         if not items and free:
@@ -234,10 +237,13 @@ class Worker:
     def _run_claimed(self, items: Sequence[ActivityWorkItem]) -> None:
         # Activities our own commits enqueued leased to us (their slots are taken).
         for item in items:
-            try:
-                self._run_activity(item)
-            except RuntimeError:  # the pool is shut down: we are stopping
-                self._delivery.finished(item, None)
+            self._run_or_hand_back(item)
+
+    def _run_or_hand_back(self, item: ActivityWorkItem) -> None:
+        try:
+            self._run_activity(item)
+        except RuntimeError:  # the pool is shut down: we are stopping
+            self._delivery.finished(item, None)
 
     def _run_activity(self, item: ActivityWorkItem) -> None:
         self._delivery.track(item)

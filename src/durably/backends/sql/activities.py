@@ -132,7 +132,8 @@ def complete(tx: Tx, result: ActivityResult) -> bool:
 
 
 def abandon(tx: Tx, work_item: ActivityWorkItem, visible_at: _dt.datetime) -> None:
-    """End the lease; the request is visible again at ``visible_at``."""
+    """End the lease, taking back the delivery it counted; the request is visible again
+    at ``visible_at``."""
     visible = to_micros(visible_at)
     if tx.execute(q.ABANDON_ACTIVITY, visible, tx.hub, work_item.message_id, work_item.lock_token):
         tx.notify("activity", visible_at)

@@ -35,7 +35,8 @@ from durably.backends.base import (
     StatusWatch,
     WorkKind,
 )
-from durably.backends.sql import activities, instances, picking
+from durably.backends.sql import activities as activity_work
+from durably.backends.sql import instances, picking
 from durably.backends.sql.activities import Claimed
 from durably.backends.sql.commits import (
     apply_held,
@@ -257,22 +258,22 @@ class SqlBackend:
     ) -> list[ActivityWorkItem]:
         """Lease up to ``limit`` visible activity requests, oldest first."""
         with self._read() as tx:
-            if not activities.has_work(tx, now):
+            if not activity_work.has_work(tx, now):
                 return []
         with self._write(durable=False) as tx:
-            return activities.lock(tx, owner, now, lease, limit)
+            return activity_work.lock(tx, owner, now, lease, limit)
 
     def complete_activities(self, results: Sequence[ActivityResult]) -> list[int]:
         """Delete each request and deliver its result; the ids whose lease was lost."""
         if not results:
             return []
         with self._write() as tx:
-            return [r.work_item.message_id for r in results if not activities.complete(tx, r)]
+            return [r.work_item.message_id for r in results if not activity_work.complete(tx, r)]
 
     def abandon_activity(self, work_item: ActivityWorkItem, *, visible_at: _dt.datetime) -> None:
         """End the lease; the request is visible again at ``visible_at``."""
         with self._write(durable=False) as tx:
-            activities.abandon(tx, work_item, visible_at)
+            activity_work.abandon(tx, work_item, visible_at)
 
     def renew_activity_locks(
         self, work_items: Sequence[ActivityWorkItem], *, until: _dt.datetime
@@ -281,7 +282,7 @@ class SqlBackend:
         if not work_items:
             return []
         with self._write(durable=False) as tx:
-            return [i.message_id for i in work_items if not activities.renew(tx, i, until)]
+            return [i.message_id for i in work_items if not activity_work.renew(tx, i, until)]
 
     # -- fast paths --------------------------------------------------------------
     def run_episodes(
@@ -294,6 +295,7 @@ class SqlBackend:
         limit: int,
         instance_ids: Sequence[str] = (),
         create: NewInstance | None = None,
+        activities: Sequence[ActivityWorkItem] = (),
     ) -> EpisodeBatch:
         """Hold, run and commit in one durable transaction: one commit per batch of steps.
 
@@ -316,13 +318,13 @@ class SqlBackend:
             return EpisodeBatch()
         try:
             with self._write(prompt=create is not None) as tx:
-                items = self._hold(tx, named, leased, now, limit, create)
+                items = self._hold(tx, named, leased, now, limit, create, activities)
                 if not items:
                     return EpisodeBatch()
                 claims: Claimed = []
                 for commit in runner(items):
                     apply_held(tx, commit, claims)
-                claimed = activities.insert_claimed(tx, claims)  # work items, once committed
+                claimed = activity_work.insert_claimed(tx, claims)  # work items, once committed
                 self._wake_for_arrivals(tx, [i.instance.instance_id for i in items])
         except BaseException:
             self._give_back(leased)
@@ -350,9 +352,11 @@ class SqlBackend:
         now: _dt.datetime,
         limit: int,
         create: NewInstance | None,
+        activities: Sequence[ActivityWorkItem],
     ) -> list[OrchestrationWorkItem]:
-        """Hold ``create`` (created now), the free ones of ``named`` with up to ``limit``
-        uncounted others, or ``leased``."""
+        """Hold ``create`` (created now), the free ones of ``named`` (those whose
+        ``activities`` are still leased) with up to ``limit`` uncounted others, or
+        ``leased``."""
         items = []
         if create is not None:
             created = instances.create_held(tx, create)
@@ -362,7 +366,7 @@ class SqlBackend:
                 items.append(created)
                 named.remove(create.instance_id)
         if named:
-            items += picking.hold(tx, named, now, limit)
+            items += picking.hold(tx, named, now, limit, activities)
         return items + picking.hold_leased(tx, leased, now)
 
     def _give_back(self, leased: Sequence[OrchestrationWorkItem]) -> None:
@@ -386,7 +390,7 @@ class SqlBackend:
             with self._write() as tx:
                 claims: Claimed = []
                 apply_unchanged(tx, commit, now, claims)
-                claimed = activities.insert_claimed(tx, claims)
+                claimed = activity_work.insert_claimed(tx, claims)
                 # This transaction's row lock may have made another worker pass it by.
                 self._wake_for_arrivals(tx, [commit.work_item.instance.instance_id])
         except Refused:
@@ -402,7 +406,7 @@ class SqlBackend:
             with self._write(prompt=True) as tx:
                 claims: Claimed = []
                 create_committed(tx, new, commit, claims)
-                claimed = activities.insert_claimed(tx, claims)
+                claimed = activity_work.insert_claimed(tx, claims)
         except Refused:
             return None
         return EpisodeBatch(items=(commit.work_item,), claimed=tuple(claimed()))

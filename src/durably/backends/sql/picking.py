@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from durably.backends._codec import to_micros
-from durably.backends.base import OrchestrationWorkItem
+from durably.backends.base import ActivityWorkItem, OrchestrationWorkItem
 from durably.backends.sql import rows
 from durably.backends.sql import statements as q
 from durably.backends.sql.tx import Tx
@@ -75,20 +75,36 @@ def hold_leased(
 
 
 def hold(
-    tx: Tx, named: Sequence[str], now: _dt.datetime, limit: int
+    tx: Tx,
+    named: Sequence[str],
+    now: _dt.datetime,
+    limit: int,
+    activities: Sequence[ActivityWorkItem] = (),
 ) -> list[OrchestrationWorkItem]:
     """Hold the free ones of ``named``, then up to ``limit`` other instances with visible
     messages, oldest message first, of those no lease has taken since their last commit
     (one that may have killed its worker waits for a counted lease). The named ones
-    (few: the instances of activity results), their messages and the search for others
-    share one round trip; others found cost two more (their holds, then messages)."""
+    (few: the instances of activity results), their messages, the leases of
+    ``activities`` and the search for others share one round trip; others found cost
+    two more (their holds, then messages).
+
+    A named instance one of whose ``activities`` is no longer leased by its work item's
+    token is left out (see :meth:`FastPaths.run_episodes`); the activity rows of the
+    others are held too, so their leases cannot be taken before the commit."""
     queries = []
     if named:
         queries += [_take_query(tx, named, now, None), _messages_query(tx, named, now)]
+    if activities:
+        ids = [a.message_id for a in activities]
+        queries.append((q.hold_activities(len(ids)), (tx.hub, *ids)))
     if limit > 0:
         queries.append(_candidates_query(tx, now, limit))
     results = tx.together(queries)
     items = rows.work_items(named, results[0], results[1], None) if named else []
+    if activities:
+        leases = dict(results[2 if named else 0])
+        stale = {a.instance_id for a in activities if leases.get(a.message_id) != a.lock_token}
+        items = [item for item in items if item.instance.instance_id not in stale]
     others = _candidates(results[-1], named, limit) if limit > 0 else []
     if others:
         items += _take_then_read(tx, others, now, limit, None, None, fresh=True)

@@ -174,6 +174,17 @@ def hold_fresh_instances(count: int) -> str:
 
 
 @functools.cache
+def hold_activities(count: int) -> str:
+    """The lease tokens of ``count`` activity requests, their rows held until the
+    transaction ends (on PostgreSQL, rows another transaction holds are passed by: read
+    as gone)."""
+    return (
+        "SELECT w.id, w.lock_token FROM durably_activities w"
+        f" WHERE w.task_hub = ? AND w.id IN ({marks(count)}){{skip_locked}}"
+    )
+
+
+@functools.cache
 def hold_leased(count: int) -> str:
     """Hold ``count`` named instances this worker leased (by the lease's token) until the
     transaction ends: their episodes commit in it."""
@@ -292,7 +303,8 @@ RENEW_ACTIVITY = (
 )
 ABANDON_ACTIVITY = (
     "UPDATE durably_activities SET lock_owner = NULL, lock_token = NULL, lock_expires = NULL,"
-    " visible_at = ? WHERE task_hub = ? AND id = ? AND lock_token = ?"
+    " visible_at = ?, dequeue_count = CASE WHEN dequeue_count > 0 THEN dequeue_count - 1"
+    " ELSE 0 END WHERE task_hub = ? AND id = ? AND lock_token = ?"
 )
 DELETE_LOCKED_ACTIVITY = (
     "DELETE FROM durably_activities WHERE task_hub = ? AND id = ? AND lock_token = ?"

@@ -1,0 +1,1 @@
+"""The chaos suite: real worker processes under injected faults, checked by an oracle."""
