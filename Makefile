@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,postgres,http
 
-.PHONY: help venv demo test lint unit bench bench-peers clean
+.PHONY: help venv demo test lint unit bench bench-peers chaos clean
 
 help:
-	@echo "make demo | test | lint | bench | bench-peers | clean"
+	@echo "make demo | test | lint | bench | bench-peers | chaos | clean"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ bench: $(STAMP)
 
 bench-peers: $(STAMP)
 	$(BIN)/python -m benchmarks.run --peers $(BENCH_ARGS)
+
+# The long chaos suite (docs/testing.md): worker processes killed, paused and replaced,
+# connections cut and the PostgreSQL server restarted (needs DURABLY_TEST_POSTGRES and
+# pg_ctlcluster, as root), an oracle checking every instance. The report is appended to
+# benchmarks/results/chaos.md. CHAOS_ARGS resizes it: make chaos CHAOS_ARGS="--instances 500 --faults 50".
+CHAOS_ARGS ?= --instances 10000 --faults 1000 --interval 0.2
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos --store sqlite --store postgres --restarts $(CHAOS_ARGS) --out benchmarks/results/chaos.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache durably.db durably.db-*

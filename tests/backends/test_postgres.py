@@ -298,6 +298,23 @@ def test_a_new_listener_learns_of_timers_set_before_it_started(
     assert time.monotonic() - started < 4.0
 
 
+def test_a_pool_of_dead_connections_does_not_delay_a_call(url: str) -> None:
+    # After a restart every idle connection is dead. They are discarded one after the
+    # other and a fresh one serves the call, well inside a short pool_timeout (a pause
+    # after each dead connection would add up to more than it).
+    name = f"durably-test-{uuid.uuid4().hex[:8]}"
+    options = {"application_name": name, "pool_min": 4, "pool_max": 4, "pool_timeout": 2}
+    backend = open_backend(pg.with_query(url, **options))
+    try:
+        backend.create_instance(start("x"))
+        for _ in range(3):
+            pg.wait_until(lambda: len(pg.connections(url, name)) == 4, what="a full pool")
+            assert pg.terminate(url, name) == 4
+            assert backend.get_instance("x") is not None
+    finally:
+        backend.close()
+
+
 def test_terminated_connections_are_replaced_and_listen_resumes(url: str) -> None:
     name = f"durably-test-{uuid.uuid4().hex[:8]}"
     app_url = pg.with_query(url, application_name=name, pool_min=2, pool_max=2)

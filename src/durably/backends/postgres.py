@@ -39,6 +39,7 @@ import select
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Self, TypeVar
@@ -126,7 +127,6 @@ class PostgresBackend(SqlBackend):
                 # in a row (restarts close together) delay it by minutes after the
                 # server is back. Given up, the next request starts a fresh attempt.
                 reconnect_timeout=RECONNECT_ATTEMPT_SECONDS,
-                check=_check_connection,
                 name=f"durably-{self._sender}",
                 open=False,
             )
@@ -222,7 +222,7 @@ class PostgresBackend(SqlBackend):
     def _transaction(self, *, durable: bool) -> Iterator[Cursor]:
         with (
             self._translated(),
-            self._pool.connection() as connection,
+            self._connection() as connection,
             _pg_pipeline.transaction(connection, durable=durable) as cursor,
         ):
             yield cursor
@@ -231,10 +231,44 @@ class PostgresBackend(SqlBackend):
     def _read_cursor(self) -> Iterator[Cursor]:
         with (
             self._translated(),
-            self._pool.connection() as connection,
+            self._connection() as connection,
             connection.cursor() as cursor,
         ):
             yield SerialCursor(cursor)
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A live connection of the pool for the block, committed at its end (rolled
+        back if it raises) and given back.
+
+        Dead connections (after a restart every idle one is) are discarded one after
+        the other without a pause, and while the pool has none ready the wait is cut
+        into slices, each asking the pool to connect again: the pool's own check
+        sleeps longer after each dead connection (a call could wait its whole timeout
+        for a server that came back seconds ago), and a pool that gave up connecting
+        while the server was away does not try again by itself.
+        """
+        deadline = time.monotonic() + self.reconnect_for
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                connection = self._pool.getconn(timeout=max(min(remaining, 1.0), 0.001))
+            except psycopg_pool.PoolTimeout:
+                if remaining <= 1.0:
+                    raise psycopg_pool.PoolTimeout(
+                        f"couldn't get a connection after {self.reconnect_for:.2f} sec"
+                    ) from None
+                continue
+            if _alive(connection):
+                break
+            connection.close()  # a closed connection given back is replaced
+            _DISCARDED.add(connection)
+            self._pool.putconn(connection)
+        try:
+            with connection:
+                yield connection
+        finally:
+            self._pool.putconn(connection)
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
@@ -317,7 +351,7 @@ class PostgresBackend(SqlBackend):
         """Run a statement that writes and NOTIFYs in a transaction of its own (the
         connections are in autocommit mode); the count of rows it reports."""
         payload = encode_payload(self._sender, [("orchestration", visible_at)])
-        with self._translated(), self._pool.connection() as connection:
+        with self._translated(), self._connection() as connection:
             row = connection.execute(template, (*params, self._channel, payload)).fetchone()
         return int(row[0]) if row is not None else 0
 
@@ -331,7 +365,7 @@ class PostgresBackend(SqlBackend):
 
     def _analyze(self) -> None:
         try:
-            with self._pool.connection() as connection:
+            with self._connection() as connection:
                 connection.execute(_ANALYZE)
         except Exception:  # statistics only: autovacuum makes them anyway
             if not self._closed:
@@ -488,21 +522,28 @@ def _schema_version(tx: Tx) -> int:
     return schema_version(tx)
 
 
-def _check_connection(connection: psycopg.Connection[Any]) -> None:
-    """The pool's check before lending a connection: no round trip, just the socket.
+class _QuietDiscards(logging.Filter):
+    """psycopg_pool warns of every closed connection given back to it. One durably
+    found dead before use and closed on purpose is expected (every idle connection is
+    after a restart): that warning is dropped, the pool's others are kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and isinstance(args[0], psycopg.Connection) and args[0] in _DISCARDED)
+
+
+_DISCARDED: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+logging.getLogger("psycopg.pool").addFilter(_QuietDiscards())
+
+
+def _alive(connection: psycopg.Connection[Any]) -> bool:
+    """Whether an idle connection can be lent: no round trip, just the socket.
 
     An idle connection has nothing to read unless the server said goodbye (a restart or
-    ``pg_terminate_backend`` sends an error and closes the socket): the pool then
-    replaces the connection instead of handing out a dead one.
+    ``pg_terminate_backend`` sends an error and closes the socket). A rare asynchronous
+    notice would make us drop a good connection: a cheap reconnect, never a failed call.
     """
-    if connection.closed or connection.broken:
-        raise psycopg.OperationalError("the connection is closed")
-    if _readable(connection.fileno()):
-        # Almost always the server's goodbye. (A rare asynchronous notice would make us
-        # drop a good connection: a cheap reconnect, never a failed call.) Closed, the
-        # connection is discarded by the pool rather than offered again.
-        connection.close()
-        raise psycopg.OperationalError("the server sent data to an idle connection")
+    return not (connection.closed or connection.broken or _readable(connection.fileno()))
 
 
 def _readable(fd: int) -> bool:
