@@ -59,9 +59,7 @@ def test_the_oracle_accepts_a_clean_history(chain_history: list[HistoryEvent]) -
 def test_the_oracle_flags_a_result_recorded_twice(chain_history: list[HistoryEvent]) -> None:
     first = next(e for e in chain_history if isinstance(e, TaskCompleted))
     doubled = [*chain_history, dataclasses.replace(first, event_id=-1)]
-    assert history_problems(doubled, "chain") == [
-        f"task {first.task_scheduled_id} settled 2 times"
-    ]
+    assert history_problems(doubled, "chain") == [f"task {first.task_scheduled_id} settled 2 times"]
 
 
 def test_the_oracle_flags_a_lost_result(chain_history: list[HistoryEvent]) -> None:
