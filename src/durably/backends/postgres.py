@@ -315,7 +315,7 @@ class PostgresBackend(SqlBackend):
         self._writing_once(lambda: self._create_at_once(instance), landed)
 
     def _create_at_once(self, instance: NewInstance) -> bool:
-        event = instance.start_event.to_json()
+        event = rows.event_text(instance.start_event, instance.input)
         row = (*rows.new_instance(self.task_hub, instance), to_micros(instance.visible_at), event)
         if not self._at_once(_CREATE_AT_ONCE, row, instance.visible_at):
             super().create_instance(instance)  # the id is taken: replace, or refuse

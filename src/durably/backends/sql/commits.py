@@ -133,7 +133,7 @@ def _episode_writes(tx: Tx, commit: OrchestrationCommit, claims: Claimed | None)
     instance_id = commit.work_item.instance.instance_id
     start = 0 if commit.reset_history else commit.work_item.instance.history_length
     if commit.new_events:
-        history = (tx.hub, instance_id, start, rows.history_text(commit.new_events))
+        history = (tx.hub, instance_id, start, rows.history_text(commit.new_events, commit.input))
         tx.executemany(q.INSERT_HISTORY, [history])
     for new in commit.new_instances:
         try:

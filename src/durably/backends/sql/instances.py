@@ -42,7 +42,16 @@ def select(tx: Tx, instance_id: str) -> InstanceRecord | None:
 
 def history(tx: Tx, instance_id: str) -> list[HistoryEvent]:
     """The instance's history in order."""
-    return rows.history_events(instance_id, tx.all(q.SELECT_HISTORY, tx.hub, instance_id))
+    found = tx.all(q.SELECT_HISTORY, tx.hub, instance_id)
+    first = found[0][2] if found and found[0][0] == 0 else None
+
+    def instance_input() -> str | None:
+        if first is not None:
+            return str(first)
+        row = tx.one(q.SELECT_INPUT, tx.hub, instance_id)
+        return row[0] if row else None
+
+    return rows.history_events(instance_id, found, instance_input)
 
 
 def create(tx: Tx, new: NewInstance, *, announce: bool = True) -> None:
@@ -60,7 +69,9 @@ def create(tx: Tx, new: NewInstance, *, announce: bool = True) -> None:
         if not tx.execute(q.INSERT_INSTANCE, *row):
             # Only under PostgreSQL READ COMMITTED: a concurrent transaction created it.
             raise InstanceExistsError(new.instance_id, OrchestrationRuntimeStatus.Pending.value)
-    insert_message(tx, new.instance_id, new.execution_id, new.visible_at, new.start_event)
+    insert_message(
+        tx, new.instance_id, new.execution_id, new.visible_at, new.start_event, new.input
+    )
     if announce:
         tx.notify("orchestration", new.visible_at)
     tx.created += 1
@@ -73,7 +84,8 @@ def create_held(tx: Tx, new: NewInstance) -> OrchestrationWorkItem | None:
     announced: the episode this transaction runs consumes the message."""
     tx.executemany(q.INSERT_INSTANCE, [rows.new_instance(tx.hub, new)])
     event = new.start_event
-    params = (to_micros(new.visible_at), event.to_json(), tx.hub, new.instance_id)
+    text = rows.event_text(event, new.input)
+    params = (to_micros(new.visible_at), text, tx.hub, new.instance_id)
     (inserted,) = tx.together([(q.INSERT_START_MESSAGE, (*params, new.execution_id))])
     if not inserted:
         return None
@@ -106,9 +118,12 @@ def insert_message(
     execution_id: str | None,
     visible_at: _dt.datetime,
     event: HistoryEvent,
+    instance_input: str | None = None,
 ) -> None:
-    """Insert a message for an instance known to exist (no result waited for)."""
-    row = (tx.hub, instance_id, execution_id, to_micros(visible_at), event.to_json())
+    """Insert a message for an instance known to exist (no result waited for); a start
+    message whose input is ``instance_input`` (the row's) is stored without it."""
+    text = rows.event_text(event, instance_input)
+    row = (tx.hub, instance_id, execution_id, to_micros(visible_at), text)
     tx.executemany(q.INSERT_MESSAGE, [row])
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from durably.backends._codec import from_micros, to_micros
@@ -15,7 +16,12 @@ from durably.backends.base import (
     OrchestrationCommit,
     OrchestrationWorkItem,
 )
-from durably.history import GenericEvent, HistoryEvent, OrchestrationRuntimeStatus
+from durably.history import (
+    ExecutionStarted,
+    GenericEvent,
+    HistoryEvent,
+    OrchestrationRuntimeStatus,
+)
 
 
 def record(row: tuple[Any, ...]) -> InstanceRecord:
@@ -70,27 +76,58 @@ def committed_instance(hub: str, new: NewInstance, commit: OrchestrationCommit) 
     )
 
 
-def history_text(events: Sequence[HistoryEvent]) -> str:
-    """One history row for the events one commit appends: the event, or an array of them.
+_INPUT_AT = "InputAt"
+"""In a stored ExecutionStarted (history or start message): its input is left out, being
+its instance row's (stored once, there); the events read back have it."""
+_ON_THE_ROW = ',"InputAt":"instance"}'
+
+
+def event_text(event: HistoryEvent, instance_input: str | None) -> str:
+    """The stored JSON of ``event``: an ExecutionStarted whose input is its instance
+    row's, ``instance_input``, leaves it out (see ``_INPUT_AT``)."""
+    if (
+        type(event) is ExecutionStarted
+        and event.input is not None
+        and event.input == instance_input
+    ):
+        return dataclasses.replace(event, input=None).to_json()[:-1] + _ON_THE_ROW
+    return event.to_json()
+
+
+def history_text(events: Sequence[HistoryEvent], instance_input: str | None) -> str:
+    """One history row for the events one commit appends: the event, or an array of them
+    (an ExecutionStarted without the input of its instance row, ``instance_input``).
 
     One row per commit instead of one per event: fewer statements and index entries,
     fewer pages written per commit. The row's sequence is its first event's number.
     """
     if len(events) == 1:
-        return events[0].to_json()
-    return "[" + ",".join(event.to_json() for event in events) + "]"
+        return event_text(events[0], instance_input)
+    return "[" + ",".join(event_text(event, instance_input) for event in events) + "]"
 
 
-def history_events(instance_id: str, found: Sequence[tuple[Any, ...]]) -> list[HistoryEvent]:
+def _event(data: dict[str, Any], instance_input: Callable[[], str | None]) -> HistoryEvent:
+    if data.pop(_INPUT_AT, None) is not None:
+        data["Input"] = instance_input()
+    return HistoryEvent.from_dict(data)
+
+
+def history_events(
+    instance_id: str,
+    found: Sequence[tuple[Any, ...]],
+    instance_input: Callable[[], str | None],
+) -> list[HistoryEvent]:
     """The events of history rows (sequence, event text), in order; ``ValueError`` naming
-    the row for one that cannot be read."""
+    the row for one that cannot be read. ``instance_input`` gives the instance row's
+    input, for an ExecutionStarted stored without it."""
     events: list[HistoryEvent] = []
-    for sequence, text in found:
+    for sequence, text, *_ in found:
         try:
-            if text.startswith("["):  # the events of one commit
-                events += [HistoryEvent.from_dict(data) for data in json.loads(text)]
+            data = json.loads(text)
+            if isinstance(data, list):  # the events of one commit
+                events += [_event(one, instance_input) for one in data]
             else:
-                events.append(HistoryEvent.from_json(text))
+                events.append(_event(data, instance_input))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ValueError(
                 f"history row {sequence} of instance {instance_id!r} cannot be read: {exc!r}"
@@ -101,11 +138,12 @@ def history_events(instance_id: str, found: Sequence[tuple[Any, ...]]) -> list[H
 _PLACEHOLDER_TIME = from_micros(0)
 
 
-def _message(row: tuple[Any, ...]) -> InboxMessage:
+def _message(row: tuple[Any, ...], instance_input: str | None) -> InboxMessage:
     """An inbox row (instance id, id, execution id, event text) as a message; one whose
-    event cannot be read carries the reason instead (see :attr:`InboxMessage.error`)."""
+    event cannot be read carries the reason instead (see :attr:`InboxMessage.error`).
+    ``instance_input`` is its instance row's, for a start message stored without it."""
     try:
-        event = HistoryEvent.from_json(row[3])
+        event = _event(json.loads(row[3]), lambda: instance_input)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         error = f"inbox message {row[1]} of instance {row[0]!r} cannot be read: {exc!r}"
         placeholder = GenericEvent(timestamp=_PLACEHOLDER_TIME, data=None)
@@ -126,7 +164,7 @@ def work_items(
     for row in messages:
         found = inbox.get(row[0])
         if found is not None:
-            found.append(_message(row))
+            found.append(_message(row, records[row[0]].input))
     counts = {row[0]: row[11] for row in locked if len(row) > 11}  # leased: counted
     return [
         OrchestrationWorkItem(

@@ -17,8 +17,13 @@ from durably.backends.sql.tx import Tx
 from durably.errors import StoreError
 
 MIGRATIONS: dict[str, tuple[str, ...]] = {
-    "sqlite": ("0001_initial.sql", "0003_delivery_count.sql"),
-    "postgresql": ("0001_initial.sql", "0002_refusal.sql", "0003_delivery_count.sql"),
+    "sqlite": ("0001_initial.sql", "0003_delivery_count.sql", "0004_input_once.sql"),
+    "postgresql": (
+        "0001_initial.sql",
+        "0002_refusal.sql",
+        "0003_delivery_count.sql",
+        "0004_input_once.sql",
+    ),
 }
 """Each database's schema scripts, in order."""
 

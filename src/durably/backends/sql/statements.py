@@ -216,10 +216,14 @@ def has_messages(count: int) -> str:
 
 # -- history and inbox ------------------------------------------------------------
 
+# The first row of an execution (sequence 0) comes with its instance row's input, which
+# its ExecutionStarted leaves out (see rows.event_text).
 SELECT_HISTORY = (
-    "SELECT sequence, event FROM durably_history WHERE task_hub = ? AND instance_id = ?"
-    " ORDER BY sequence"
+    "SELECT h.sequence, h.event, CASE WHEN h.sequence = 0 THEN (SELECT i.input"
+    " FROM durably_instances i WHERE i.task_hub = h.task_hub AND i.instance_id = h.instance_id)"
+    " END FROM durably_history h WHERE h.task_hub = ? AND h.instance_id = ? ORDER BY h.sequence"
 )
+SELECT_INPUT = "SELECT input FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
 INSERT_HISTORY = (
     "INSERT INTO durably_history (task_hub, instance_id, sequence, event) VALUES (?, ?, ?, ?)"
 )

@@ -1,0 +1,5 @@
+-- durably schema: an ExecutionStarted (in history or a start message) whose input is its
+-- instance row's is stored without it, the row holding the only copy (see rows.event_text).
+-- No table changes: the version tells an older durably, which would read such an event
+-- without its input, that this store is not for it.
+-- Version 3 on SQLite, 4 on PostgreSQL.

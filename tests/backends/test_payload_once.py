@@ -1,0 +1,53 @@
+"""An orchestration's input is stored once, on its instance row: its start message and
+the ExecutionStarted in history leave it out, and every read puts it back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import durably
+from durably.backends.base import Backend
+from durably.backends.sql.backend import SqlBackend
+from durably.history import ExecutionStarted
+
+FIRST, SECOND = "a" * 200_000, "b" * 300_000
+app = durably.App()
+
+
+@app.activity
+def size(text: str) -> int:
+    return len(text)
+
+
+@app.orchestrator
+def twice(context: durably.OrchestrationContext) -> Any:
+    text = context.get_input()
+    n = yield context.call_activity(size, text[:10])
+    if text == FIRST:
+        context.continue_as_new(SECOND)
+        return None
+    return n + len(text)
+
+
+def _stored(backend: SqlBackend, table: str, instance_id: str) -> int:
+    statement = f"SELECT COALESCE(SUM(LENGTH(event)), 0) FROM {table}"
+    statement += " WHERE task_hub = ? AND instance_id = ?"
+    row = backend._reading(lambda tx: tx.one(statement, tx.hub, instance_id))
+    return int(row[0]) if row else 0
+
+
+def test_an_orchestration_input_is_stored_once(backend: Backend) -> None:
+    if not isinstance(backend, SqlBackend):
+        pytest.skip("the memory store keeps objects, not stored copies")
+    client = durably.Client(backend)
+    instance_id = client.start_new(twice, client_input=FIRST)
+    assert _stored(backend, "durably_inbox", instance_id) < 1_000  # the start message
+    with durably.Worker(app, store=backend, cache_size=0):
+        status = client.wait_for_completion(instance_id, timeout=30)
+    assert status.runtime_status == "Completed" and status.output == 10 + len(SECOND)
+    assert _stored(backend, "durably_history", instance_id) < 5_000
+    (started,) = [e for e in client.get_history(instance_id) if isinstance(e, ExecutionStarted)]
+    assert started.input == f'"{SECOND}"'
+    assert client.get_status(instance_id).input_ == SECOND
