@@ -16,6 +16,7 @@ import datetime as _dt
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -89,7 +90,7 @@ class Report:
         lines += [f"  - {p}" for p in self.problems[:50]]
         if len(self.problems) > 50:
             lines.append(f"  - ... and {len(self.problems) - 50} more")
-        if self.directory:
+        if self.directory and not self.ok:
             lines.append(f"- run directory (logs, database): {self.directory}")
         return "\n".join(lines) + "\n"
 
@@ -220,10 +221,21 @@ def main(argv: list[str] | None = None) -> int:
         text = report.markdown()
         print(text, flush=True)
         if args.out:
-            stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+            stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC") + _commit()
             with args.out.open("a") as out:
                 out.write(f"\n<!-- {stamp} -->\n{text}")
         if report.ok:
             shutil.rmtree(directory)
         failed = failed or not report.ok
     return 1 if failed else 0
+
+
+def _commit() -> str:
+    """`` at <commit>`` of the checkout the run used, or nothing outside git."""
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return f" at {found.stdout.strip()}"
