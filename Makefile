@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,postgres,http
 
-.PHONY: help venv demo test lint unit bench bench-peers chaos clean
+.PHONY: help venv demo test lint unit bench bench-peers chaos overload clean
 
 help:
-	@echo "make demo | test | lint | bench | bench-peers | chaos | clean"
+	@echo "make demo | test | lint | bench | bench-peers | chaos | overload | clean"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ bench-peers: $(STAMP)
 CHAOS_ARGS ?= --instances 10000 --faults 1000 --interval 0.2
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos --store sqlite --store postgres --restarts $(CHAOS_ARGS) --out benchmarks/results/chaos.md
+
+# 100,000 instances started in a burst by 4 client threads while 2 worker processes drain
+# them: worker RSS and the store's backlog sampled once a second, every instance checked
+# (docs/performance.md, "Overload"). PostgreSQL only when DURABLY_TEST_POSTGRES is set.
+overload: $(STAMP)
+	$(BIN)/python -m benchmarks.overload --store sqlite --store postgres --instances 100000 --out benchmarks/results/overload.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache durably.db durably.db-*

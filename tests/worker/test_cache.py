@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import durably
@@ -103,3 +104,20 @@ def test_an_instance_idle_past_the_limit_leaves_the_cache() -> None:
     _drive(dispatcher, backend, T0 + dt.timedelta(minutes=3))
     status = client.get_status(waiting)
     assert status is not None and status.output == 2 + 10
+
+
+def test_a_worker_with_nothing_to_do_lets_idle_instances_go() -> None:
+    # No commit comes to sweep the cache: the idle worker does it.
+    backend = MemoryBackend()
+    with durably.Worker(app, store=backend, cache_idle_seconds=0.2, poll_interval=0.05) as worker:
+        client = worker.client()
+        waiting = client.start_new(waits_then_sums, client_input=1)
+        deadline = time.monotonic() + 10
+        while worker.orchestrations.cached_instances == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.orchestrations.cached_instances == 1
+        while worker.orchestrations.cached_instances and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.orchestrations.cached_instances == 0
+        client.raise_event(waiting, "more", [5])
+        assert client.wait_for_completion(waiting, timeout=10).output == 2 + 10

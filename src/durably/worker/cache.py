@@ -64,6 +64,10 @@ class ExecutorCache:
         # too long (an instance waiting days for an event should not pin its generator).
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
+        self.sweep(now)
+
+    def sweep(self, now: _dt.datetime) -> None:
+        """Drop the executors unused for longer than ``idle``."""
         while self._entries:
             oldest = next(iter(self._entries.values()))
             if now - oldest.last_used <= self._idle:

@@ -93,9 +93,11 @@ class ResultDelivery:
         self.finished(item, outcome)
 
     def finished(self, item: ActivityWorkItem, outcome: Outcome | None) -> None:
-        """An activity ran (``outcome``) or never will here (None: hand it back)."""
-        self._slots.give(1)
+        """An activity ran (``outcome``) or never will here (None: hand it back). A result
+        keeps its slot until the result thread has delivered it: the results waiting
+        never outnumber ``activity_concurrency``, however far delivery falls behind."""
         if outcome is None:
+            self._slots.give(1)
             self._forget([item])
             try:
                 self._backend.abandon_activity(item, visible_at=_now())
@@ -123,8 +125,11 @@ class ResultDelivery:
                 else:
                     batch.append(result)
             if batch:
-                with self._delivering:
-                    self._deliver(batch)
+                try:
+                    with self._delivering:
+                        self._deliver(batch)
+                finally:
+                    self._slots.give(len(batch))
 
     def close(self) -> None:
         """Let the result thread finish what is queued, then return."""

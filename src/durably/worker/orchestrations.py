@@ -106,6 +106,13 @@ class OrchestrationDispatcher:
     def cached_instances(self) -> int:
         return len(self._cache)
 
+    def sweep_cache(self, now: _dt.datetime) -> None:
+        """Drop the cached executors idle past ``cache_idle``. Each commit does it too; a
+        worker with nothing to commit calls this, so that it does not keep the generators
+        of instances that other workers continued and finished."""
+        with self._running:
+            self._cache.sweep(now)
+
     def run_once(self, now: _dt.datetime) -> int:
         """Lock a batch of instances, run one episode each, commit; the batch size."""
         return len(self._run(now, (), {}).items)

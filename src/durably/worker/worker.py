@@ -213,7 +213,11 @@ class Worker:
     def _run_episodes(self) -> None:
         # A batch smaller than the limit took all there was: wait for news (what arrived
         # meanwhile has already set the wake-up).
-        if self.orchestrations.run_once(_now()) < self.settings.orchestration_batch_size:
+        now = _now()
+        ran = self.orchestrations.run_once(now)
+        if ran == 0:
+            self.orchestrations.sweep_cache(now)
+        if ran < self.settings.orchestration_batch_size:
             self.backend.wait_for_work("orchestration", self.settings.poll_interval)
 
     def _fetch_activities(self) -> None:
