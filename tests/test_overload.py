@@ -9,10 +9,10 @@ for and holds. Asserted, because the code guarantees it: live generators in the 
 never exceed ``cache_size``, activities running at once never exceed
 ``activity_concurrency`` (nor does any request for activity work), and the orchestration
 loop's batches never exceed ``orchestration_batch_size``, and the activity work leased
-and not yet reported back (running, or its result waiting for delivery) never exceeds
-``activity_concurrency`` by more than the one result a pool thread is delivering itself
-(its slot already given back for the activity its episode may claim); nor does a
-delivery of results name more instances than that.
+and not yet reported back (running, or its result waiting for delivery) stays under
+three times ``activity_concurrency`` (at most that many running, and once that many
+results wait a finished activity keeps its slot until a delivery is done, so at most
+that many more can join them), as does a delivery of results.
 Memory (RSS) figures for 100,000 instances come from ``python -m benchmarks.overload``.
 """
 
@@ -233,8 +233,8 @@ def _overload(url: str, record_property: Callable[[str, object], None]) -> None:
     assert store.largest_activity_request <= ACTIVITY_CONCURRENCY
     assert 0 < store.largest_loop_batch <= BATCH_SIZE
     assert store.held == 0  # every activity reported back: the recorder missed nothing
-    assert store.most_held <= ACTIVITY_CONCURRENCY + 1
-    assert store.largest_delivery <= ACTIVITY_CONCURRENCY + 1
+    assert store.most_held <= 3 * ACTIVITY_CONCURRENCY
+    assert store.largest_delivery <= 3 * ACTIVITY_CONCURRENCY
     record_property("most_activity_work_held", store.most_held)
     record_property("largest_result_delivery", store.largest_delivery)
     print(

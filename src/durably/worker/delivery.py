@@ -51,6 +51,9 @@ class ResultDelivery:
         self._direct = direct_episodes
         self._stopping = stopping
         self._results: queue.SimpleQueue[Result | None] = queue.SimpleQueue()
+        # Results that found the queue full keep their slot until they are delivered.
+        self._kept: set[int] = set()
+        self._kept_lock = threading.Lock()
         self._in_flight: dict[int, ActivityWorkItem] = {}
         self._in_flight_lock = threading.Lock()
         self._delivering = threading.Lock()  # one delivery of results at a time
@@ -93,9 +96,13 @@ class ResultDelivery:
         self.finished(item, outcome)
 
     def finished(self, item: ActivityWorkItem, outcome: Outcome | None) -> None:
-        """An activity ran (``outcome``) or never will here (None: hand it back). A result
-        keeps its slot until the result thread has delivered it: the results waiting
-        never outnumber ``activity_concurrency``, however far delivery falls behind."""
+        """An activity ran (``outcome``) or never will here (None: hand it back).
+
+        Its slot is given back at once, so that the pool keeps running while results
+        wait for the result thread; once ``activity_concurrency`` results wait, a result
+        keeps its slot until a delivery is done. Fetching then stops while delivery is
+        behind: the results waiting stay under twice ``activity_concurrency``.
+        """
         if outcome is None:
             self._slots.give(1)
             self._forget([item])
@@ -104,6 +111,12 @@ class ResultDelivery:
             except Exception:
                 log.exception("could not hand back activity %d", item.message_id)
             return
+        with self._kept_lock:
+            keep = self._results.qsize() >= self._slots.size
+            if keep:
+                self._kept.add(item.message_id)
+        if not keep:
+            self._slots.give(1)
         self._results.put((item, outcome))
 
     def to_inbox(self, item: ActivityWorkItem, outcome: Outcome) -> None:
@@ -129,7 +142,11 @@ class ResultDelivery:
                     with self._delivering:
                         self._deliver(batch)
                 finally:
-                    self._slots.give(len(batch))
+                    with self._kept_lock:
+                        kept = [i for i, _ in batch if i.message_id in self._kept]
+                        self._kept.difference_update(i.message_id for i in kept)
+                    if kept:
+                        self._slots.give(len(kept))
 
     def close(self) -> None:
         """Let the result thread finish what is queued, then return."""

@@ -32,6 +32,7 @@ class Slots:
     """Free places in the activity pool: a counter under a condition."""
 
     def __init__(self, size: int) -> None:
+        self.size = size
         self._free = size
         self._changed = threading.Condition()
 
@@ -117,23 +118,27 @@ class ThreadPool:
         if getattr(local, "next", True) is None:  # a pool thread, in done: keep it
             local.next = item
             return
-        self._queue.put(item)
+        with self._watch:  # shutdown closes under it: an item put is one it finds
+            if self._closed:
+                raise RuntimeError("the activity pool is shut down")
+            self._queue.put(item)
         if not self._idle.acquire(timeout=0):
+            # Started and registered under the lock that shutdown takes to list the
+            # threads it stops: a thread it does not list does not exist yet.
             with self._watch:
-                start = self._live < self._size
-                self._live += start
-            if start:
-                name = f"durably-activity_{next(self._names)}"
-                thread = threading.Thread(target=self._work, name=name, daemon=True)
-                thread.start()
-                with self._watch:
+                if self._live < self._size and not self._closed:
+                    self._live += 1
+                    name = f"durably-activity_{next(self._names)}"
+                    thread = threading.Thread(target=self._work, name=name, daemon=True)
+                    thread.start()
                     self._threads.append(thread)
 
     def shutdown(self, timeout: float) -> list[ActivityWorkItem]:
         """Let running activities finish, waiting up to ``timeout`` seconds in all; the
         queued ones that never started. An activity still running after that is left
         to its thread (a daemon): its lease runs out and another worker runs it again."""
-        self._closed = True
+        with self._watch:
+            self._closed = True
         pending = []
         while True:
             try:
