@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,postgres,http
 
-.PHONY: help venv demo test lint unit bench bench-peers chaos overload clean
+.PHONY: help venv demo test lint unit bench bench-peers chaos overload golden clean
 
 help:
-	@echo "make demo | test | lint | bench | bench-peers | chaos | overload | clean"
+	@echo "make demo | test | lint | bench | bench-peers | chaos | overload | golden | clean"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,16 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/durably demo --store sqlite:///durably.db
 
+# The example apps (and the demo's) the determinism checker reads (docs/determinism.md).
+EXAMPLE_APPS := examples.async_http_api:app examples.eternal:app examples.fan_out_fan_in:app \
+	examples.function_chaining:app examples.human_interaction:app examples.monitor:app \
+	examples.retries_and_errors:app examples.sub_orchestrations:app durably.demo:app
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/ruff format --check src tests examples benchmarks
 	$(BIN)/mypy
+	$(BIN)/durably check $(EXAMPLE_APPS)
 
 unit: $(STAMP)
 	$(BIN)/pytest -q
@@ -52,6 +58,11 @@ chaos: $(STAMP)
 # (docs/performance.md, "Overload"). PostgreSQL only when DURABLY_TEST_POSTGRES is set.
 overload: $(STAMP)
 	$(BIN)/python -m benchmarks.overload --store sqlite --store postgres --instances 100000 --out benchmarks/results/overload.md
+
+# Record the examples' golden histories again (tests/golden/histories/, replayed by make test):
+# only after a change that running instances could not survive, on purpose.
+golden: $(STAMP)
+	$(BIN)/python -m tests.golden.record
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache durably.db durably.db-*

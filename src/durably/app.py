@@ -55,7 +55,9 @@ class App:
     (inputs, outputs, results, event data, custom status) serialised, 2 MiB by default;
     ``max_history_events`` the history of one execution (100,000 events by default: past
     it the instance fails with ``HistoryTooLongError``, and an orchestration meant to run
-    longer calls ``context.continue_as_new``).
+    longer calls ``context.continue_as_new``). ``version`` (say ``"2.0"``) is stamped on
+    each instance the app starts, its sub-orchestrations and the executions it continues
+    as new: the instance's status shows it, orchestrators read it as ``context.version``.
     """
 
     def __init__(
@@ -64,7 +66,16 @@ class App:
         *,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         max_history_events: int = DEFAULT_MAX_HISTORY_EVENTS,
+        version: str | None = None,
     ) -> None:
+        if version is not None and (
+            not isinstance(version, str) or not version.strip() or len(version) > 100
+        ):
+            raise ValueError(
+                f"version must be a non-empty string of at most 100 characters, not {version!r}"
+            )
+        self.version = version
+        """Stamped on each instance this app starts (status, history, ``context.version``)."""
         self.task_hub = task_hub
         self.max_payload_bytes = check_payload_limit(max_payload_bytes)
         self.max_history_events = check_history_limit(max_history_events)

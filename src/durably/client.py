@@ -349,10 +349,12 @@ class Client:
         if self._app is not None and orchestrator not in self._app.orchestrators:
             raise self._app.unknown_orchestrator(orchestrator)
         now = _now()
+        version = self._app.version if self._app is not None else None
         start = ExecutionStarted(
-            timestamp=now, name=orchestrator, instance_id=instance_id, input=text
+            timestamp=now, name=orchestrator, instance_id=instance_id, input=text, version=version
         )
         new = NewInstance(
+            version=version,
             instance_id=instance_id,
             name=orchestrator,
             execution_id=uuid.uuid4().hex,

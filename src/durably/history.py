@@ -247,6 +247,8 @@ class ExecutionStarted(HistoryEvent):
     input: str | None = None
     parent_instance_id: str | None = None
     parent_task_id: int = -1
+    version: str | None = None
+    """The version of the app that started the execution (``App(version=...)``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

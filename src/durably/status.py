@@ -32,6 +32,8 @@ class DurableOrchestrationStatus:
     custom_status: Any = None
     history: list[dict[str, Any]] | None = None
     parent_instance_id: str | None = None
+    version: str | None = None
+    """The version of the app that started the current execution (``App(version=)``)."""
 
     @classmethod
     def from_record(
@@ -53,6 +55,7 @@ class DurableOrchestrationStatus:
             custom_status=payload.loads(record.custom_status),
             history=None if history is None else _history_dicts(history, show_history_output),
             parent_instance_id=record.parent_instance_id,
+            version=record.version,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -67,6 +70,8 @@ class DurableOrchestrationStatus:
             "createdTime": _iso(self.created_time),
             "lastUpdatedTime": _iso(self.last_updated_time),
         }
+        if self.version is not None:
+            body["version"] = self.version
         if self.history is not None:
             body["historyEvents"] = self.history
         return body

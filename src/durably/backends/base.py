@@ -57,6 +57,8 @@ class InstanceRecord:
     parent_instance_id: str | None = None
     history_length: int = 0
     """Number of events in the history; the next event gets this sequence number."""
+    version: str | None = None
+    """The version of the app that started the current execution (None: none given)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,6 +144,7 @@ class NewInstance:
     visible_at: _dt.datetime
     """When the ExecutionStarted message becomes visible (a scheduled start)."""
     on_conflict: NewMessage | None = None
+    version: str | None = None
 
     def pending_record(self) -> InstanceRecord:
         """The instance as created (Pending, nothing run), its times as a store gives
@@ -156,6 +159,7 @@ class NewInstance:
             created_time=created_time,
             last_updated_time=created_time,
             parent_instance_id=self.parent_instance_id,
+            version=self.version,
         )
 
 
@@ -211,6 +215,7 @@ class OrchestrationCommit:
     execution_id: str
     name: str
     input: str | None = None
+    version: str | None = None
     output: str | None = None
     custom_status: str | None = None
     last_updated_time: _dt.datetime
@@ -246,6 +251,7 @@ class OrchestrationCommit:
             last_updated_time=self.last_updated_time,
             parent_instance_id=old.parent_instance_id,
             history_length=start + len(self.new_events),
+            version=self.version,
         )
 
 

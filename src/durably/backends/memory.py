@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from typing import Self
 from urllib.parse import urlsplit
 
-from durably.backends._codec import decode_token, encode_token, to_micros, utc
+from durably.backends._codec import decode_token, encode_token, from_micros, to_micros, utc
 from durably.backends._memory_store import (
     Instance,
     Lock,
@@ -334,6 +334,16 @@ class MemoryBackend:
                 store.move_activity(activity, to_micros(until))
                 activity.lock.expires = to_micros(until)
         return lost
+
+    def next_visible_at(self, now: _dt.datetime) -> _dt.datetime | None:
+        """When the first inbox message or activity request that is not visible at
+        ``now`` becomes visible (a timer, a lease running out); None if none waits.
+        The test harness moves its virtual time there when nothing can run."""
+        now_us = to_micros(now)
+        with self._locked() as store:
+            later = [m.visible_at for m in store.messages.values() if m.visible_at > now_us]
+            later += [a.visible_at for a in store.activities.values() if a.visible_at > now_us]
+        return from_micros(min(later)) if later else None
 
     # -- wake-ups and lifecycle --------------------------------------------------
     def wait_for_work(self, kind: WorkKind, timeout: float) -> None:

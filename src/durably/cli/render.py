@@ -48,6 +48,8 @@ def print_status(status: DurableOrchestrationStatus) -> None:
     table.add_row("instance", status.instance_id)
     table.add_row("name", status.name)
     table.add_row("status", _styled(status.runtime_status))
+    if status.version is not None:
+        table.add_row("version", status.version)
     table.add_row("created", _time(status.created_time))
     table.add_row("updated", _time(status.last_updated_time))
     if status.parent_instance_id:
@@ -92,13 +94,17 @@ def _empty(value: Any) -> bool:
 def print_instances(page: InstancePage) -> None:
     """A page of instances as a table, then the option that gets the next page."""
     table = Table()
-    for column in ("instance", "name", "status", "created", "updated"):
+    versions = any(item.version is not None for item in page.instances)
+    columns = ("instance", "name", "status", *(("version",) if versions else ()), "created")
+    for column in (*columns, "updated"):
         table.add_column(column, overflow="fold")
     for item in page.instances:
+        version = (item.version or "",) if versions else ()
         table.add_row(
             item.instance_id,
             item.name,
             _styled(item.runtime_status),
+            *version,
             _time(item.created_time),
             _time(item.last_updated_time),
         )

@@ -80,8 +80,10 @@ class OrchestrationContext:
         name: str,
         input_text: str | None,
         parent_instance_id: str | None,
+        version: str | None = None,
     ) -> None:
         self._state = state
+        self._version = version
         self._instance_id = instance_id
         self._name = name
         self._input_text = input_text
@@ -101,6 +103,12 @@ class OrchestrationContext:
     @property
     def parent_instance_id(self) -> str | None:
         return self._parent_instance_id
+
+    @property
+    def version(self) -> str | None:
+        """The version of the app that started this execution (``App(version=...)``),
+        None if it had none."""
+        return self._version
 
     @property
     def is_replaying(self) -> bool:
@@ -131,6 +139,27 @@ class OrchestrationContext:
         """Publish a JSON-serialisable value visible in the instance's status."""
         self._dumps(value, "custom status")
         self._state.custom_status = value
+
+    def is_patched(self, name: str) -> bool:
+        """Whether to take the new code path of patch ``name``.
+
+        True for an execution that reaches this point with the code that has the patch:
+        a new one, or one started earlier that gets here after the deploy (the choice is
+        recorded in history). False while replaying history written before the patch,
+        so that an old execution replays the path it took. Keep the old path until no
+        execution that started before the deploy is running.
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"is_patched takes a non-empty patch name, not {name!r}")
+        state = self._state
+        taken = state.patches.get(name)
+        if taken is not None:
+            return taken <= state.episode
+        if state.is_replaying:
+            return False
+        state.patches[name] = state.episode
+        state.new_patches.append(name)
+        return True
 
     def continue_as_new(self, input_: Any = None) -> None:
         """Restart the orchestration with a fresh history once the function returns."""

@@ -7,6 +7,8 @@ Every event an episode appends carries the episode's time ``now`` (the timestamp
 from __future__ import annotations
 
 import datetime as _dt
+import json
+from collections.abc import Sequence
 from typing import assert_never
 
 from durably import payload
@@ -23,14 +25,39 @@ from durably.history import (
     ContinueAsNew,
     EventSent,
     ExecutionCompleted,
+    GenericEvent,
     HistoryEvent,
     OrchestrationRuntimeStatus,
+    OrchestratorStarted,
     SubOrchestrationInstanceCreated,
     TaskScheduled,
     TimerCreated,
 )
 
 Status = OrchestrationRuntimeStatus
+_PATCH = "patch"
+
+
+def patch_marker(name: str, now: _dt.datetime) -> GenericEvent:
+    """The history note that the execution took the new path of patch ``name``."""
+    return GenericEvent(timestamp=now, data=json.dumps({_PATCH: name}, separators=(",", ":")))
+
+
+def patch_markers(history: Sequence[HistoryEvent]) -> dict[str, int]:
+    """The patches ``history`` records: name -> the episode (1 for the first) that did."""
+    found: dict[str, int] = {}
+    episode = 0
+    for event in history:
+        if isinstance(event, OrchestratorStarted):
+            episode += 1
+        elif isinstance(event, GenericEvent) and event.data and f'"{_PATCH}"' in event.data:
+            try:
+                name = json.loads(event.data).get(_PATCH)
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(name, str):
+                found.setdefault(name, episode)
+    return found
 
 
 def action_event(action: AnyAction, now: _dt.datetime) -> HistoryEvent:

@@ -28,6 +28,8 @@ from durably.engine.recording import (
     completion_event,
     history_too_long,
     output_text,
+    patch_marker,
+    patch_markers,
 )
 from durably.engine.state import OrchestrationState
 from durably.engine.tasks import Task, TimerTask
@@ -106,6 +108,8 @@ class OrchestrationExecutor:
         self._suspended = False
         self._held: list[_Message] = []  # while suspended or not yet started
         self._position = 0
+        self._episode = 0
+        self._patches: dict[str, int] = {}  # recorded in the history being replayed
         self._now: _dt.datetime | None = None  # the episode's time until the state holds it
         self.parent: tuple[str, int] | None = None
         """(parent instance id, task id) when this is a sub-orchestration."""
@@ -134,6 +138,7 @@ class OrchestrationExecutor:
         Raises NonDeterministicOrchestrationError when the orchestrator schedules
         something other than what history recorded.
         """
+        self._patches = patch_markers(history)
         for event in _concrete(history):
             self._apply(event, replaying=True)
             self._position += 1
@@ -147,6 +152,10 @@ class OrchestrationExecutor:
             if self._apply(event, replaying=False):
                 recorded.append(event)
         actions = self._take_new_actions()
+        state = self._state
+        if state is not None and state.new_patches:
+            recorded.extend(patch_marker(name, now) for name in state.new_patches)
+            state.new_patches.clear()
         # The events below, the completion's included: is there room for them?
         length = self._position + len(recorded) + len(actions) + 2
         if length > self._max_history_events and self._completion is None:
@@ -306,10 +315,12 @@ class OrchestrationExecutor:
         )
 
     def _apply_orchestrator_started(self, event: OrchestratorStarted) -> bool:
+        self._episode += 1
         if self._state is None:
             self._now = event.timestamp
         else:
             self._state.now = event.timestamp
+            self._state.episode = self._episode
         return True
 
     def _apply_execution_started(self, event: ExecutionStarted, replaying: bool) -> bool:
@@ -319,7 +330,11 @@ class OrchestrationExecutor:
             self.parent = (event.parent_instance_id, event.parent_task_id)
         now = self._now or event.timestamp
         self._state = state = OrchestrationState(
-            now=now, is_replaying=replaying, max_payload_bytes=self._max_payload_bytes
+            now=now,
+            is_replaying=replaying,
+            max_payload_bytes=self._max_payload_bytes,
+            episode=self._episode,
+            patches=dict(self._patches),
         )
         context = OrchestrationContext(
             state,
@@ -327,6 +342,7 @@ class OrchestrationExecutor:
             name=event.name,
             input_text=event.input,
             parent_instance_id=event.parent_instance_id,
+            version=event.version,
         )
         if self._begin(context, event.name):
             held, self._held = self._held, []

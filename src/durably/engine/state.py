@@ -44,6 +44,12 @@ class OrchestrationState:
     """External events (name, JSON text) that arrived with no one waiting, oldest first."""
     next_task_id: int = 0
     uuid_counter: int = 0
+    episode: int = 0
+    """How many episodes (``OrchestratorStarted`` events) the execution has seen."""
+    patches: dict[str, int] = field(default_factory=dict)
+    """The patches taken, recorded or new: name -> the episode that took it."""
+    new_patches: list[str] = field(default_factory=list)
+    """Patches first taken in this episode, for its history."""
     """How many ``new_uuid()`` calls the execution made."""
 
     def take_task_id(self) -> int:

@@ -1,25 +1,22 @@
 """Replay recorded histories against orchestrator code: a replay-safety check.
 
 An orchestrator may change while instances of it are still running: their histories
-were recorded by the old code and the new code will replay them. :func:`replay_history`
-replays one recorded history into a fresh executor, exactly as a worker would, and
-reports whether the code still makes the same scheduling calls (nondeterminism) and
-what state it reaches. Export the histories of long-running instances, commit them
-next to your tests, and replay them on every change::
+were recorded by the old code and the new code will replay them. Export the histories
+of long-running instances (``durably history ID --json > tests/histories/x.json``),
+commit them next to your tests, and replay them on every change::
 
-    import json
-    from pathlib import Path
+    import durably.testing
+    from myapp import app
 
-    history = client.get_history("order-42")
-    Path("histories/order-42.json").write_text(json.dumps([e.to_dict() for e in history]))
+    def test_running_instances_still_replay() -> None:
+        for path in Path("tests/histories").glob("*.json"):
+            durably.testing.replay(app, path)  # raises NonDeterministicOrchestrationError
 
-    # in a test, after changing process_order:
-    from durably.testing.replay import replay_history
-
-    report = replay_history(process_order, Path("histories/order-42.json"))
-    assert report.is_replay_safe, report
-
-Nothing runs for real: activity results, timers and events come from the history.
+:func:`replay` finds the orchestrator by the name the history recorded and raises at the
+first divergence; ``durably replay MODULE:APP FILE...`` does the same from a shell.
+:func:`replay_history` replays one history with a given orchestrator function and
+returns a :class:`ReplayReport` without raising. Nothing runs for real: activity
+results, timers and events come from the history.
 """
 
 from __future__ import annotations
@@ -28,9 +25,11 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, assert_never, cast
 
 from durably.actions import Action, CompleteOrchestration
+from durably.app import App
 from durably.engine.replay import OrchestrationExecutor
 from durably.errors import NonDeterministicOrchestrationError
 from durably.history import (
@@ -58,13 +57,21 @@ from durably.history import (
     TimerCreated,
     TimerFired,
 )
+from durably.testing._divergence import (
+    NO_HISTORY_LIMIT,
+    Divergences,
+    before_imposed_failure,
+    decoded,
+    failure_key,
+)
 
 Status = OrchestrationRuntimeStatus
 
 HistoryInput = str | bytes | os.PathLike[str] | Sequence[HistoryEvent] | Sequence[Mapping[str, Any]]
 """A history: HistoryEvent objects, their ``to_dict()`` dicts, that list as JSON text, or
-the path of a JSON file holding it. A JSON object with a ``historyEvents`` list (a status
-with its history) is accepted too."""
+the path of a JSON file holding it (a ``str`` that does not start with ``[`` or ``{`` is a
+path). A JSON object with a ``historyEvents`` list (a status with its history) is accepted
+too."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,9 +112,9 @@ class ReplayReport:
             found.append(
                 f"history ends {self.recorded_status}, the replay reached {self.runtime_status}"
             )
-        elif _decoded(self.output) != _decoded(self.recorded_output):
+        elif decoded(self.output) != decoded(self.recorded_output):
             found.append(f"history output {self.recorded_output}, replay output {self.output}")
-        elif _failure_key(self.failure_details) != _failure_key(self.recorded_failure_details):
+        elif failure_key(self.failure_details) != failure_key(self.recorded_failure_details):
             found.append(
                 f"history failure {self.recorded_failure_details}, "
                 f"replay failure {self.failure_details}"
@@ -132,6 +139,57 @@ class ReplayReport:
         return "; ".join((head, *self.differences))
 
 
+def replay(app: App, history: HistoryInput, *, name: str | None = None) -> ReplayReport:
+    """Replay an exported history with the app's current code; raise at the first divergence.
+
+    ``history`` is what ``client.get_history(id)`` returns, its ``to_dict()`` dicts, that
+    list as JSON text (what ``durably history ID --json`` writes), or the path of such a
+    file (a ``str`` that does not start with ``[`` or ``{`` is a path). The orchestrator
+    is the one the history's ``ExecutionStarted`` names, ``name`` if given; the history of
+    a sub-orchestration replays against the sub-orchestration's orchestrator.
+
+    Raises :class:`~durably.errors.NonDeterministicOrchestrationError` naming the first
+    history position (the 0-based index in the list) where code and history part: a
+    scheduling call other than the recorded one, or a missing one; work the code asks for
+    in an episode that history recorded without it (new work after the recorded
+    completion included); finishing in another episode than history recorded; another
+    output, or another failure (failures compare by error type and message). A history
+    exported while the instance runs replays cleanly when the code does what it recorded,
+    so far. Inputs of scheduled work and timer times are not compared (the worker does not
+    compare them either). A history that ends in a failure durably imposed from outside
+    the code (``NonDeterministicOrchestrationError``, ``HistoryTooLongError``,
+    ``PoisonWorkError``) is checked up to the episode that recorded it.
+
+    Returns the :class:`ReplayReport` of a clean replay. Raises ``ValueError`` when
+    ``history`` is not a history or the app has no orchestrator of that name, and
+    ``OSError`` when the file cannot be read.
+    """
+    events = load_history(history)
+    start = _execution_started(events)
+    orchestrator_name = name or start.name
+    orchestrator = app.orchestrators.get(orchestrator_name)
+    if orchestrator is None:
+        raise app.unknown_orchestrator(orchestrator_name)
+    checked = before_imposed_failure(events)
+
+    def new_executor() -> OrchestrationExecutor:
+        return OrchestrationExecutor(
+            orchestrator,
+            instance_id=start.instance_id,
+            max_payload_bytes=app.max_payload_bytes,
+            max_history_events=NO_HISTORY_LIMIT,
+        )
+
+    report = _report(new_executor(), checked, start, start.instance_id)
+    divergence = Divergences(new_executor, checked, report).first()
+    if divergence is not None:
+        raise NonDeterministicOrchestrationError(
+            f"orchestrator {orchestrator_name!r} does not replay the history of instance "
+            f"{start.instance_id!r}: {divergence}"
+        )
+    return report
+
+
 def replay_history(
     orchestrator: Callable[..., Any],
     history_events_or_json: HistoryInput,
@@ -147,17 +205,66 @@ def replay_history(
 
     Nondeterminism does not raise: it is reported in ``ReplayReport.nondeterminism``
     (call ``raise_if_nondeterministic()`` to raise it). Raises ``ValueError`` when the
-    history has no ExecutionStarted event.
+    history has no ExecutionStarted event. :func:`replay` is the stricter check.
     """
     events = load_history(history_events_or_json)
-    start = next((e for e in events if isinstance(e, ExecutionStarted)), None)
-    if start is None:
-        raise ValueError("the history has no ExecutionStarted event")
-    recorded = _recorded_outcome(events)
+    start = _execution_started(events)
     instance = instance_id or start.instance_id
     executor = OrchestrationExecutor(orchestrator, instance_id=instance)
+    return _report(executor, events, start, instance)
+
+
+def load_history(history: HistoryInput) -> list[HistoryEvent]:
+    """Read a history given as events, dicts, JSON text or the path of a JSON file.
+
+    Raises ``OSError`` when the file cannot be read, ``json.JSONDecodeError`` when the
+    text is not JSON and ``ValueError`` when it is not a list of history events.
+    """
+    data: Any = history
+    if isinstance(data, str) and not data.lstrip().startswith(("[", "{")):
+        data = Path(data)
+    if isinstance(data, os.PathLike):
+        with open(data, encoding="utf-8") as file:
+            data = json.load(file)
+    elif isinstance(data, str | bytes):
+        data = json.loads(data)
+    if isinstance(data, Mapping):
+        if not isinstance(data.get("historyEvents"), list):
+            raise ValueError("not a history: a JSON object without a historyEvents list")
+        data = data["historyEvents"]
+    if not isinstance(data, Sequence) or isinstance(data, str | bytes):
+        raise ValueError(f"not a history: expected a list of events, got {type(data).__name__}")
+    return [_event(index, item) for index, item in enumerate(data)]
+
+
+def _event(index: int, item: Any) -> HistoryEvent:
+    if isinstance(item, HistoryEvent):
+        return item
+    if not isinstance(item, Mapping):
+        raise ValueError(f"not a history: item {index} is a {type(item).__name__}, not an event")
+    try:
+        return HistoryEvent.from_dict(dict(item))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"not a history: item {index} is not a history event ({error})") from None
+
+
+def _execution_started(events: Sequence[HistoryEvent]) -> ExecutionStarted:
+    start = next((e for e in events if isinstance(e, ExecutionStarted)), None)
+    if start is None:
+        empty = " (an instance that has not started has an empty history)" if not events else ""
+        raise ValueError(f"the history has no ExecutionStarted event{empty}")
+    return start
+
+
+def _report(
+    executor: OrchestrationExecutor,
+    events: Sequence[HistoryEvent],
+    start: ExecutionStarted,
+    instance_id: str,
+) -> ReplayReport:
+    recorded = _recorded_outcome(events)
     common: dict[str, Any] = {
-        "instance_id": instance,
+        "instance_id": instance_id,
         "name": start.name,
         "recorded_status": recorded[0],
         "recorded_output": recorded[1],
@@ -189,19 +296,6 @@ def replay_history(
         nondeterminism=None,
         **common,
     )
-
-
-def load_history(history: HistoryInput) -> list[HistoryEvent]:
-    """Read a history given as events, dicts, JSON text or a JSON file path."""
-    data: Any = history
-    if isinstance(data, os.PathLike):
-        with open(data, encoding="utf-8") as file:
-            data = json.load(file)
-    elif isinstance(data, str | bytes):
-        data = json.loads(data)
-    if isinstance(data, Mapping):
-        data = data["historyEvents"]
-    return [e if isinstance(e, HistoryEvent) else HistoryEvent.from_dict(dict(e)) for e in data]
 
 
 def _recorded_outcome(
@@ -240,12 +334,3 @@ def _recorded_outcome(
             case _:
                 assert_never(event)
     return status, output, failure
-
-
-def _decoded(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _failure_key(failure: FailureDetails | None) -> tuple[str, str] | None:
-    """Failures compare by type and message: tracebacks change with any edit to the code."""
-    return None if failure is None else (failure.error_type, failure.message)

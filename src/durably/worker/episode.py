@@ -57,21 +57,25 @@ def build_commit(
     now: _dt.datetime,
     completed_activities: tuple[int, ...] = (),
     claim: ClaimActivities | None = None,
+    version: str | None = None,
 ) -> OrchestrationCommit:
     """The commit for ``result``; ``parent`` is (parent instance id, task id) if any.
 
     ``completed_activities`` are the activity requests whose results the episode applied
-    directly; ``claim`` may claim the scheduled activities for this worker.
+    directly; ``claim`` may claim the scheduled activities for this worker. ``version``
+    is the worker's app's: the sub-orchestrations it starts and the execution it
+    continues as new get it (the instance's own without one).
     """
     instance = item.instance
     completion = result.completion
+    version = version if version is not None else instance.version
     if completion is not None and completion.status is Status.ContinuedAsNew:
-        return _continue_as_new(item, completion, result.custom_status, parent, now)
+        return _continue_as_new(item, completion, result.custom_status, parent, now, version)
     activities: list[ActivityTask] = []
     messages: list[NewMessage] = []
     new_instances: list[NewInstance] = []
     for action in result.actions:
-        _route(action, instance, now, activities, messages, new_instances)
+        _route(action, instance, now, activities, messages, new_instances, version)
     if completion is not None and parent is not None:
         messages.append(_notify_parent(parent, completion, now))
     return OrchestrationCommit(
@@ -81,6 +85,7 @@ def build_commit(
         execution_id=instance.execution_id,
         name=instance.name,
         input=instance.input,
+        version=instance.version,
         output=result.output,
         custom_status=result.custom_status,
         last_updated_time=now,
@@ -101,6 +106,7 @@ def consume_only(item: OrchestrationWorkItem, now: _dt.datetime) -> Orchestratio
         execution_id=instance.execution_id,
         name=instance.name,
         input=instance.input,
+        version=instance.version,
         output=instance.output,
         custom_status=instance.custom_status,
         last_updated_time=instance.last_updated_time,
@@ -114,6 +120,7 @@ def _route(
     activities: list[ActivityTask],
     messages: list[NewMessage],
     new_instances: list[NewInstance],
+    version: str | None,
 ) -> None:
     match action:
         case ScheduleTask():
@@ -133,7 +140,7 @@ def _route(
             )
             messages.append(_message(instance, fired, action.fire_at))
         case StartSubOrchestration():
-            new_instances.append(sub_orchestration_instance(action, instance, now))
+            new_instances.append(sub_orchestration_instance(action, instance, now, version))
         case SendEvent():
             raised = EventRaised(timestamp=now, name=action.name, input=action.input)
             messages.append(
@@ -155,7 +162,10 @@ def _message(instance: InstanceRecord, event: HistoryEvent, at: _dt.datetime) ->
 
 
 def sub_orchestration_instance(
-    action: StartSubOrchestration, instance: InstanceRecord, now: _dt.datetime
+    action: StartSubOrchestration,
+    instance: InstanceRecord,
+    now: _dt.datetime,
+    version: str | None = None,
 ) -> NewInstance:
     """The child instance to create for ``action``; a conflict fails the parent's task."""
     conflict = InstanceExistsError(action.instance_id, "running")
@@ -178,9 +188,11 @@ def sub_orchestration_instance(
             input=action.input,
             parent_instance_id=instance.instance_id,
             parent_task_id=action.task_id,
+            version=version,
         ),
         visible_at=now,
         on_conflict=_message(instance, failed, now),
+        version=version,
     )
 
 
@@ -210,6 +222,7 @@ def _continue_as_new(
     custom_status: str | None,
     parent: tuple[str, int] | None,
     now: _dt.datetime,
+    version: str | None,
 ) -> OrchestrationCommit:
     instance = item.instance
     execution_id = uuid.uuid4().hex
@@ -220,6 +233,7 @@ def _continue_as_new(
         input=completion.result,
         parent_instance_id=parent[0] if parent else None,
         parent_task_id=parent[1] if parent else -1,
+        version=version,
     )
     carried = [EventRaised(timestamp=now, name=n, input=i) for n, i in completion.carryover_events]
     messages = tuple(
@@ -232,6 +246,7 @@ def _continue_as_new(
         execution_id=execution_id,
         name=instance.name,
         input=completion.result,
+        version=version,
         last_updated_time=now,
         custom_status=custom_status,
         messages=messages,

@@ -168,6 +168,7 @@ class OrchestrationDispatcher:
                 now=now,
                 completed_activities=(activity.message_id,),
                 claim=claims.take,
+                version=self._app.version,
             )
         write = functools.partial(self._backend.commit_if_unchanged, commit, now=now)
         return self._write_alone(commit, cached.executor, claims, write)
@@ -335,7 +336,13 @@ class OrchestrationDispatcher:
         except Exception:
             log.warning("could not replay %s to fail it", instance.instance_id, exc_info=True)
         executor.fail(error)
-        return build_commit(item, executor.execute([], now), parent=executor.parent, now=now)
+        return build_commit(
+            item,
+            executor.execute([], now),
+            parent=executor.parent,
+            now=now,
+            version=self._app.version,
+        )
 
     def _process(
         self,
@@ -393,6 +400,7 @@ class OrchestrationDispatcher:
             now=now,
             completed_activities=done,
             claim=claim,
+            version=self._app.version,
         )
         if result.runtime_status is Status.Terminated:
             commit = terminate_children(commit, events, self._backend, now)

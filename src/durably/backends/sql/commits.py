@@ -98,6 +98,7 @@ def _is_step(commit: OrchestrationCommit) -> bool:
         and commit.name == old.name
         and commit.execution_id == old.execution_id
         and commit.input == old.input
+        and commit.version == old.version
     )
 
 
@@ -115,7 +116,13 @@ def _row_update(tx: Tx, commit: OrchestrationCommit, step: bool) -> tuple[Any, .
     )
     if step:
         return common
-    changed = (commit.name, commit.execution_id, commit.runtime_status.value, commit.input)
+    changed = (
+        commit.name,
+        commit.execution_id,
+        commit.runtime_status.value,
+        commit.input,
+        commit.version,
+    )
     return (*changed, *common)
 
 

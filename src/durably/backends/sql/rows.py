@@ -38,6 +38,7 @@ def record(row: tuple[Any, ...]) -> InstanceRecord:
         last_updated_time=from_micros(row[8]),
         parent_instance_id=row[9],
         history_length=row[10],
+        version=row[11],
     )
 
 
@@ -54,6 +55,7 @@ def new_instance(hub: str, new: NewInstance) -> tuple[Any, ...]:
         created,
         created,
         new.parent_instance_id,
+        new.version,
     )
 
 
@@ -73,6 +75,7 @@ def committed_instance(hub: str, new: NewInstance, commit: OrchestrationCommit) 
         to_micros(commit.last_updated_time),
         new.parent_instance_id,
         len(commit.new_events),
+        commit.version,
     )
 
 
@@ -165,7 +168,7 @@ def work_items(
         found = inbox.get(row[0])
         if found is not None:
             found.append(_message(row, records[row[0]].input))
-    counts = {row[0]: row[11] for row in locked if len(row) > 11}  # leased: counted
+    counts = {row[0]: row[12] for row in locked if len(row) > 12}  # leased: counted
     return [
         OrchestrationWorkItem(
             instance=records[i],

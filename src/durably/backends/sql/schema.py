@@ -17,12 +17,18 @@ from durably.backends.sql.tx import Tx
 from durably.errors import StoreError
 
 MIGRATIONS: dict[str, tuple[str, ...]] = {
-    "sqlite": ("0001_initial.sql", "0003_delivery_count.sql", "0004_input_once.sql"),
+    "sqlite": (
+        "0001_initial.sql",
+        "0003_delivery_count.sql",
+        "0004_input_once.sql",
+        "0005_version.sql",
+    ),
     "postgresql": (
         "0001_initial.sql",
         "0002_refusal.sql",
         "0003_delivery_count.sql",
         "0004_input_once.sql",
+        "0005_version.sql",
     ),
 }
 """Each database's schema scripts, in order."""

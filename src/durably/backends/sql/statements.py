@@ -12,7 +12,7 @@ import functools
 
 INSTANCE_COLUMNS = (
     "instance_id, name, execution_id, runtime_status, input, output, custom_status, "
-    "created_time, last_updated_time, parent_instance_id, history_length"
+    "created_time, last_updated_time, parent_instance_id, history_length, version"
 )
 """The columns of :func:`~durably.backends.sql.rows.record`, in its order."""
 
@@ -27,7 +27,7 @@ def marks(count: int) -> str:
 
 SELECT_INSTANCE = (
     "SELECT instance_id, name, execution_id, runtime_status, input, output, custom_status,"
-    " created_time, last_updated_time, parent_instance_id, history_length"
+    " created_time, last_updated_time, parent_instance_id, history_length, version"
     " FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
 )
 SELECT_STATUS = (
@@ -36,14 +36,14 @@ SELECT_STATUS = (
 )
 INSERT_INSTANCE = (
     "INSERT INTO durably_instances (task_hub, instance_id, name, execution_id, runtime_status,"
-    " input, created_time, last_updated_time, parent_instance_id, history_length)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (task_hub, instance_id) DO NOTHING"
+    " input, created_time, last_updated_time, parent_instance_id, version, history_length)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (task_hub, instance_id) DO NOTHING"
 )
 INSERT_COMMITTED_INSTANCE = (
     # A local start's instance, written once as its first episode left it.
     "INSERT INTO durably_instances (task_hub, instance_id, name, execution_id, runtime_status,"
     " input, output, custom_status, created_time, last_updated_time, parent_instance_id,"
-    " history_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " history_length, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (task_hub, instance_id) DO NOTHING"
 )
 DELETE_INSTANCE = "DELETE FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
@@ -58,6 +58,7 @@ DELETE_INSTANCE = "DELETE FROM durably_instances WHERE task_hub = ? AND instance
 
 UPDATE_LOCKED_AFTER_EPISODE = (
     "UPDATE durably_instances SET name = ?, execution_id = ?, runtime_status = ?, input = ?,"
+    " version = ?,"
     " output = ?, custom_status = ?, last_updated_time = ?, history_length = ?,"
     " lock_owner = NULL, lock_token = NULL, lock_expires = NULL, dequeue_count = 0"
     " WHERE task_hub = ? AND instance_id = ? AND lock_token = ?"
@@ -70,6 +71,7 @@ UPDATE_LOCKED_AFTER_STEP = (
 )
 UPDATE_HELD_AFTER_EPISODE = (
     "UPDATE durably_instances SET name = ?, execution_id = ?, runtime_status = ?, input = ?,"
+    " version = ?,"
     " output = ?, custom_status = ?, last_updated_time = ?, history_length = ?,"
     " lock_owner = NULL, lock_token = NULL, lock_expires = NULL, dequeue_count = 0"
     " WHERE task_hub = ? AND instance_id = ?"
@@ -82,6 +84,7 @@ UPDATE_HELD_AFTER_STEP = (
 )
 UPDATE_UNCHANGED_AFTER_EPISODE = (
     "UPDATE durably_instances SET name = ?, execution_id = ?, runtime_status = ?, input = ?,"
+    " version = ?,"
     " output = ?, custom_status = ?, last_updated_time = ?, history_length = ?,"
     " lock_owner = NULL, lock_token = NULL, lock_expires = NULL, dequeue_count = 0"
     " WHERE task_hub = ? AND instance_id = ?"
