@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         PoisonWorkError,
         StoreError,
         TaskFailedError,
+        VersionMismatchError,
     )
     from durably.history import FailureDetails, HistoryEvent, OrchestrationRuntimeStatus
     from durably.status import DurableOrchestrationStatus, InstancePage, PurgeHistoryResult
@@ -51,6 +52,7 @@ _LAZY = {
     "NonDeterministicOrchestrationError": "durably.errors",
     "PayloadTooLargeError": "durably.errors",
     "PoisonWorkError": "durably.errors",
+    "VersionMismatchError": "durably.errors",
     "StoreError": "durably.errors",
     "TaskFailedError": "durably.errors",
     "FailureDetails": "durably.history",
@@ -103,6 +105,7 @@ __all__ = [
     "Task",
     "TaskFailedError",
     "TimerTask",
+    "VersionMismatchError",
     "Worker",
     "__version__",
 ]

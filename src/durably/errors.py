@@ -96,5 +96,10 @@ class PoisonWorkError(DurablyError):
     an activity's task fails with this error."""
 
 
+class VersionMismatchError(DurablyError):
+    """An instance's version is not one its worker takes (``Worker(version_match=...)``),
+    and the worker fails such instances (``version_failure="fail"``)."""
+
+
 class StoreError(DurablyError):
     """The store could not be reached or refused an operation."""

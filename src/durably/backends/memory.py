@@ -57,6 +57,7 @@ from durably.errors import (
     StoreError,
 )
 from durably.history import TERMINAL_STATUSES, HistoryEvent
+from durably.versions import VersionFilter
 
 
 class MemoryBackend:
@@ -159,6 +160,7 @@ class MemoryBackend:
         lease: _dt.timedelta,
         limit: int,
         instance_ids: Sequence[str] = (),
+        versions: VersionFilter | None = None,
     ) -> list[OrchestrationWorkItem]:
         """Lock the free named instances, then up to ``limit`` with visible messages."""
         now_us, expires = to_micros(now), to_micros(now + lease)
@@ -174,7 +176,11 @@ class MemoryBackend:
                     break
                 instance_id = store.messages[message_id].instance_id
                 instance = store.instances[instance_id]
-                if instance_id not in picked and instance.lock.is_free(now_us):
+                if (
+                    instance_id not in picked
+                    and instance.lock.is_free(now_us)
+                    and (versions is None or versions.admits(instance.record.version))
+                ):
                     picked[instance_id] = instance
             return [i.lock_for(owner, now_us, expires) for i in picked.values()]
 
@@ -189,6 +195,7 @@ class MemoryBackend:
         instance_ids: Sequence[str] = (),
         create: NewInstance | None = None,
         activities: Sequence[ActivityWorkItem] = (),
+        versions: VersionFilter | None = None,
     ) -> EpisodeBatch:
         """Lock, run the episodes (outside the store lock), commit honouring claims."""
 
@@ -207,6 +214,7 @@ class MemoryBackend:
             instance_ids=instance_ids,
             create=create,
             activities=activities,
+            versions=versions,
         )
 
     def create_and_commit(

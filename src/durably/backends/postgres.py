@@ -418,8 +418,8 @@ _CREATE_AT_ONCE = (
     # The instance, then its start message and the NOTIFY only if the row was inserted.
     "WITH created AS (INSERT INTO durably_instances (task_hub, instance_id, name,"
     " execution_id, runtime_status, input, created_time, last_updated_time,"
-    " parent_instance_id, version, history_length)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0)"
+    " parent_instance_id, version, version_key, history_length)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0)"
     " ON CONFLICT (task_hub, instance_id) DO NOTHING"
     " RETURNING task_hub, instance_id, execution_id),"
     " message AS (INSERT INTO durably_inbox (task_hub, instance_id, execution_id, visible_at,"

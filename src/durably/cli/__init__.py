@@ -33,6 +33,7 @@ from durably.cli.render import console, print_history, print_instances, print_st
 from durably.client import Client
 from durably.errors import InstanceNotFoundError, NonDeterministicOrchestrationError
 from durably.history import HistoryEvent, OrchestrationRuntimeStatus
+from durably.versions import VersionFailure, VersionMatch
 
 Status = OrchestrationRuntimeStatus
 
@@ -76,6 +77,20 @@ def main() -> None:
     show_default=True,
     help="On SIGTERM, seconds to let running activities finish.",
 )
+@click.option(
+    "--version-match",
+    type=click.Choice(["none", "strict", "current_or_older"]),
+    default="none",
+    show_default=True,
+    help="Which instances to run, by the app version that started them.",
+)
+@click.option(
+    "--version-failure",
+    type=click.Choice(["reject", "fail"]),
+    default="reject",
+    show_default=True,
+    help="What to do with the others: leave them to other workers, or fail them.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every episode at debug level.")
 @command
 def worker(
@@ -83,6 +98,8 @@ def worker(
     activity_concurrency: int,
     retention_days: float | None,
     stop_timeout: float,
+    version_match: VersionMatch,
+    version_failure: VersionFailure,
     verbose: bool,
     store: str | None,
 ) -> None:
@@ -107,10 +124,13 @@ def worker(
         store=store,
         activity_concurrency=activity_concurrency,
         retention_days=retention_days,
+        version_match=version_match,
+        version_failure=version_failure,
     )
+    version = f", version {app.version}" if app.version else ""
     console.print(
         f"durably worker [bold]{durably_worker.worker_id}[/] on {store_url(store)}: "
-        f"{len(app.orchestrators)} orchestrators, {len(app.activities)} activities",
+        f"{len(app.orchestrators)} orchestrators, {len(app.activities)} activities{version}",
         markup=True,
     )
     durably_worker.run_forever(stop_timeout=stop_timeout)

@@ -37,8 +37,30 @@ from durably.testing._contract_kit import (
     seconds,
     start,
 )
+from durably.versions import VersionFilter
 
 CHECKS, _check = registry()
+
+
+@_check
+def check_a_lock_takes_only_the_versions_it_admits(factory: StoreFactory) -> None:
+    backend = factory()
+    for instance_id, version in [("old", "1.9"), ("v2", "2.0"), ("new", "2.10"), ("none", None)]:
+        backend.create_instance(start(instance_id, version=version))
+    assert backend.get_instance("new").version == "2.10"  # type: ignore[union-attr]
+
+    def taken(versions: VersionFilter) -> set[str]:
+        items = backend.lock_next_orchestrations(
+            owner="w", now=T0, lease=LEASE, limit=10, versions=versions
+        )
+        for item in items:
+            backend.abandon_orchestration(item)
+        return {item.instance.instance_id for item in items}
+
+    assert taken(VersionFilter("2.0", strict=True)) == {"v2", "none"}
+    assert taken(VersionFilter("2.0", strict=False)) == {"old", "v2", "none"}
+    assert taken(VersionFilter("2.10", strict=False)) == {"old", "v2", "new", "none"}
+    assert locked_ids(backend) == ["old", "v2", "new", "none"]  # no filter: every one
 
 
 @_check

@@ -103,6 +103,7 @@ def start(
     parent: str | None = None,
     visible_at: _dt.datetime | None = None,
     on_conflict: NewMessage | None = None,
+    version: str | None = None,
 ) -> NewInstance:
     """A NewInstance with its ExecutionStarted event and a fresh execution id."""
     return NewInstance(
@@ -118,9 +119,11 @@ def start(
             instance_id=instance_id,
             input=input,
             parent_instance_id=parent,
+            version=version,
         ),
         visible_at=visible_at or created,
         on_conflict=on_conflict,
+        version=version,
     )
 
 

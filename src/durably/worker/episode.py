@@ -7,6 +7,7 @@ other instances become their inbox messages, and a finished child notifies its p
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import uuid
 from collections.abc import Callable, Iterator
@@ -111,6 +112,13 @@ def consume_only(item: OrchestrationWorkItem, now: _dt.datetime) -> Orchestratio
         custom_status=instance.custom_status,
         last_updated_time=instance.last_updated_time,
     )
+
+
+def hand_back(item: OrchestrationWorkItem) -> OrchestrationCommit:
+    """A commit that consumes and changes nothing and releases the instance: its work
+    waits for another worker."""
+    untouched = dataclasses.replace(item, messages=())
+    return consume_only(untouched, item.instance.last_updated_time)
 
 
 def _route(

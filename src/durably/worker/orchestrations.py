@@ -35,10 +35,12 @@ from durably.errors import (
     NonDeterministicOrchestrationError,
     PoisonWorkError,
     StoreError,
+    VersionMismatchError,
 )
 from durably.history import OrchestrationRuntimeStatus, TaskCompleted, TaskFailed
+from durably.versions import VersionFilter
 from durably.worker.cache import ExecutorCache
-from durably.worker.episode import ClaimActivities, build_commit, consume_only
+from durably.worker.episode import ClaimActivities, build_commit, consume_only, hand_back
 from durably.worker.management import rewind_commit, rewind_requested, terminate_children
 
 log = logging.getLogger("durably.worker")
@@ -85,8 +87,14 @@ class OrchestrationDispatcher:
         hand_off: ActivityHandOff | None = None,
         unlocked_commits: bool = True,
         max_dequeue_count: int = 5,
+        versions: VersionFilter | None = None,
+        reject: bool = True,
     ) -> None:
         self._app = app
+        # The instances this worker takes; the others are left to other workers (the
+        # store does not offer them: reject) or failed (not reject).
+        self._versions = versions
+        self._reject = reject
         self._unlocked = unlocked_commits
         self._max_dequeue_count = max_dequeue_count
         self._backend = backend
@@ -261,6 +269,7 @@ class OrchestrationDispatcher:
                 create=create,
                 # Results of leases lost meanwhile are not applied here (the inbox drops them).
                 activities=[activity for results in direct.values() for activity, _ in results],
+                versions=self._versions if self._reject else None,
             )
         except Exception as exc:
             with self._running:
@@ -379,6 +388,14 @@ class OrchestrationDispatcher:
             self._cache.take(instance.instance_id)
             executor = self._new_executor(instance.name, instance.instance_id)
             return rewind_commit(item, request, executor, self._backend, now), executor
+        if self._versions is not None and not self._versions.admits(instance.version):
+            if self._reject:  # taken in a race with the commit that changed its version
+                return hand_back(item), None
+            raise VersionMismatchError(
+                f"instance {instance.instance_id!r} is of version {instance.version!r}; this"
+                f" worker (version {self._versions.version!r}) takes"
+                f" {'only its own' if self._versions.strict else 'its own and older ones'}"
+            )
         unreadable = [m.error for m in item.messages if m.error is not None]
         if unreadable:
             raise ValueError("; ".join(unreadable))  # fails this instance alone (_process)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 
+from durably.versions import VersionFailure, VersionMatch
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerSettings:
@@ -24,8 +26,19 @@ class WorkerSettings:
     retention_check_interval: float = 3600.0
     direct_episodes: bool = True
     max_dequeue_count: int = 5
+    version_match: VersionMatch = "none"
+    version_failure: VersionFailure = "reject"
 
     def __post_init__(self) -> None:
+        if self.version_match not in ("none", "strict", "current_or_older"):
+            raise ValueError(
+                "version_match must be 'none', 'strict' or 'current_or_older',"
+                f" got {self.version_match!r}"
+            )
+        if self.version_failure not in ("reject", "fail"):
+            raise ValueError(
+                f"version_failure must be 'reject' or 'fail', got {self.version_failure!r}"
+            )
         _whole("max_dequeue_count", self.max_dequeue_count, 1)
         _whole("activity_concurrency", self.activity_concurrency, 1)
         _whole("orchestration_batch_size", self.orchestration_batch_size, 1)

@@ -22,6 +22,7 @@ from durably.backends.base import ActivityWorkItem, Backend, InstanceQuery, NewI
 from durably.backends.derived import DerivedFastPaths
 from durably.client import Client, connect
 from durably.history import TERMINAL_STATUSES
+from durably.versions import VersionFailure, VersionFilter, VersionMatch
 from durably.worker.activities import ActivityDispatcher
 from durably.worker.client import WorkerClient
 from durably.worker.delivery import ResultDelivery
@@ -52,7 +53,13 @@ class Worker:
     ``max_dequeue_count`` (default 5; per activity with ``@app.activity(max_dequeue_count=)``)
     bounds the deliveries of work without a report back (its worker died or hung): then an
     activity's task, or an orchestration instance, fails with ``PoisonWorkError`` instead
-    of being delivered again.
+    of being delivered again. ``version_match`` picks the instances the worker runs by the
+    app version that started them (``App(version=)``): ``"none"`` (default) all,
+    ``"strict"`` those of its app's version, ``"current_or_older"`` those of its version
+    or an older one; instances without a version go to any worker. ``version_failure``
+    says what happens to the others: ``"reject"`` (default) leaves them to a worker that
+    takes them (this one is never offered them), ``"fail"`` fails them with
+    ``VersionMismatchError``.
     A setting that cannot work raises ``ValueError`` naming it; ``settings`` holds them.
     """
 
@@ -71,6 +78,8 @@ class Worker:
         retention_check_interval: float = 3600.0,
         direct_episodes: bool = True,
         max_dequeue_count: int = 5,
+        version_match: VersionMatch = "none",
+        version_failure: VersionFailure = "reject",
     ) -> None:
         self.settings = settings = WorkerSettings(
             activity_concurrency=activity_concurrency,
@@ -83,7 +92,10 @@ class Worker:
             retention_check_interval=retention_check_interval,
             direct_episodes=direct_episodes,
             max_dequeue_count=max_dequeue_count,
+            version_match=version_match,
+            version_failure=version_failure,
         )
+        versions = _version_filter(app, settings.version_match)
         self.app = app
         self._owns_backend = not isinstance(store, Backend)
         self.backend = connect(store, app)
@@ -104,6 +116,8 @@ class Worker:
             # ones always decline them, after the episode ran for nothing.
             unlocked_commits=not isinstance(self.backend, DerivedFastPaths),
             max_dequeue_count=settings.max_dequeue_count,
+            versions=versions,
+            reject=settings.version_failure == "reject",
         )
         self.activities = ActivityDispatcher(
             app,
@@ -120,7 +134,9 @@ class Worker:
             self.orchestrations,
             self.activities,
             slots=self._slots,
-            direct_episodes=settings.direct_episodes,
+            # A result's episode runs where the activity ran: on a worker that takes
+            # only some versions, it goes through the inbox to one that takes it.
+            direct_episodes=settings.direct_episodes and versions is None,
             stopping=self._supervisor.stopping,
         )
         self._pool: ThreadPool | None = None
@@ -281,3 +297,11 @@ class Worker:
                 log.exception("retention purge failed; retrying later")
             if self._supervisor.stopping.wait(self.settings.retention_check_interval):
                 return
+
+
+def _version_filter(app: App, match: VersionMatch) -> VersionFilter | None:
+    if match == "none":
+        return None
+    if app.version is None:
+        raise ValueError(f"version_match={match!r} needs an app version: App(version=...)")
+    return VersionFilter(app.version, strict=match == "strict")

@@ -122,6 +122,7 @@ def _row_update(tx: Tx, commit: OrchestrationCommit, step: bool) -> tuple[Any, .
         commit.runtime_status.value,
         commit.input,
         commit.version,
+        rows.key_of(commit.version),
     )
     return (*changed, *common)
 

@@ -18,6 +18,7 @@ from durably.backends.base import ActivityWorkItem, OrchestrationWorkItem
 from durably.backends.sql import rows
 from durably.backends.sql import statements as q
 from durably.backends.sql.tx import Tx
+from durably.versions import VersionFilter
 
 CANDIDATE_WINDOW = 16
 """Message rows read per wanted instance when picking work: the select walks the inbox
@@ -45,15 +46,16 @@ def lock(
     limit: int,
     *,
     excluded: Sequence[str] = (),
+    versions: VersionFilter | None = None,
 ) -> list[OrchestrationWorkItem]:
     """Lease the free ones of ``named``, then up to ``limit`` other free instances with
-    visible messages (oldest message first, none of ``excluded``), all under one token;
-    each lease counts a delivery."""
+    visible messages (oldest message first, none of ``excluded``, only of ``versions``),
+    all under one token; each lease counts a delivery."""
     token = uuid.uuid4().hex
     leased = (owner, token, to_micros(now + lease))
     items = _take_then_read(tx, list(named), now, None, leased, token) if named else []
     if limit > 0:
-        (found,) = tx.together([_candidates_query(tx, now, limit)])
+        (found,) = tx.together([_candidates_query(tx, now, limit, versions)])
         others = _candidates(found, [*named, *excluded], limit)
         items += _take_then_read(tx, others, now, limit, leased, token)
     return items
@@ -80,6 +82,7 @@ def hold(
     now: _dt.datetime,
     limit: int,
     activities: Sequence[ActivityWorkItem] = (),
+    versions: VersionFilter | None = None,
 ) -> list[OrchestrationWorkItem]:
     """Hold the free ones of ``named``, then up to ``limit`` other instances with visible
     messages, oldest message first, of those no lease has taken since their last commit
@@ -98,7 +101,7 @@ def hold(
         ids = [a.message_id for a in activities]
         queries.append((q.hold_activities(len(ids)), (tx.hub, *ids)))
     if limit > 0:
-        queries.append(_candidates_query(tx, now, limit))
+        queries.append(_candidates_query(tx, now, limit, versions))
     results = tx.together(queries)
     items = rows.work_items(named, results[0], results[1], None) if named else []
     if activities:
@@ -138,8 +141,14 @@ def _take_then_read(
     return rows.work_items(candidates, taken, messages, token)
 
 
-def _candidates_query(tx: Tx, now: _dt.datetime, limit: int) -> tuple[str, tuple[Any, ...]]:
-    return q.LOCK_CANDIDATES, (tx.hub, to_micros(now), limit * CANDIDATE_WINDOW)
+def _candidates_query(
+    tx: Tx, now: _dt.datetime, limit: int, versions: VersionFilter | None
+) -> tuple[str, tuple[Any, ...]]:
+    window = limit * CANDIDATE_WINDOW
+    if versions is None:
+        return q.LOCK_CANDIDATES, (tx.hub, to_micros(now), window)
+    statement = q.LOCK_CANDIDATES_OF_VERSION if versions.strict else q.LOCK_CANDIDATES_UP_TO_VERSION
+    return statement, (tx.hub, to_micros(now), versions.key, window)
 
 
 def _candidates(found: list[tuple[Any, ...]], excluded: Sequence[str], limit: int) -> list[str]:

@@ -22,6 +22,12 @@ from durably.history import (
     HistoryEvent,
     OrchestrationRuntimeStatus,
 )
+from durably.versions import version_key
+
+
+def key_of(version: str | None) -> str | None:
+    """The ``version_key`` column of ``version``."""
+    return None if version is None else version_key(version)
 
 
 def record(row: tuple[Any, ...]) -> InstanceRecord:
@@ -56,6 +62,7 @@ def new_instance(hub: str, new: NewInstance) -> tuple[Any, ...]:
         created,
         new.parent_instance_id,
         new.version,
+        key_of(new.version),
     )
 
 
@@ -76,6 +83,7 @@ def committed_instance(hub: str, new: NewInstance, commit: OrchestrationCommit) 
         new.parent_instance_id,
         len(commit.new_events),
         commit.version,
+        key_of(commit.version),
     )
 
 

@@ -36,14 +36,15 @@ SELECT_STATUS = (
 )
 INSERT_INSTANCE = (
     "INSERT INTO durably_instances (task_hub, instance_id, name, execution_id, runtime_status,"
-    " input, created_time, last_updated_time, parent_instance_id, version, history_length)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (task_hub, instance_id) DO NOTHING"
+    " input, created_time, last_updated_time, parent_instance_id, version, version_key,"
+    " history_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+    " ON CONFLICT (task_hub, instance_id) DO NOTHING"
 )
 INSERT_COMMITTED_INSTANCE = (
     # A local start's instance, written once as its first episode left it.
     "INSERT INTO durably_instances (task_hub, instance_id, name, execution_id, runtime_status,"
     " input, output, custom_status, created_time, last_updated_time, parent_instance_id,"
-    " history_length, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " history_length, version, version_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (task_hub, instance_id) DO NOTHING"
 )
 DELETE_INSTANCE = "DELETE FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
@@ -58,7 +59,7 @@ DELETE_INSTANCE = "DELETE FROM durably_instances WHERE task_hub = ? AND instance
 
 UPDATE_LOCKED_AFTER_EPISODE = (
     "UPDATE durably_instances SET name = ?, execution_id = ?, runtime_status = ?, input = ?,"
-    " version = ?,"
+    " version = ?, version_key = ?,"
     " output = ?, custom_status = ?, last_updated_time = ?, history_length = ?,"
     " lock_owner = NULL, lock_token = NULL, lock_expires = NULL, dequeue_count = 0"
     " WHERE task_hub = ? AND instance_id = ? AND lock_token = ?"
@@ -71,7 +72,7 @@ UPDATE_LOCKED_AFTER_STEP = (
 )
 UPDATE_HELD_AFTER_EPISODE = (
     "UPDATE durably_instances SET name = ?, execution_id = ?, runtime_status = ?, input = ?,"
-    " version = ?,"
+    " version = ?, version_key = ?,"
     " output = ?, custom_status = ?, last_updated_time = ?, history_length = ?,"
     " lock_owner = NULL, lock_token = NULL, lock_expires = NULL, dequeue_count = 0"
     " WHERE task_hub = ? AND instance_id = ?"
@@ -84,7 +85,7 @@ UPDATE_HELD_AFTER_STEP = (
 )
 UPDATE_UNCHANGED_AFTER_EPISODE = (
     "UPDATE durably_instances SET name = ?, execution_id = ?, runtime_status = ?, input = ?,"
-    " version = ?,"
+    " version = ?, version_key = ?,"
     " output = ?, custom_status = ?, last_updated_time = ?, history_length = ?,"
     " lock_owner = NULL, lock_token = NULL, lock_expires = NULL, dequeue_count = 0"
     " WHERE task_hub = ? AND instance_id = ?"
@@ -128,6 +129,18 @@ LOCK_CANDIDATES = (
     "SELECT instance_id FROM durably_inbox WHERE task_hub = ? AND visible_at <= ?"
     " ORDER BY visible_at, id LIMIT ?"
 )
+
+# For a worker that takes only some versions: the join with the instances is the price
+# of never offering the lock instances it would pass by (they would fill every window).
+_OF_VERSIONS = (
+    "SELECT m.instance_id FROM durably_inbox m JOIN durably_instances w"
+    " ON w.task_hub = m.task_hub AND w.instance_id = m.instance_id"
+    " WHERE m.task_hub = ? AND m.visible_at <= ?"
+    " AND (w.version_key IS NULL OR w.version_key {} ?)"
+    " ORDER BY m.visible_at, m.id LIMIT ?"
+)
+LOCK_CANDIDATES_OF_VERSION = _OF_VERSIONS.format("=")
+LOCK_CANDIDATES_UP_TO_VERSION = _OF_VERSIONS.format("<=")
 
 
 @functools.cache
