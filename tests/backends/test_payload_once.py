@@ -3,14 +3,17 @@ the ExecutionStarted in history leave it out, and every read puts it back."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import durably
-from durably.backends.base import Backend
+from durably.backends import open_backend
 from durably.backends.sql.backend import SqlBackend
 from durably.history import ExecutionStarted
+from tests import pg
 
 FIRST, SECOND = "a" * 200_000, "b" * 300_000
 app = durably.App()
@@ -38,9 +41,24 @@ def _stored(backend: SqlBackend, table: str, instance_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def test_an_orchestration_input_is_stored_once(backend: Backend) -> None:
-    if not isinstance(backend, SqlBackend):
-        pytest.skip("the memory store keeps objects, not stored copies")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlBackend]:
+    """A SQL store (the memory store keeps objects, not stored copies)."""
+    if request.param == "sqlite":
+        store = open_backend(f"sqlite:///{tmp_path / 'once.db'}")
+        assert isinstance(store, SqlBackend)
+        yield store
+        store.close()
+        return
+    url = pg.server_url()
+    with pg.fresh_schema(url, "once") as schema:
+        store = open_backend(pg.with_query(url, schema=schema))
+        assert isinstance(store, SqlBackend)
+        yield store
+        store.close()
+
+
+def test_an_orchestration_input_is_stored_once(backend: SqlBackend) -> None:
     client = durably.Client(backend)
     instance_id = client.start_new(twice, client_input=FIRST)
     assert _stored(backend, "durably_inbox", instance_id) < 1_000  # the start message
