@@ -13,8 +13,9 @@ _PARTS = re.compile(r"\d+|[^\W\d_]+")
 
 def version_key(version: str) -> str:
     """A text that sorts as the version does: part by part (numbers as numbers, "2.10"
-    after "2.9"; words as words), separators ignored. Made of ``0-9a-f`` only, so that
-    any database collation orders it as Python does."""
+    after "2.9"; words as words, after numbers), separators and case ignored, so "1.00"
+    is "1.0" and "2.0rc1" comes after "2.0". Made of ``0-9a-f`` only, so that any
+    database collation orders it as Python does."""
     parts = []
     for part in _PARTS.findall(version.lower()):
         if part.isdigit():
@@ -39,6 +40,5 @@ class VersionFilter:
     def admits(self, version: str | None) -> bool:
         if version is None:
             return True
-        if self.strict:
-            return version == self.version
-        return version_key(version) <= self.key
+        key = version_key(version)  # the store compares keys too: "1.00" is "1.0"
+        return key == self.key if self.strict else key <= self.key

@@ -125,3 +125,15 @@ def test_two_worker_processes_of_different_versions_share_a_store(tmp_path: Path
             file.close()
     for process, log in zip(workers, logs.values(), strict=True):
         assert process.returncode == 0, log.read_text()
+
+
+def test_versions_compare_part_by_part() -> None:
+    from durably.versions import VersionFilter, version_key
+
+    assert version_key("1.10") > version_key("1.9") > version_key("1.0")
+    assert version_key("1.00") == version_key("1.0") == version_key("1-0")
+    assert version_key("V1.0") == version_key("v1.0")
+    assert VersionFilter("1.0", strict=True).admits("1.00")  # as the store compares
+    assert not VersionFilter("1.0", strict=True).admits("1.1")
+    assert VersionFilter("2.0", strict=False).admits("1.99")
+    assert not VersionFilter("2.0", strict=False).admits("2.0.1")

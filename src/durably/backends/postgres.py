@@ -264,6 +264,10 @@ class PostgresBackend(SqlBackend):
             connection.close()  # a closed connection given back is replaced
             _DISCARDED.add(connection)
             self._pool.putconn(connection)
+            if time.monotonic() > deadline:  # dead on arrival, again and again
+                raise psycopg_pool.PoolTimeout(
+                    f"couldn't get a live connection in {self.reconnect_for:.2f} sec"
+                )
         try:
             with connection:
                 yield connection

@@ -51,7 +51,9 @@ class ResultDelivery:
         self._direct = direct_episodes
         self._stopping = stopping
         self._results: queue.SimpleQueue[Result | None] = queue.SimpleQueue()
-        # Results that found the queue full keep their slot until they are delivered.
+        # Results that found the queue full keep their slot until they are delivered, by
+        # the identity of their work item (a claim may reuse the message id of a result
+        # still waiting for its slot's return, for the activity that follows it).
         self._kept: set[int] = set()
         self._kept_lock = threading.Lock()
         self._in_flight: dict[int, ActivityWorkItem] = {}
@@ -114,7 +116,7 @@ class ResultDelivery:
         with self._kept_lock:
             keep = self._results.qsize() >= self._slots.size
             if keep:
-                self._kept.add(item.message_id)
+                self._kept.add(id(item))
         if not keep:
             self._slots.give(1)
         self._results.put((item, outcome))
@@ -143,8 +145,8 @@ class ResultDelivery:
                         self._deliver(batch)
                 finally:
                     with self._kept_lock:
-                        kept = [i for i, _ in batch if i.message_id in self._kept]
-                        self._kept.difference_update(i.message_id for i in kept)
+                        kept = [id(i) for i, _ in batch if id(i) in self._kept]
+                        self._kept.difference_update(kept)
                     if kept:
                         self._slots.give(len(kept))
 
