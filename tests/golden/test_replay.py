@@ -276,6 +276,18 @@ def test_a_failure_a_worker_imposed_is_checked_up_to_its_episode() -> None:
         durably.testing.replay(variant(bill_first), history)
 
 
+def test_a_worker_that_lacked_the_orchestrator_imposed_its_failure() -> None:
+    """A worker deployed without the orchestrator failed the instance: the history
+    replays against an app that has it (up to that failure)."""
+    store = MemoryBackend()
+    with durably.Worker(durably.App(), store=store, poll_interval=0.01) as worker:
+        durably.Client(store).start_new("checkout", "order-9", "order-9")
+        status = worker.client().wait_for_completion("order-9", timeout=30)
+        history = worker.client().get_history("order-9")
+    assert str(status.output).startswith("ValueError: no orchestrator named 'checkout'")
+    assert durably.testing.replay(app, history).runtime_status is Status.Running
+
+
 def test_a_history_cut_short_by_the_history_limit_replays_up_to_that_episode() -> None:
     capped = durably.App(max_history_events=10)
     capped.activity(charge)

@@ -40,9 +40,16 @@ Status = OrchestrationRuntimeStatus
 NO_HISTORY_LIMIT = 2**62
 """Replays here only read what the code does: they must never fail a history for length."""
 _IMPOSED_FAILURES = frozenset(
-    {"NonDeterministicOrchestrationError", "HistoryTooLongError", "PoisonWorkError"}
+    {
+        "NonDeterministicOrchestrationError",
+        "HistoryTooLongError",
+        "PoisonWorkError",
+        "VersionMismatchError",
+    }
 )
 """Failures a worker records without the orchestrator's code raising them."""
+_UNKNOWN_ORCHESTRATOR = "no orchestrator named "
+"""How a worker whose app lacks the orchestrator fails its instance (a ValueError)."""
 _SCHEDULED = (TaskScheduled, TimerCreated, SubOrchestrationInstanceCreated, EventSent)
 _ENDINGS = (ExecutionCompleted, ContinueAsNew)
 
@@ -221,7 +228,12 @@ def before_imposed_failure(events: list[HistoryEvent]) -> list[HistoryEvent]:
     if ending is None:
         return events
     failure = cast(ExecutionCompleted, events[ending]).failure_details
-    if failure is None or failure.error_type not in _IMPOSED_FAILURES:
+    if failure is None:
+        return events
+    unknown = failure.error_type == "ValueError" and failure.message.startswith(
+        _UNKNOWN_ORCHESTRATOR
+    )
+    if failure.error_type not in _IMPOSED_FAILURES and not unknown:
         return events
     begin = next(
         (i for i in range(ending, -1, -1) if isinstance(events[i], OrchestratorStarted)), 0

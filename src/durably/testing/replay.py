@@ -158,7 +158,8 @@ def replay(app: App, history: HistoryInput, *, name: str | None = None) -> Repla
     so far. Inputs of scheduled work and timer times are not compared (the worker does not
     compare them either). A history that ends in a failure durably imposed from outside
     the code (``NonDeterministicOrchestrationError``, ``HistoryTooLongError``,
-    ``PoisonWorkError``) is checked up to the episode that recorded it.
+    ``PoisonWorkError``, ``VersionMismatchError``, or "no orchestrator named ..." from a
+    worker whose app lacked it) is checked up to the episode that recorded it.
 
     Returns the :class:`ReplayReport` of a clean replay. Raises ``ValueError`` when
     ``history`` is not a history or the app has no orchestrator of that name, and
