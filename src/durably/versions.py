@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from durably.backends.base import InstanceRecord
 
 VersionMatch = Literal["none", "strict", "current_or_older"]
 VersionFailure = Literal["reject", "fail"]
@@ -25,20 +28,24 @@ def version_key(version: str) -> str:
     return "".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class VersionFilter:
-    """The instances a worker of ``version`` takes: those started without a version, and
-    those of its own version (``strict``) or of one not newer than its own."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceFilter:
+    """The instances a worker takes. By the version that started them, with ``version``:
+    those of that version (``strict``) or of it and older ones, and those without one;
+    by orchestrator name, with ``names``. ``None`` takes every one."""
 
-    version: str
-    strict: bool
+    version: str | None = None
+    strict: bool = False
+    names: frozenset[str] | None = None
 
     @property
-    def key(self) -> str:
-        return version_key(self.version)
+    def version_key(self) -> str | None:
+        return None if self.version is None else version_key(self.version)
 
-    def admits(self, version: str | None) -> bool:
-        if version is None:
+    def admits(self, record: InstanceRecord) -> bool:
+        if self.names is not None and record.name not in self.names:
+            return False
+        if self.version is None or record.version is None:
             return True
-        key = version_key(version)  # the store compares keys too: "1.00" is "1.0"
-        return key == self.key if self.strict else key <= self.key
+        key, mine = version_key(record.version), version_key(self.version)
+        return key == mine if self.strict else key <= mine  # as the store compares

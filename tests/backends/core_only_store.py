@@ -31,7 +31,7 @@ from durably.backends.base import (
 )
 from durably.errors import InstanceExistsError, InstanceNotFoundError, InvalidInstanceStateError
 from durably.history import ACTIVE_STATUSES, TERMINAL_STATUSES, HistoryEvent
-from durably.versions import VersionFilter
+from durably.versions import InstanceFilter
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -153,7 +153,7 @@ class CoreOnlyStore:
         lease: dt.timedelta,
         limit: int,
         instance_ids: Sequence[str] = (),
-        versions: VersionFilter | None = None,
+        only: InstanceFilter | None = None,
     ) -> list[OrchestrationWorkItem]:
         now_us, token = _us(now), uuid.uuid4().hex
         with self._data.lock:
@@ -167,9 +167,7 @@ class CoreOnlyStore:
             for _, _, instance_id in visible:
                 if len(picked) >= wanted:
                     break
-                admitted = versions is None or versions.admits(
-                    self._data.instances[instance_id].record.version
-                )
+                admitted = only is None or only.admits(self._data.instances[instance_id].record)
                 if instance_id not in picked and admitted and self._free(instance_id, now_us):
                     picked.append(instance_id)
             for instance_id in picked:

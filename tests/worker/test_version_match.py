@@ -3,6 +3,7 @@ versions it takes; the others wait for a worker that takes them, or fail."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -128,12 +129,27 @@ def test_two_worker_processes_of_different_versions_share_a_store(tmp_path: Path
 
 
 def test_versions_compare_part_by_part() -> None:
-    from durably.versions import VersionFilter, version_key
+    from durably.versions import InstanceFilter, version_key
 
     assert version_key("1.10") > version_key("1.9") > version_key("1.0")
     assert version_key("1.00") == version_key("1.0") == version_key("1-0")
     assert version_key("V1.0") == version_key("v1.0")
-    assert VersionFilter("1.0", strict=True).admits("1.00")  # as the store compares
-    assert not VersionFilter("1.0", strict=True).admits("1.1")
-    assert VersionFilter("2.0", strict=False).admits("1.99")
-    assert not VersionFilter("2.0", strict=False).admits("2.0.1")
+    assert _admits(InstanceFilter(version="1.0", strict=True), "1.00")  # as the store does
+    assert not _admits(InstanceFilter(version="1.0", strict=True), "1.1")
+    assert _admits(InstanceFilter(version="2.0"), "1.99")
+    assert not _admits(InstanceFilter(version="2.0"), "2.0.1")
+
+
+def _admits(only: Any, version: str) -> bool:
+    from durably.backends.base import InstanceRecord
+
+    record = InstanceRecord(
+        instance_id="i",
+        name="job",
+        execution_id="e",
+        runtime_status=durably.OrchestrationRuntimeStatus.Pending,
+        created_time=dt.datetime.now(dt.UTC),
+        last_updated_time=dt.datetime.now(dt.UTC),
+        version=version,
+    )
+    return bool(only.admits(record))

@@ -35,7 +35,7 @@ from durably.history import (
     TaskCompleted,
     TaskFailed,
 )
-from durably.versions import VersionFilter
+from durably.versions import InstanceFilter
 
 WorkKind = Literal["orchestration", "activity", "status"]
 """What a waiter waits for: orchestration messages, activity work, or instances reaching a
@@ -353,11 +353,11 @@ class Backend(Protocol):
         lease: _dt.timedelta,
         limit: int,
         instance_ids: Sequence[str] = (),
-        versions: VersionFilter | None = None,
+        only: InstanceFilter | None = None,
     ) -> list[OrchestrationWorkItem]:
         """Lock the free ones of ``instance_ids`` (messages or not), then up to ``limit``
         free instances with a visible message, oldest message first, of those
-        ``versions`` admits (all without it); each item carries its messages visible at
+        ``only`` admits (all without it); each item carries its messages visible at
         ``now`` (an expired lease counts as free) and its ``dequeue_count``, the leases
         since the instance's last commit, this one included."""
 
@@ -415,7 +415,7 @@ class FastPaths(Protocol):
         instance_ids: Sequence[str] = (),
         create: NewInstance | None = None,
         activities: Sequence[ActivityWorkItem] = (),
-        versions: VersionFilter | None = None,
+        only: InstanceFilter | None = None,
     ) -> EpisodeBatch:
         """Lock as :meth:`Backend.lock_next_orchestrations` (after creating ``create``, as
         :meth:`Backend.create_instance`, raising the same), run ``runner`` on the items

@@ -37,7 +37,7 @@ from durably.backends.base import (
     WorkKind,
 )
 from durably.history import HistoryEvent
-from durably.versions import VersionFilter
+from durably.versions import InstanceFilter
 
 Committed = tuple[list[str], list[ActivityWorkItem]]
 """What applying a batch of commits did: the ids whose lock was lost, the claimed work."""
@@ -67,7 +67,7 @@ def run_episodes_in_steps(
     instance_ids: Sequence[str] = (),
     create: NewInstance | None = None,
     activities: Sequence[ActivityWorkItem] = (),
-    versions: VersionFilter | None = None,
+    only: InstanceFilter | None = None,
 ) -> EpisodeBatch:
     """:meth:`FastPaths.run_episodes` made of core steps: create, lock, run the episodes,
     then ``commit`` them. If the runner or the commit raises, the leases are released
@@ -85,7 +85,7 @@ def run_episodes_in_steps(
         backend.create_instance(create)
         named.append(create.instance_id)
     items = backend.lock_next_orchestrations(
-        owner=owner, now=now, lease=lease, limit=limit, instance_ids=named, versions=versions
+        owner=owner, now=now, lease=lease, limit=limit, instance_ids=named, only=only
     )
     if not items:
         return EpisodeBatch()
@@ -144,7 +144,7 @@ class DerivedFastPaths:
         lease: _dt.timedelta,
         limit: int,
         instance_ids: Sequence[str] = (),
-        versions: VersionFilter | None = None,
+        only: InstanceFilter | None = None,
     ) -> list[OrchestrationWorkItem]:
         return self.core.lock_next_orchestrations(
             owner=owner,
@@ -152,7 +152,7 @@ class DerivedFastPaths:
             lease=lease,
             limit=limit,
             instance_ids=instance_ids,
-            versions=versions,
+            only=only,
         )
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
@@ -200,7 +200,7 @@ class DerivedFastPaths:
         instance_ids: Sequence[str] = (),
         create: NewInstance | None = None,
         activities: Sequence[ActivityWorkItem] = (),
-        versions: VersionFilter | None = None,
+        only: InstanceFilter | None = None,
     ) -> EpisodeBatch:
         """Create, lock, run and commit in steps; claims are not honoured (the activities
         go through the queue)."""
@@ -215,7 +215,7 @@ class DerivedFastPaths:
             instance_ids=instance_ids,
             create=create,
             activities=activities,
-            versions=versions,
+            only=only,
         )
 
     def commit_if_unchanged(

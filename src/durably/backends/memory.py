@@ -57,7 +57,7 @@ from durably.errors import (
     StoreError,
 )
 from durably.history import TERMINAL_STATUSES, HistoryEvent
-from durably.versions import VersionFilter
+from durably.versions import InstanceFilter
 
 
 class MemoryBackend:
@@ -160,7 +160,7 @@ class MemoryBackend:
         lease: _dt.timedelta,
         limit: int,
         instance_ids: Sequence[str] = (),
-        versions: VersionFilter | None = None,
+        only: InstanceFilter | None = None,
     ) -> list[OrchestrationWorkItem]:
         """Lock the free named instances, then up to ``limit`` with visible messages."""
         now_us, expires = to_micros(now), to_micros(now + lease)
@@ -179,7 +179,7 @@ class MemoryBackend:
                 if (
                     instance_id not in picked
                     and instance.lock.is_free(now_us)
-                    and (versions is None or versions.admits(instance.record.version))
+                    and (only is None or only.admits(instance.record))
                 ):
                     picked[instance_id] = instance
             return [i.lock_for(owner, now_us, expires) for i in picked.values()]
@@ -195,7 +195,7 @@ class MemoryBackend:
         instance_ids: Sequence[str] = (),
         create: NewInstance | None = None,
         activities: Sequence[ActivityWorkItem] = (),
-        versions: VersionFilter | None = None,
+        only: InstanceFilter | None = None,
     ) -> EpisodeBatch:
         """Lock, run the episodes (outside the store lock), commit honouring claims."""
 
@@ -214,7 +214,7 @@ class MemoryBackend:
             instance_ids=instance_ids,
             create=create,
             activities=activities,
-            versions=versions,
+            only=only,
         )
 
     def create_and_commit(

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -91,6 +92,21 @@ def main() -> None:
     show_default=True,
     help="What to do with the others: leave them to other workers, or fail them.",
 )
+@click.option(
+    "--unknown-function",
+    type=click.Choice(["fail", "wait"]),
+    default="fail",
+    show_default=True,
+    help="Work of an orchestrator or activity the app lacks: fail it, or leave it to"
+    " a worker that has it (a rolling deploy).",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="With --unknown-function wait: seconds before such work fails after all.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every episode at debug level.")
 @command
 def worker(
@@ -100,6 +116,8 @@ def worker(
     stop_timeout: float,
     version_match: VersionMatch,
     version_failure: VersionFailure,
+    unknown_function: Literal["fail", "wait"],
+    grace: float,
     verbose: bool,
     store: str | None,
 ) -> None:
@@ -126,6 +144,8 @@ def worker(
         retention_days=retention_days,
         version_match=version_match,
         version_failure=version_failure,
+        unknown_function=unknown_function,
+        grace=grace,
     )
     version = f", version {app.version}" if app.version else ""
     console.print(

@@ -37,7 +37,7 @@ from durably.testing._contract_kit import (
     seconds,
     start,
 )
-from durably.versions import VersionFilter
+from durably.versions import InstanceFilter
 
 CHECKS, _check = registry()
 
@@ -49,17 +49,20 @@ def check_a_lock_takes_only_the_versions_it_admits(factory: StoreFactory) -> Non
         backend.create_instance(start(instance_id, version=version))
     assert backend.get_instance("new").version == "2.10"  # type: ignore[union-attr]
 
-    def taken(versions: VersionFilter) -> set[str]:
+    def taken(only: InstanceFilter) -> set[str]:
         items = backend.lock_next_orchestrations(
-            owner="w", now=T0, lease=LEASE, limit=10, versions=versions
+            owner="w", now=T0, lease=LEASE, limit=10, only=only
         )
         for item in items:
             backend.abandon_orchestration(item)
         return {item.instance.instance_id for item in items}
 
-    assert taken(VersionFilter("2.0", strict=True)) == {"v2", "none"}
-    assert taken(VersionFilter("2.0", strict=False)) == {"old", "v2", "none"}
-    assert taken(VersionFilter("2.10", strict=False)) == {"old", "v2", "new", "none"}
+    assert taken(InstanceFilter(version="2.0", strict=True)) == {"v2", "none"}
+    assert taken(InstanceFilter(version="2.0")) == {"old", "v2", "none"}
+    assert taken(InstanceFilter(version="2.10")) == {"old", "v2", "new", "none"}
+    assert taken(InstanceFilter(names=frozenset({"other"}))) == set()
+    both = InstanceFilter(version="2.0", strict=True, names=frozenset({"orch", "other"}))
+    assert taken(both) == {"v2", "none"}
     assert locked_ids(backend) == ["old", "v2", "new", "none"]  # no filter: every one
 
 

@@ -24,6 +24,7 @@ from durably.backends.base import (
     EpisodeBatch,
     FastBackend,
     InboxMessage,
+    InstanceQuery,
     NewInstance,
     OrchestrationCommit,
     OrchestrationWorkItem,
@@ -38,7 +39,7 @@ from durably.errors import (
     VersionMismatchError,
 )
 from durably.history import OrchestrationRuntimeStatus, TaskCompleted, TaskFailed
-from durably.versions import VersionFilter
+from durably.versions import InstanceFilter
 from durably.worker.cache import ExecutorCache
 from durably.worker.episode import ClaimActivities, build_commit, consume_only, hand_back
 from durably.worker.management import rewind_commit, rewind_requested, terminate_children
@@ -87,14 +88,28 @@ class OrchestrationDispatcher:
         hand_off: ActivityHandOff | None = None,
         unlocked_commits: bool = True,
         max_dequeue_count: int = 5,
-        versions: VersionFilter | None = None,
+        versions: InstanceFilter | None = None,
         reject: bool = True,
+        known_only: bool = False,
     ) -> None:
         self._app = app
-        # The instances this worker takes; the others are left to other workers (the
-        # store does not offer them: reject) or failed (not reject).
+        # The versions this worker takes; the others are left to other workers (the
+        # store does not offer them: reject) or failed (not reject). With known_only,
+        # the store offers only instances of orchestrators the app has.
         self._versions = versions
         self._reject = reject
+        self._known_only = known_only
+        version = versions if versions is not None and reject else None
+        names = frozenset(app.orchestrators) if known_only else None
+        self._only = (
+            None
+            if version is None and names is None
+            else InstanceFilter(
+                version=version.version if version else None,
+                strict=version.strict if version else False,
+                names=names,
+            )
+        )
         self._unlocked = unlocked_commits
         self._max_dequeue_count = max_dequeue_count
         self._backend = backend
@@ -113,6 +128,53 @@ class OrchestrationDispatcher:
     @property
     def cached_instances(self) -> int:
         return len(self._cache)
+
+    def fail_unknown(self, now: _dt.datetime, grace: _dt.timedelta) -> int:
+        """Fail the instances of orchestrators this app lacks whose work has waited
+        longer than ``grace`` for a worker that knows them (``unknown_function="wait"``);
+        how many. Their oldest waiting message tells how long (a timer's is its fire
+        time); one with nothing waiting is left alone."""
+        active = frozenset({Status.Pending, Status.Running})
+        failed, token = 0, None
+        while True:
+            page = self._backend.list_instances(
+                InstanceQuery(runtime_status=active, page_size=500, continuation_token=token)
+            )
+            names = self._app.orchestrators
+            overdue = [
+                r.instance_id
+                for r in page.instances
+                if r.name not in names and now - r.last_updated_time > grace
+            ]
+            if overdue:
+                failed += self._fail_overdue(overdue, now, grace)
+            token = page.continuation_token
+            if token is None:
+                return failed
+
+    def _fail_overdue(
+        self, instance_ids: Sequence[str], now: _dt.datetime, grace: _dt.timedelta
+    ) -> int:
+        items = self._backend.lock_next_orchestrations(
+            owner=self._owner, now=now, lease=self._lease, limit=0, instance_ids=instance_ids
+        )
+        commits = []
+        for item in items:
+            waiting = [m.event.timestamp for m in item.messages]
+            if waiting and now - min(waiting) > grace:
+                name = item.instance.name
+                error = ValueError(
+                    f"no orchestrator named {name!r} on any worker within the grace period"
+                    f" ({grace.total_seconds():g} s, unknown_function='wait')"
+                )
+                commits.append(self._failed(item, now, error))
+            else:
+                self._backend.abandon_orchestration(item)
+        lost = self._backend.commit_orchestrations(commits) if commits else []
+        for commit in commits:
+            if commit.work_item.instance.instance_id not in lost:
+                _log_committed(commit)
+        return len(commits) - len(lost)
 
     def sweep_cache(self, now: _dt.datetime) -> None:
         """Drop the cached executors idle past ``cache_idle``. Each commit does it too; a
@@ -269,7 +331,7 @@ class OrchestrationDispatcher:
                 create=create,
                 # Results of leases lost meanwhile are not applied here (the inbox drops them).
                 activities=[activity for results in direct.values() for activity, _ in results],
-                versions=self._versions if self._reject else None,
+                only=self._only,
             )
         except Exception as exc:
             with self._running:
@@ -388,7 +450,9 @@ class OrchestrationDispatcher:
             self._cache.take(instance.instance_id)
             executor = self._new_executor(instance.name, instance.instance_id)
             return rewind_commit(item, request, executor, self._backend, now), executor
-        if self._versions is not None and not self._versions.admits(instance.version):
+        if self._known_only and instance.name not in self._app.orchestrators:
+            return hand_back(item), None  # named by a path that does not filter
+        if self._versions is not None and not self._versions.admits(instance):
             if self._reject:  # taken in a race with the commit that changed its version
                 return hand_back(item), None
             raise VersionMismatchError(

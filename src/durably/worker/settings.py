@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
+from typing import Literal
 
 from durably.versions import VersionFailure, VersionMatch
 
@@ -28,8 +29,15 @@ class WorkerSettings:
     max_dequeue_count: int = 5
     version_match: VersionMatch = "none"
     version_failure: VersionFailure = "reject"
+    unknown_function: Literal["fail", "wait"] = "fail"
+    grace: float = 300.0
 
     def __post_init__(self) -> None:
+        if self.unknown_function not in ("fail", "wait"):
+            raise ValueError(
+                f"unknown_function must be 'fail' or 'wait', got {self.unknown_function!r}"
+            )
+        _seconds("grace", self.grace)
         if self.version_match not in ("none", "strict", "current_or_older"):
             raise ValueError(
                 "version_match must be 'none', 'strict' or 'current_or_older',"
@@ -52,6 +60,10 @@ class WorkerSettings:
                 raise ValueError(f"retention_days must not be negative, got {self.retention_days}")
         if not isinstance(self.direct_episodes, bool):
             raise ValueError(f"direct_episodes must be True or False, got {self.direct_episodes!r}")
+
+    @property
+    def grace_period(self) -> _dt.timedelta:
+        return _dt.timedelta(seconds=self.grace)
 
     @property
     def lease(self) -> _dt.timedelta:

@@ -16,13 +16,14 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Literal
 
 from durably.app import App
 from durably.backends.base import ActivityWorkItem, Backend, InstanceQuery, NewInstance
 from durably.backends.derived import DerivedFastPaths
 from durably.client import Client, connect
 from durably.history import TERMINAL_STATUSES
-from durably.versions import VersionFailure, VersionFilter, VersionMatch
+from durably.versions import InstanceFilter, VersionFailure, VersionMatch
 from durably.worker.activities import ActivityDispatcher
 from durably.worker.client import WorkerClient
 from durably.worker.delivery import ResultDelivery
@@ -59,7 +60,10 @@ class Worker:
     or an older one; instances without a version go to any worker. ``version_failure``
     says what happens to the others: ``"reject"`` (default) leaves them to a worker that
     takes them (this one is never offered them), ``"fail"`` fails them with
-    ``VersionMismatchError``.
+    ``VersionMismatchError``. ``unknown_function`` says what to do with the work of an
+    orchestrator or activity the app lacks: ``"fail"`` (default) fails it at once,
+    ``"wait"`` leaves it to a worker that has it (a rolling deploy) and fails it only once
+    it has waited ``grace`` seconds (300 by default).
     A setting that cannot work raises ``ValueError`` naming it; ``settings`` holds them.
     """
 
@@ -80,6 +84,8 @@ class Worker:
         max_dequeue_count: int = 5,
         version_match: VersionMatch = "none",
         version_failure: VersionFailure = "reject",
+        unknown_function: Literal["fail", "wait"] = "fail",
+        grace: float = 300.0,
     ) -> None:
         self.settings = settings = WorkerSettings(
             activity_concurrency=activity_concurrency,
@@ -94,8 +100,13 @@ class Worker:
             max_dequeue_count=max_dequeue_count,
             version_match=version_match,
             version_failure=version_failure,
+            unknown_function=unknown_function,
+            grace=grace,
         )
         versions = _version_filter(app, settings.version_match)
+        waits = settings.unknown_function == "wait"
+        self._unknown_since: dict[int, float] = {}  # activity request -> first seen here
+        self._swept = time.monotonic()
         self.app = app
         self._owns_backend = not isinstance(store, Backend)
         self.backend = connect(store, app)
@@ -118,6 +129,7 @@ class Worker:
             max_dequeue_count=settings.max_dequeue_count,
             versions=versions,
             reject=settings.version_failure == "reject",
+            known_only=waits,
         )
         self.activities = ActivityDispatcher(
             app,
@@ -136,7 +148,7 @@ class Worker:
             slots=self._slots,
             # A result's episode runs where the activity ran: on a worker that takes
             # only some versions, it goes through the inbox to one that takes it.
-            direct_episodes=settings.direct_episodes and versions is None,
+            direct_episodes=settings.direct_episodes and versions is None and not waits,
             stopping=self._supervisor.stopping,
         )
         self._pool: ThreadPool | None = None
@@ -233,6 +245,7 @@ class Worker:
         ran = self.orchestrations.run_once(now)
         if ran == 0:
             self.orchestrations.sweep_cache(now)
+            self._fail_unknown(now)
         if ran < self.settings.orchestration_batch_size:
             self.backend.wait_for_work("orchestration", self.settings.poll_interval)
 
@@ -259,7 +272,41 @@ class Worker:
         for item in items:
             self._run_or_hand_back(item)
 
+    def _fail_unknown(self, now: _dt.datetime) -> None:
+        """With ``unknown_function="wait"``, now and then (idle), fail the instances of
+        orchestrators the app lacks that waited past the grace period for another
+        worker."""
+        settings = self.settings
+        every = max(settings.grace / 4, settings.poll_interval)
+        if settings.unknown_function != "wait" or time.monotonic() - self._swept < every:
+            return
+        self._swept = time.monotonic()
+        self.orchestrations.fail_unknown(now, settings.grace_period)
+
+    def _waits(self, item: ActivityWorkItem) -> bool:
+        """With ``unknown_function="wait"``, hand back (visible again a little later) an
+        activity the app lacks, for a worker that has it, until the grace period since
+        this worker first saw it has passed: then it runs here, and fails as unknown."""
+        settings = self.settings
+        if settings.unknown_function != "wait" or item.name in self.app.activities:
+            return False
+        now = time.monotonic()
+        if len(self._unknown_since) > 10_000:  # forget requests long gone
+            self._unknown_since = {
+                k: t for k, t in self._unknown_since.items() if now - t < 2 * settings.grace
+            }
+        first = self._unknown_since.setdefault(item.message_id, now)
+        if now - first >= settings.grace:
+            del self._unknown_since[item.message_id]
+            return False
+        self._slots.give(1)
+        later = _now() + _dt.timedelta(seconds=min(settings.grace, 2.0))
+        self.backend.abandon_activity(item, visible_at=later)
+        return True
+
     def _run_or_hand_back(self, item: ActivityWorkItem) -> None:
+        if self._waits(item):
+            return
         try:
             self._run_activity(item)
         except RuntimeError:  # the pool is shut down: we are stopping
@@ -299,9 +346,9 @@ class Worker:
                 return
 
 
-def _version_filter(app: App, match: VersionMatch) -> VersionFilter | None:
+def _version_filter(app: App, match: VersionMatch) -> InstanceFilter | None:
     if match == "none":
         return None
     if app.version is None:
         raise ValueError(f"version_match={match!r} needs an app version: App(version=...)")
-    return VersionFilter(app.version, strict=match == "strict")
+    return InstanceFilter(version=app.version, strict=match == "strict")

@@ -49,7 +49,7 @@ from durably.backends.sql.dialect import Cursor, Dialect, Disconnected, Refused
 from durably.backends.sql.tx import Tx
 from durably.errors import InstanceNotFoundError
 from durably.history import HistoryEvent
-from durably.versions import VersionFilter
+from durably.versions import InstanceFilter
 
 log = logging.getLogger("durably.backends")
 
@@ -224,7 +224,7 @@ class SqlBackend:
         lease: _dt.timedelta,
         limit: int,
         instance_ids: Sequence[str] = (),
-        versions: VersionFilter | None = None,
+        only: InstanceFilter | None = None,
     ) -> list[OrchestrationWorkItem]:
         """Lease the free named instances, then up to ``limit`` with visible messages."""
         # Sorted: workers taking overlapping sets take row locks in one order.
@@ -234,7 +234,7 @@ class SqlBackend:
                 if limit <= 0 or not picking.has_orchestration_work(tx, now):
                     return []
         with self._write(durable=False) as tx:
-            return picking.lock(tx, named, owner, now, lease, limit, versions=versions)
+            return picking.lock(tx, named, owner, now, lease, limit, only=only)
 
     def commit_orchestrations(self, commits: Sequence[OrchestrationCommit]) -> list[str]:
         """Apply the commits in one transaction; the ids whose lease was lost."""
@@ -298,7 +298,7 @@ class SqlBackend:
         instance_ids: Sequence[str] = (),
         create: NewInstance | None = None,
         activities: Sequence[ActivityWorkItem] = (),
-        versions: VersionFilter | None = None,
+        only: InstanceFilter | None = None,
     ) -> EpisodeBatch:
         """Hold, run and commit in one durable transaction: one commit per batch of steps.
 
@@ -316,12 +316,12 @@ class SqlBackend:
         # leaves its count behind). Beside named ones (the caller's own activity results,
         # or a new instance) they are held in the same transaction, uncounted: only those
         # no lease has taken since their last commit, so a suspect is left to the loop.
-        leased = [] if named else self._lease_others(owner, now, lease, limit, versions)
+        leased = [] if named else self._lease_others(owner, now, lease, limit, only)
         if not named and not leased:
             return EpisodeBatch()
         try:
             with self._write(prompt=create is not None) as tx:
-                items = self._hold(tx, named, leased, now, limit, create, activities, versions)
+                items = self._hold(tx, named, leased, now, limit, create, activities, only)
                 if not items:
                     return EpisodeBatch()
                 claims: Claimed = []
@@ -340,12 +340,12 @@ class SqlBackend:
         now: _dt.datetime,
         lease: _dt.timedelta,
         limit: int,
-        versions: VersionFilter | None,
+        only: InstanceFilter | None,
     ) -> list[OrchestrationWorkItem]:
         if limit <= 0:
             return []
         with self._write(durable=False) as tx:
-            return picking.lock(tx, (), owner, now, lease, limit, versions=versions)
+            return picking.lock(tx, (), owner, now, lease, limit, only=only)
 
     def _hold(
         self,
@@ -356,7 +356,7 @@ class SqlBackend:
         limit: int,
         create: NewInstance | None,
         activities: Sequence[ActivityWorkItem],
-        versions: VersionFilter | None,
+        only: InstanceFilter | None,
     ) -> list[OrchestrationWorkItem]:
         """Hold ``create`` (created now), the free ones of ``named`` (those whose
         ``activities`` are still leased) with up to ``limit`` uncounted others, or
@@ -370,7 +370,7 @@ class SqlBackend:
                 items.append(created)
                 named.remove(create.instance_id)
         if named:
-            items += picking.hold(tx, named, now, limit, activities, versions)
+            items += picking.hold(tx, named, now, limit, activities, only)
         return items + picking.hold_leased(tx, leased, now)
 
     def _give_back(self, leased: Sequence[OrchestrationWorkItem]) -> None:

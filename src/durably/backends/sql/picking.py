@@ -18,7 +18,7 @@ from durably.backends.base import ActivityWorkItem, OrchestrationWorkItem
 from durably.backends.sql import rows
 from durably.backends.sql import statements as q
 from durably.backends.sql.tx import Tx
-from durably.versions import VersionFilter
+from durably.versions import InstanceFilter
 
 CANDIDATE_WINDOW = 16
 """Message rows read per wanted instance when picking work: the select walks the inbox
@@ -46,16 +46,16 @@ def lock(
     limit: int,
     *,
     excluded: Sequence[str] = (),
-    versions: VersionFilter | None = None,
+    only: InstanceFilter | None = None,
 ) -> list[OrchestrationWorkItem]:
     """Lease the free ones of ``named``, then up to ``limit`` other free instances with
-    visible messages (oldest message first, none of ``excluded``, only of ``versions``),
+    visible messages (oldest message first, none of ``excluded``, those ``only`` admits),
     all under one token; each lease counts a delivery."""
     token = uuid.uuid4().hex
     leased = (owner, token, to_micros(now + lease))
     items = _take_then_read(tx, list(named), now, None, leased, token) if named else []
     if limit > 0:
-        (found,) = tx.together([_candidates_query(tx, now, limit, versions)])
+        (found,) = tx.together([_candidates_query(tx, now, limit, only)])
         others = _candidates(found, [*named, *excluded], limit)
         items += _take_then_read(tx, others, now, limit, leased, token)
     return items
@@ -82,7 +82,7 @@ def hold(
     now: _dt.datetime,
     limit: int,
     activities: Sequence[ActivityWorkItem] = (),
-    versions: VersionFilter | None = None,
+    only: InstanceFilter | None = None,
 ) -> list[OrchestrationWorkItem]:
     """Hold the free ones of ``named``, then up to ``limit`` other instances with visible
     messages, oldest message first, of those no lease has taken since their last commit
@@ -101,7 +101,7 @@ def hold(
         ids = [a.message_id for a in activities]
         queries.append((q.hold_activities(len(ids)), (tx.hub, *ids)))
     if limit > 0:
-        queries.append(_candidates_query(tx, now, limit, versions))
+        queries.append(_candidates_query(tx, now, limit, only))
     results = tx.together(queries)
     items = rows.work_items(named, results[0], results[1], None) if named else []
     if activities:
@@ -142,13 +142,15 @@ def _take_then_read(
 
 
 def _candidates_query(
-    tx: Tx, now: _dt.datetime, limit: int, versions: VersionFilter | None
+    tx: Tx, now: _dt.datetime, limit: int, only: InstanceFilter | None
 ) -> tuple[str, tuple[Any, ...]]:
     window = limit * CANDIDATE_WINDOW
-    if versions is None:
+    if only is None:
         return q.LOCK_CANDIDATES, (tx.hub, to_micros(now), window)
-    statement = q.LOCK_CANDIDATES_OF_VERSION if versions.strict else q.LOCK_CANDIDATES_UP_TO_VERSION
-    return statement, (tx.hub, to_micros(now), versions.key, window)
+    key, names = only.version_key, sorted(only.names or ())
+    compare = None if key is None else ("=" if only.strict else "<=")
+    statement = q.lock_candidates_taken(compare, len(names))
+    return statement, (tx.hub, to_micros(now), *([key] if key else []), *names, window)
 
 
 def _candidates(found: list[tuple[Any, ...]], excluded: Sequence[str], limit: int) -> list[str]:

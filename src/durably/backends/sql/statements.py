@@ -130,17 +130,24 @@ LOCK_CANDIDATES = (
     " ORDER BY visible_at, id LIMIT ?"
 )
 
-# For a worker that takes only some versions: the join with the instances is the price
-# of never offering the lock instances it would pass by (they would fill every window).
-_OF_VERSIONS = (
-    "SELECT m.instance_id FROM durably_inbox m JOIN durably_instances w"
-    " ON w.task_hub = m.task_hub AND w.instance_id = m.instance_id"
-    " WHERE m.task_hub = ? AND m.visible_at <= ?"
-    " AND (w.version_key IS NULL OR w.version_key {} ?)"
-    " ORDER BY m.visible_at, m.id LIMIT ?"
-)
-LOCK_CANDIDATES_OF_VERSION = _OF_VERSIONS.format("=")
-LOCK_CANDIDATES_UP_TO_VERSION = _OF_VERSIONS.format("<=")
+
+@functools.cache
+def lock_candidates_taken(version_compare: str | None, names: int) -> str:
+    """:data:`LOCK_CANDIDATES` for a worker that takes only some instances: of versions
+    whose key compares so (``=`` or ``<=``) to a given one, and of ``names`` orchestrator
+    names. The join with the instances is the price of never offering the lock instances
+    it would pass by (they would fill every window)."""
+    conditions = ""
+    if version_compare is not None:
+        conditions += f" AND (w.version_key IS NULL OR w.version_key {version_compare} ?)"
+    if names:
+        conditions += f" AND w.name IN ({marks(names)})"
+    return (
+        "SELECT m.instance_id FROM durably_inbox m JOIN durably_instances w"
+        " ON w.task_hub = m.task_hub AND w.instance_id = m.instance_id"
+        f" WHERE m.task_hub = ? AND m.visible_at <= ?{conditions}"
+        " ORDER BY m.visible_at, m.id LIMIT ?"
+    )
 
 
 @functools.cache
