@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -14,6 +15,7 @@ VersionFailure = Literal["reject", "fail"]
 _PARTS = re.compile(r"\d+|[^\W\d_]+")
 
 
+@functools.lru_cache(maxsize=1024)
 def version_key(version: str) -> str:
     """A text that sorts as the version does: part by part (numbers as numbers, "2.10"
     after "2.9"; words as words, after numbers), separators and case ignored, so "1.00"
@@ -37,6 +39,18 @@ class InstanceFilter:
     version: str | None = None
     strict: bool = False
     names: frozenset[str] | None = None
+
+    @classmethod
+    def taken_by(
+        cls, versions: InstanceFilter | None, names: frozenset[str] | None
+    ) -> InstanceFilter | None:
+        """The filter of the store for a worker that takes ``versions`` (None: any) and
+        orchestrators of ``names`` (None: any); None when it takes every instance."""
+        if versions is None and names is None:
+            return None
+        version = versions.version if versions is not None else None
+        strict = versions.strict if versions is not None else False
+        return cls(version=version, strict=strict, names=names)
 
     @property
     def version_key(self) -> str | None:

@@ -35,11 +35,9 @@ import datetime as _dt
 import hashlib
 import logging
 import re
-import select
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Self, TypeVar
@@ -52,6 +50,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from durably.backends import _pg_pipeline
 from durably.backends._codec import to_micros
+from durably.backends._pg_connections import live_connection, server_away
 from durably.backends._pg_listen import Listener, channel_name, encode_payload
 from durably.backends.base import (
     ActivityWorkItem,
@@ -179,7 +178,7 @@ class PostgresBackend(SqlBackend):
             try:
                 return self._migrate_once()
             except psycopg.OperationalError as exc:
-                if not _server_away(exc) or time.monotonic() + pause > deadline:
+                if not server_away(exc) or time.monotonic() + pause > deadline:
                     raise StoreError(f"cannot open PostgreSQL store {self.where}: {exc}") from exc
                 if pause == 0.1:
                     log.warning("PostgreSQL store %s is unreachable, retrying: %s", self.where, exc)
@@ -236,43 +235,8 @@ class PostgresBackend(SqlBackend):
         ):
             yield SerialCursor(cursor)
 
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A live connection of the pool for the block, committed at its end (rolled
-        back if it raises) and given back.
-
-        Dead connections (after a restart every idle one is) are discarded one after
-        the other without a pause, and while the pool has none ready the wait is cut
-        into slices, each asking the pool to connect again: the pool's own check
-        sleeps longer after each dead connection (a call could wait its whole timeout
-        for a server that came back seconds ago), and a pool that gave up connecting
-        while the server was away does not try again by itself.
-        """
-        deadline = time.monotonic() + self.reconnect_for
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                connection = self._pool.getconn(timeout=max(min(remaining, 1.0), 0.001))
-            except psycopg_pool.PoolTimeout:
-                if remaining <= 1.0:
-                    raise psycopg_pool.PoolTimeout(
-                        f"couldn't get a connection after {self.reconnect_for:.2f} sec"
-                    ) from None
-                continue
-            if _alive(connection):
-                break
-            connection.close()  # a closed connection given back is replaced
-            _DISCARDED.add(connection)
-            self._pool.putconn(connection)
-            if time.monotonic() > deadline:  # dead on arrival, again and again
-                raise psycopg_pool.PoolTimeout(
-                    f"couldn't get a live connection in {self.reconnect_for:.2f} sec"
-                )
-        try:
-            with connection:
-                yield connection
-        finally:
-            self._pool.putconn(connection)
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return live_connection(self._pool, self.reconnect_for)
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
@@ -497,20 +461,6 @@ def _connect_kwargs(params: dict[str, Any], schema: str | None) -> dict[str, Any
     return kwargs
 
 
-_BUSY_SERVER = ("the database system is", "too many clients", "remaining connection slots")
-"""What a server that answers a connection says when it is away only for now (shutting
-down, starting up, in recovery, full). libpq gives no SQLSTATE for a failed connection:
-its message is all there is."""
-
-
-def _server_away(exc: psycopg.OperationalError) -> bool:
-    """Whether connecting failed because the server is away for now: no answer at all
-    (refused, unreachable, timed out), or an answer that says so. A login it refused or
-    a database it does not have is no reason to wait."""
-    message = str(exc)
-    return "FATAL:" not in message or any(busy in message for busy in _BUSY_SERVER)
-
-
 def _listener_name(params: dict[str, Any]) -> str:
     return f"{params.get('application_name') or 'durably'}-listener"[:63]
 
@@ -525,35 +475,3 @@ def _schema_version(tx: Tx) -> int:
     if not row or not row[0]:
         return 0
     return schema_version(tx)
-
-
-class _QuietDiscards(logging.Filter):
-    """psycopg_pool warns of every closed connection given back to it. One durably
-    found dead before use and closed on purpose is expected (every idle connection is
-    after a restart): that warning is dropped, the pool's others are kept."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        return not (args and isinstance(args[0], psycopg.Connection) and args[0] in _DISCARDED)
-
-
-_DISCARDED: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
-logging.getLogger("psycopg.pool").addFilter(_QuietDiscards())
-
-
-def _alive(connection: psycopg.Connection[Any]) -> bool:
-    """Whether an idle connection can be lent: no round trip, just the socket.
-
-    An idle connection has nothing to read unless the server said goodbye (a restart or
-    ``pg_terminate_backend`` sends an error and closes the socket). A rare asynchronous
-    notice would make us drop a good connection: a cheap reconnect, never a failed call.
-    """
-    return not (connection.closed or connection.broken or _readable(connection.fileno()))
-
-
-def _readable(fd: int) -> bool:
-    if hasattr(select, "poll"):  # not limited to descriptors below FD_SETSIZE
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        return bool(poller.poll(0))
-    return bool(select.select([fd], [], [], 0)[0])  # Windows

@@ -25,6 +25,7 @@ from durably.history import (
     ContinueAsNew,
     EventSent,
     ExecutionCompleted,
+    FailureDetails,
     GenericEvent,
     HistoryEvent,
     OrchestrationRuntimeStatus,
@@ -124,4 +125,11 @@ def history_too_long(length: int, limit: int) -> HistoryTooLongError:
         f"this episode would bring the execution's history to {length:,} events, over the "
         f"limit of {limit:,} (max_history_events): call context.continue_as_new to go on "
         "with a fresh history"
+    )
+
+
+def failure_completion(error: BaseException) -> CompleteOrchestration:
+    """The completion of an execution that fails with ``error``."""
+    return CompleteOrchestration(
+        task_id=-1, status=Status.Failed, failure_details=FailureDetails.from_exception(error)
     )

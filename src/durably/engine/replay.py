@@ -26,9 +26,9 @@ from durably.engine.nondeterminism import ScheduledEvent, check_scheduled
 from durably.engine.recording import (
     action_event,
     completion_event,
+    failure_completion,
     history_too_long,
     output_text,
-    patch_marker,
     patch_markers,
 )
 from durably.engine.state import OrchestrationState
@@ -44,7 +44,6 @@ from durably.history import (
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
-    FailureDetails,
     GenericEvent,
     HistoryEvent,
     OrchestrationRuntimeStatus,
@@ -152,10 +151,8 @@ class OrchestrationExecutor:
             if self._apply(event, replaying=False):
                 recorded.append(event)
         actions = self._take_new_actions()
-        state = self._state
-        if state is not None and state.new_patches:
-            recorded.extend(patch_marker(name, now) for name in state.new_patches)
-            state.new_patches.clear()
+        if self._state is not None:
+            recorded.extend(self._state.take_patch_markers(now))
         # The events below, the completion's included: is there room for them?
         length = self._position + len(recorded) + len(actions) + 2
         if length > self._max_history_events and self._completion is None:
@@ -179,7 +176,7 @@ class OrchestrationExecutor:
     def fail(self, error: BaseException) -> None:
         """Fail the instance from outside (nondeterminism found, unknown orchestrator...)."""
         self._close()
-        self._completion = _failed(error)
+        self._completion = failure_completion(error)
 
     # -- event application -------------------------------------------------------
     def _apply(self, event: AnyHistoryEvent, *, replaying: bool) -> bool:
@@ -380,7 +377,7 @@ class OrchestrationExecutor:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit too, as in _step
-            self._completion = _failed(exc)
+            self._completion = failure_completion(exc)
             return False
         if inspect.isgenerator(outcome):
             self._generator = outcome
@@ -412,11 +409,11 @@ class OrchestrationExecutor:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit too: it fails the instance, never hangs it
-            self._completion = _failed(exc)
+            self._completion = failure_completion(exc)
             return
         if not isinstance(yielded, Task):
             self._close()
-            self._completion = _failed(
+            self._completion = failure_completion(
                 TypeError(
                     f"orchestrators must yield tasks (call_activity, create_timer, task_all, "
                     f"...), got {type(yielded).__name__}: {yielded!r}"
@@ -442,7 +439,7 @@ class OrchestrationExecutor:
         try:
             text = payload.dumps(result, what="orchestrator output", limit=state.max_payload_bytes)
         except (TypeError, PayloadTooLargeError) as exc:
-            self._completion = _failed(exc)
+            self._completion = failure_completion(exc)
             return
         self._completion = CompleteOrchestration(task_id=-1, status=Status.Completed, result=text)
 
@@ -500,9 +497,3 @@ def _completed_task_id(event: _Message) -> int | None:
             return None
         case _:
             assert_never(event)
-
-
-def _failed(error: BaseException) -> CompleteOrchestration:
-    return CompleteOrchestration(
-        task_id=-1, status=Status.Failed, failure_details=FailureDetails.from_exception(error)
-    )

@@ -16,7 +16,9 @@ from typing import Any
 
 from durably import payload
 from durably.actions import AnyAction
+from durably.engine.recording import patch_marker
 from durably.engine.tasks import AtomicTask, ExternalEventTask, TimerTask
+from durably.history import GenericEvent
 
 
 @dataclass(slots=True, kw_only=True)
@@ -51,6 +53,12 @@ class OrchestrationState:
     new_patches: list[str] = field(default_factory=list)
     """Patches first taken in this episode, for its history."""
     """How many ``new_uuid()`` calls the execution made."""
+
+    def take_patch_markers(self, now: _dt.datetime) -> list[GenericEvent]:
+        """The history notes of the patches first taken in this episode (then none)."""
+        markers = [patch_marker(name, now) for name in self.new_patches]
+        self.new_patches.clear()
+        return markers
 
     def take_task_id(self) -> int:
         """The next task id: tasks are numbered in call order, so replay gives the same ids."""

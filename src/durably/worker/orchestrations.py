@@ -11,15 +11,12 @@ import datetime as _dt
 import functools
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from durably import payload
 from durably.app import App
 from durably.backends.base import (
-    ActivityClaim,
     ActivityWorkItem,
     EpisodeBatch,
     FastBackend,
@@ -41,35 +38,13 @@ from durably.errors import (
 from durably.history import OrchestrationRuntimeStatus, TaskCompleted, TaskFailed
 from durably.versions import InstanceFilter
 from durably.worker.cache import ExecutorCache
+from durably.worker.claims import ActivityHandOff, Claims
 from durably.worker.episode import ClaimActivities, build_commit, consume_only, hand_back
 from durably.worker.management import rewind_commit, rewind_requested, terminate_children
 
 log = logging.getLogger("durably.worker")
 Status = OrchestrationRuntimeStatus
 Result = tuple[ActivityWorkItem, TaskCompleted | TaskFailed]
-
-
-class ActivitySlots(Protocol):
-    """Free places in the worker's activity pool."""
-
-    def take_now(self, wanted: int) -> int:
-        """Take up to ``wanted`` free slots without waiting; how many were taken."""
-
-    def give(self, count: int) -> None:
-        """Return ``count`` slots."""
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityHandOff:
-    """Where activities scheduled by this worker's episodes run without being polled for.
-
-    A commit claims (enqueues already locked) as many of its activities as ``slots``
-    has free places, and ``run`` gets the claimed work items once they are committed.
-    """
-
-    slots: ActivitySlots
-    lease: _dt.timedelta
-    run: Callable[[Sequence[ActivityWorkItem]], None]
 
 
 class OrchestrationDispatcher:
@@ -99,16 +74,8 @@ class OrchestrationDispatcher:
         self._versions = versions
         self._reject = reject
         self._known_only = known_only
-        version = versions if versions is not None and reject else None
-        names = frozenset(app.orchestrators) if known_only else None
-        self._only = (
-            None
-            if version is None and names is None
-            else InstanceFilter(
-                version=version.version if version else None,
-                strict=version.strict if version else False,
-                names=names,
-            )
+        self._only = InstanceFilter.taken_by(
+            versions if reject else None, frozenset(app.orchestrators) if known_only else None
         )
         self._unlocked = unlocked_commits
         self._max_dequeue_count = max_dequeue_count
@@ -220,7 +187,7 @@ class OrchestrationDispatcher:
         written; the cache entry, now past the result, is dropped for a replay)."""
         activity, event = result
         instance_id = activity.instance_id
-        claims = _Claims(self._owner, now, self._hand_off)
+        claims = Claims(self._owner, now, self._hand_off)
         with self._running:
             cached = self._cache.peek(instance_id)
             if cached is None or cached.record.execution_id != activity.execution_id:
@@ -266,7 +233,7 @@ class OrchestrationDispatcher:
         """The first episode of ``new``, then the commit that creates it; False (nothing
         written, the episode forgotten) if the id turned out to be taken."""
         now = new.visible_at
-        claims = _Claims(self._owner, now, self._hand_off)
+        claims = Claims(self._owner, now, self._hand_off)
         start = InboxMessage(message_id=0, event=new.start_event, execution_id=new.execution_id)
         record = new.pending_record()
         item = OrchestrationWorkItem(instance=record, messages=(start,), lock_token=None)
@@ -279,7 +246,7 @@ class OrchestrationDispatcher:
         self,
         commit: OrchestrationCommit,
         executor: OrchestrationExecutor | None,
-        claims: _Claims,
+        claims: Claims,
         write: Callable[[], EpisodeBatch | None],
     ) -> bool:
         """Write one commit made without a lock; False if the store refused it."""
@@ -310,7 +277,7 @@ class OrchestrationDispatcher:
         if limit is None:
             limit = 0 if create else self._batch_size - len(instance_ids)
         prepared: list[tuple[OrchestrationCommit, OrchestrationExecutor | None]] = []
-        claims = _Claims(self._owner, now, self._hand_off)
+        claims = Claims(self._owner, now, self._hand_off)
 
         def runner(items: Sequence[OrchestrationWorkItem]) -> list[OrchestrationCommit]:
             with self._running:
@@ -540,42 +507,3 @@ def _log_committed(commit: OrchestrationCommit) -> None:
             len(commit.messages),
             commit.runtime_status,
         )
-
-
-class _Claims:
-    """The activity slots one batch of commits claims, and their settlement."""
-
-    def __init__(self, owner: str, now: _dt.datetime, hand_off: ActivityHandOff | None) -> None:
-        self._owner = owner
-        self._now = now
-        self._hand_off = hand_off
-        self._token = ""  # made on the first claim: a batch may claim none
-        self._taken = 0
-
-    def take(self, wanted: int) -> ActivityClaim | None:
-        """A claim on up to ``wanted`` activities of one commit, if slots are free."""
-        hand_off = self._hand_off
-        if hand_off is None:
-            return None
-        count = hand_off.slots.take_now(wanted)
-        if not count:
-            return None
-        self._taken += count
-        if not self._token:
-            self._token = uuid.uuid4().hex
-        return ActivityClaim(
-            owner=self._owner,
-            lock_token=self._token,
-            expires=self._now + hand_off.lease,
-            count=count,
-        )
-
-    def settle(self, claimed: Sequence[ActivityWorkItem]) -> None:
-        """Hand the claimed work to the pool; give back the slots nothing used."""
-        if self._hand_off is None:
-            return
-        unused = self._taken - len(claimed)
-        if unused:
-            self._hand_off.slots.give(unused)
-        if claimed:
-            self._hand_off.run(claimed)

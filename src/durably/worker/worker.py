@@ -25,9 +25,10 @@ from durably.client import Client, connect
 from durably.history import TERMINAL_STATUSES
 from durably.versions import InstanceFilter, VersionFailure, VersionMatch
 from durably.worker.activities import ActivityDispatcher
+from durably.worker.claims import ActivityHandOff
 from durably.worker.client import WorkerClient
 from durably.worker.delivery import ResultDelivery
-from durably.worker.orchestrations import ActivityHandOff, OrchestrationDispatcher
+from durably.worker.orchestrations import OrchestrationDispatcher
 from durably.worker.pool import EventLoopThread, Slots, ThreadPool
 from durably.worker.settings import WorkerSettings
 from durably.worker.supervision import Supervisor, run_until_signalled
