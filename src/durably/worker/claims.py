@@ -27,12 +27,13 @@ class ActivityHandOff:
     """Where activities scheduled by this worker's episodes run without being polled for.
 
     A commit claims (enqueues already locked) as many of its activities as ``slots``
-    has free places, and ``run`` gets the claimed work items once they are committed.
+    has free places, and ``run`` gets the claimed work items once they are committed,
+    with the time their leases expire.
     """
 
     slots: ActivitySlots
     lease: _dt.timedelta
-    run: Callable[[Sequence[ActivityWorkItem]], None]
+    run: Callable[[Sequence[ActivityWorkItem], _dt.datetime], None]
 
 
 class Claims:
@@ -71,4 +72,4 @@ class Claims:
         if unused:
             self._hand_off.slots.give(unused)
         if claimed:
-            self._hand_off.run(claimed)
+            self._hand_off.run(claimed, self._now + self._hand_off.lease)

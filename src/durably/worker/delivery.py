@@ -7,6 +7,12 @@ at all). Otherwise the result joins the batch of the result thread, which runs t
 episodes of a whole batch in one commit. Results whose instance is busy elsewhere (or
 with direct episodes off) are delivered through the instance's inbox. Meanwhile the
 leases of the activities in flight are renewed.
+
+A result applied in an episode must still be under its activity's lease: once the lease
+ran out, another worker may have run the activity again. The store can check the lease
+in the episode's transaction, at the cost of a read; it is asked to only for activities
+whose lease this worker cannot vouch for by its own steady clock (taken or renewed
+less than half a lease ago: the other half is the margin for clocks that disagree).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import datetime as _dt
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable
 
 from durably.backends.base import ActivityWorkItem, FastBackend
@@ -31,6 +38,15 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
+# Leases are vouched for by a clock that keeps counting while the machine sleeps (a
+# suspended host's leases run out by the other workers' clocks meanwhile).
+_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+
+def _elapsed() -> float:
+    return time.clock_gettime(_CLOCK)
+
+
 class ResultDelivery:
     """The activities a worker has in flight and the delivery of their results."""
 
@@ -43,6 +59,7 @@ class ResultDelivery:
         slots: Slots,
         direct_episodes: bool,
         stopping: threading.Event,
+        lease_seconds: float,
     ) -> None:
         self._backend = backend
         self._orchestrations = orchestrations
@@ -56,15 +73,21 @@ class ResultDelivery:
         # still waiting for its slot's return, for the activity that follows it).
         self._kept: set[int] = set()
         self._kept_lock = threading.Lock()
-        self._in_flight: dict[int, ActivityWorkItem] = {}
+        self._lease_seconds = lease_seconds
+        # Message id -> the work item in flight, and the time (by :func:`_elapsed`) until
+        # which its lease is certainly this worker's.
+        self._in_flight: dict[int, tuple[ActivityWorkItem, float]] = {}
         self._in_flight_lock = threading.Lock()
         self._delivering = threading.Lock()  # one delivery of results at a time
 
     # -- what is in flight --------------------------------------------------------
-    def track(self, item: ActivityWorkItem) -> None:
-        """``item`` is about to run here: renew its lease until its result is handed on."""
+    def track(self, item: ActivityWorkItem, expires: _dt.datetime) -> None:
+        """``item``, leased until ``expires``, is about to run here: renew its lease until
+        its result is handed on."""
+        sure = _elapsed()  # read first: the lease's rest is then counted short
+        sure += (expires - _now()).total_seconds() - self._lease_seconds / 2
         with self._in_flight_lock:
-            self._in_flight[item.message_id] = item
+            self._in_flight[item.message_id] = (item, sure)
 
     @property
     def idle(self) -> bool:
@@ -76,7 +99,7 @@ class ResultDelivery:
         # A scan of the activities in flight (at most a few hundred): the one record of
         # them, rather than a count kept beside it (a claim may take over an entry).
         with self._in_flight_lock:
-            return any(item.instance_id == instance_id for item in self._in_flight.values())
+            return any(item.instance_id == instance_id for item, _ in self._in_flight.values())
 
     # -- outcomes -----------------------------------------------------------------
     def ran(self, item: ActivityWorkItem, outcome: Outcome | None) -> None:
@@ -154,19 +177,42 @@ class ResultDelivery:
         """Let the result thread finish what is queued, then return."""
         self._results.put(None)
 
-    def renew_leases(self, lease_seconds: float) -> None:
+    def renew_leases(self) -> None:
         """The lease thread: renew the leases of the activities in flight until stopped."""
-        interval = lease_seconds / 3
-        while not self._stopping.wait(interval):
-            with self._in_flight_lock:
-                items = list(self._in_flight.values())
-            if not items:
-                continue
-            until = _now() + _dt.timedelta(seconds=lease_seconds)
+        while not self._stopping.wait(self._lease_seconds / 3):
             try:
-                self._backend.renew_activity_locks(items, until=until)
+                self.renew_once()
             except Exception:
                 log.exception("renewing activity leases failed")
+
+    def renew_once(self) -> None:
+        """Renew the leases of the activities in flight, once."""
+        with self._in_flight_lock:
+            items = [item for item, _ in self._in_flight.values()]
+        if not items:
+            return
+        renewed = _elapsed()
+        until = _now() + _dt.timedelta(seconds=self._lease_seconds)
+        lost = set(self._backend.renew_activity_locks(items, until=until))
+        sure = renewed + self._lease_seconds / 2
+        with self._in_flight_lock:
+            for item in items:
+                entry = self._in_flight.get(item.message_id)
+                if entry is not None and entry[0] is item:
+                    fresh = sure if item.message_id not in lost else float("-inf")
+                    self._in_flight[item.message_id] = (item, fresh)
+
+    def _leased(self, batch: list[Result]) -> set[int]:
+        """The message ids of the activities of ``batch`` whose lease is certainly still
+        this worker's."""
+        now = _elapsed()
+        with self._in_flight_lock:
+            entries = [self._in_flight.get(item.message_id) for item, _ in batch]
+        return {
+            entry[0].message_id
+            for (item, _), entry in zip(batch, entries, strict=True)
+            if entry is not None and entry[0] is item and now < entry[1]
+        }
 
     # -- delivering ---------------------------------------------------------------
     def _drain(self, first: Result | None) -> list[Result | None]:
@@ -181,7 +227,10 @@ class ResultDelivery:
         remaining = batch
         if self._direct and not self._stopping.is_set():
             try:
-                remaining = self._orchestrations.run_with_results(_now(), batch, alone=alone)
+                leased = self._leased(batch)
+                remaining = self._orchestrations.run_with_results(
+                    _now(), batch, alone=alone, leased=leased
+                )
             except Exception:
                 log.exception("running episodes for %d activity results failed", len(batch))
         if remaining:
@@ -208,5 +257,6 @@ class ResultDelivery:
             for item in items:
                 # The row may already carry the instance's next activity (a claim takes
                 # over the row of the activity whose result its commit applied).
-                if self._in_flight.get(item.message_id) is item:
+                entry = self._in_flight.get(item.message_id)
+                if entry is not None and entry[0] is item:
                     del self._in_flight[item.message_id]

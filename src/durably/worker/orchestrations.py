@@ -11,7 +11,7 @@ import datetime as _dt
 import functools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import Any
 
 from durably import payload
@@ -155,7 +155,12 @@ class OrchestrationDispatcher:
         return len(self._run(now, (), {}).items)
 
     def run_with_results(
-        self, now: _dt.datetime, results: Sequence[Result], *, alone: bool = False
+        self,
+        now: _dt.datetime,
+        results: Sequence[Result],
+        *,
+        alone: bool = False,
+        leased: Container[int] = (),
     ) -> list[Result]:
         """Apply activity results in episodes run right away, skipping the inbox.
 
@@ -169,15 +174,25 @@ class OrchestrationDispatcher:
         to share the commit with. A single result whose instance is cached is then
         applied to the cached state without locking first
         (:meth:`FastPaths.commit_if_unchanged`): no reads before the episode.
+
+        ``leased``: the message ids of activities whose lease is certainly still this
+        worker's (taken or renewed less than a lease ago, with a margin for clock skew).
+        The store checks the lease of every other one before applying its result.
         """
-        if alone and len(results) == 1 and self._unlocked and self._step_unlocked(now, results[0]):
+        if (
+            alone
+            and len(results) == 1
+            and results[0][0].message_id in leased
+            and self._unlocked
+            and self._step_unlocked(now, results[0])
+        ):
             return []
         direct: dict[str, list[Result]] = {}
         for result in results:
             direct.setdefault(result[0].instance_id, []).append(result)
         # The same transaction also takes instances with new messages, up to the batch
         # size: one commit instead of one here and one in the orchestration loop.
-        batch = self._run(now, list(direct), direct)
+        batch = self._run(now, list(direct), direct, leased=leased)
         done = {item.instance.instance_id for item in batch.items} - batch.lost
         return [r for r in results if r[0].instance_id not in done]
 
@@ -271,9 +286,11 @@ class OrchestrationDispatcher:
         direct: dict[str, list[Result]],
         create: NewInstance | None = None,
         limit: int | None = None,
+        leased: Container[int] = (),
     ) -> EpisodeBatch:
         """Run one batch: the named instances (or ``create``), and up to ``limit`` others
-        with new messages (default: the batch size's rest; none with ``create``)."""
+        with new messages (default: the batch size's rest; none with ``create``). The
+        leases of the activities of ``direct`` not in ``leased`` are checked first."""
         if limit is None:
             limit = 0 if create else self._batch_size - len(instance_ids)
         prepared: list[tuple[OrchestrationCommit, OrchestrationExecutor | None]] = []
@@ -297,7 +314,12 @@ class OrchestrationDispatcher:
                 instance_ids=instance_ids,
                 create=create,
                 # Results of leases lost meanwhile are not applied here (the inbox drops them).
-                activities=[activity for results in direct.values() for activity, _ in results],
+                activities=[
+                    activity
+                    for results in direct.values()
+                    for activity, _ in results
+                    if activity.message_id not in leased
+                ],
                 only=self._only,
             )
         except Exception as exc:
@@ -309,7 +331,8 @@ class OrchestrationDispatcher:
                 # The store failed, nothing ran, or a start (its caller decides): the batch
                 # waits and runs again.
                 raise
-            return self._isolate(now, [commit.work_item for commit, _ in prepared], direct, exc)
+            items = [commit.work_item for commit, _ in prepared]
+            return self._isolate(now, items, direct, exc, leased)
         claims.settle(batch.claimed)
         with self._running:
             for commit, executor in prepared:
@@ -328,6 +351,7 @@ class OrchestrationDispatcher:
         items: Sequence[OrchestrationWorkItem],
         direct: dict[str, list[Result]],
         error: Exception,
+        leased: Container[int],
     ) -> EpisodeBatch:
         """A batch that could not be saved, for a reason of its own rather than the
         store's: run its instances again one by one, so that the one to blame fails
@@ -337,7 +361,7 @@ class OrchestrationDispatcher:
             for item in items:
                 instance_id = item.instance.instance_id
                 alone = {instance_id: direct[instance_id]} if instance_id in direct else {}
-                ran += self._run(now, [instance_id], alone, limit=0).items
+                ran += self._run(now, [instance_id], alone, limit=0, leased=leased).items
             return EpisodeBatch(items=tuple(ran))
         instance_id = items[0].instance.instance_id
         log.error("the episode of %s could not be saved; failing it: %r", instance_id, error)

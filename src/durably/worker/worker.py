@@ -151,6 +151,7 @@ class Worker:
             # only some versions, it goes through the inbox to one that takes it.
             direct_episodes=settings.direct_episodes and versions is None and not waits,
             stopping=self._supervisor.stopping,
+            lease_seconds=settings.lease_seconds,
         )
         self._pool: ThreadPool | None = None
         self._event_loop = EventLoopThread()
@@ -168,7 +169,7 @@ class Worker:
             "orchestrations": supervisor.repeat("orchestration dispatcher", self._run_episodes),
             "activities": supervisor.repeat("fetching activity work", self._fetch_activities),
             "results": self._delivery.deliver_batches,
-            "leases": lambda: self._delivery.renew_leases(self.settings.lease_seconds),
+            "leases": self._delivery.renew_leases,
         }
         if self._retention is not None:
             targets["retention"] = self._retention_loop
@@ -253,25 +254,26 @@ class Worker:
     def _fetch_activities(self) -> None:
         free = self._slots.take_all(self.settings.poll_interval)
         items: list[ActivityWorkItem] = []
+        now = _now()
         try:
             if free:
-                items = self.activities.fetch(_now(), free)
+                items = self.activities.fetch(now, free)
         finally:
             if free > len(items):
                 self._slots.give(free - len(items))
         for item in items:
             poisoned = self.activities.poisoned(item)
             if poisoned is None:
-                self._run_or_hand_back(item)
+                self._run_or_hand_back(item, now + self.settings.lease)
             else:  # delivered too often without a report back: not run again
                 self._delivery.to_inbox(item, poisoned)
         if not items and free:
             self.backend.wait_for_work("activity", self.settings.poll_interval)
 
-    def _run_claimed(self, items: Sequence[ActivityWorkItem]) -> None:
+    def _run_claimed(self, items: Sequence[ActivityWorkItem], expires: _dt.datetime) -> None:
         # Activities our own commits enqueued leased to us (their slots are taken).
         for item in items:
-            self._run_or_hand_back(item)
+            self._run_or_hand_back(item, expires)
 
     def _fail_unknown(self, now: _dt.datetime) -> None:
         """With ``unknown_function="wait"``, now and then (idle), fail the instances of
@@ -305,16 +307,17 @@ class Worker:
         self.backend.abandon_activity(item, visible_at=later)
         return True
 
-    def _run_or_hand_back(self, item: ActivityWorkItem) -> None:
+    def _run_or_hand_back(self, item: ActivityWorkItem, expires: _dt.datetime) -> None:
+        """Run ``item``, leased until ``expires``, unless it waits for another worker."""
         if self._waits(item):
             return
         try:
-            self._run_activity(item)
+            self._run_activity(item, expires)
         except RuntimeError:  # the pool is shut down: we are stopping
             self._delivery.finished(item, None)
 
-    def _run_activity(self, item: ActivityWorkItem) -> None:
-        self._delivery.track(item)
+    def _run_activity(self, item: ActivityWorkItem, expires: _dt.datetime) -> None:
+        self._delivery.track(item, expires)
         if self.activities.is_async(item):
             run = self.activities.execute_async(item)
             self._event_loop.submit(item, run, self._delivery.finished)
