@@ -46,6 +46,10 @@ TERMINAL_STATUSES = frozenset(
 """Statuses of an instance that will not run again by itself (it may be purged)."""
 ACTIVE_STATUSES = frozenset(OrchestrationRuntimeStatus) - TERMINAL_STATUSES
 """Statuses that keep an instance's id taken (ContinuedAsNew included)."""
+WORKING_STATUSES = frozenset(
+    {OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running}
+)
+"""Statuses of an instance whose work is for a worker to do (not held by a suspension)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

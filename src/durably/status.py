@@ -34,6 +34,9 @@ class DurableOrchestrationStatus:
     parent_instance_id: str | None = None
     version: str | None = None
     """The version of the app that started the current execution (``App(version=)``)."""
+    waiting: str | None = None
+    """Why the instance's work waits for another worker (``Worker(unknown_function=
+    "wait")``), until the instance next moves on; None when nothing waits so."""
 
     @classmethod
     def from_record(
@@ -56,6 +59,7 @@ class DurableOrchestrationStatus:
             history=None if history is None else _history_dicts(history, show_history_output),
             parent_instance_id=record.parent_instance_id,
             version=record.version,
+            waiting=record.waiting,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -72,6 +76,8 @@ class DurableOrchestrationStatus:
         }
         if self.version is not None:
             body["version"] = self.version
+        if self.waiting is not None:
+            body["waiting"] = self.waiting
         if self.history is not None:
             body["historyEvents"] = self.history
         return body

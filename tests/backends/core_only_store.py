@@ -30,7 +30,7 @@ from durably.backends.base import (
     RecordPage,
 )
 from durably.errors import InstanceExistsError, InstanceNotFoundError, InvalidInstanceStateError
-from durably.history import ACTIVE_STATUSES, TERMINAL_STATUSES, HistoryEvent
+from durably.history import ACTIVE_STATUSES, TERMINAL_STATUSES, WORKING_STATUSES, HistoryEvent
 from durably.versions import InstanceFilter
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -83,7 +83,7 @@ class Data:
 
 
 class CoreOnlyStore:
-    """The 15 methods of :class:`durably.backends.base.Backend`, and nothing else."""
+    """The 16 methods of :class:`durably.backends.base.Backend`, and nothing else."""
 
     def __init__(self, data: Data) -> None:
         self._data = data
@@ -191,6 +191,12 @@ class CoreOnlyStore:
             if found is not None and found.token and found.token == work_item.lock_token:
                 found.token, found.expires = None, 0
                 found.deliveries = max(found.deliveries - 1, 0)
+
+    def note_waiting(self, instance_id: str, reason: str) -> None:
+        with self._data.lock:
+            found = self._data.instances.get(instance_id)
+            if found is not None and found.record.runtime_status in WORKING_STATUSES:
+                found.record = replace(found.record, waiting=reason)
 
     # -- activity work -----------------------------------------------------------------
     def lock_next_activities(

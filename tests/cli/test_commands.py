@@ -237,3 +237,27 @@ def test_help_lists_every_command() -> None:
     commands = ("worker", "start", "status", "list", "raise", "terminate", "suspend", "resume")
     more = ("rewind", "restart", "purge", "history", "demo")
     assert result.code == 0 and all(name in result.out for name in commands + more)
+
+
+def test_status_and_list_show_why_work_waits(store: str) -> None:
+    # A worker left in unknown_function="wait" mode, mid rolling deploy: the instance of
+    # an orchestrator it lacks waits, and `durably status` / `durably list` say why.
+    with durably.Worker(
+        app, store=store, unknown_function="wait", grace=60, poll_interval=0.05
+    ) as worker:
+        client = worker.client()
+        durably.Client(store).start_new("checkout", "ghost", "{}")  # a client of the new app
+        client.start_new("hello", "fine", "Ed")
+        client.wait_for_completion("fine", timeout=30)
+        deadline = time.monotonic() + 30
+        while client.get_status("ghost").waiting is None:  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "never shown as waiting"
+            time.sleep(0.05)
+        shown = durably_command("status", "ghost", store=store)
+        listed = durably_command("list", store=store)
+        as_json = json.loads(durably_command("status", "ghost", "--json", store=store).out)
+    assert shown.code == 0 and "Pending" in shown.out
+    assert "waiting for a worker with orchestrator 'checkout'" in shown.out
+    assert listed.code == 0 and "waiting" in listed.out
+    assert "waiting for a worker with orchestrator 'checkout'" in listed.out
+    assert as_json["waiting"].startswith("waiting for a worker with orchestrator 'checkout'")

@@ -15,8 +15,12 @@ from durably.history import TaskCompleted
 from durably.worker.delivery import ResultDelivery
 from durably.worker.pool import Slots
 
-NOW = dt.datetime.now(dt.UTC)
 LEASE = 60.0
+
+
+def _in(seconds: float) -> dt.datetime:
+    """A lease expiry ``seconds`` from now."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
 
 
 def _item(message_id: int, token: str = "t") -> ActivityWorkItem:
@@ -62,15 +66,15 @@ def _delivery(store: Any = None) -> tuple[ResultDelivery, _Orchestrations]:
 
 
 def _done() -> TaskCompleted:
-    return TaskCompleted(timestamp=NOW, task_scheduled_id=1, result="1")
+    return TaskCompleted(timestamp=_in(0), task_scheduled_id=1, result="1")
 
 
 def test_a_fresh_lease_is_vouched_for_and_an_old_one_is_checked() -> None:
     delivery, orchestrations = _delivery()
     fresh, old, untracked = _item(1), _item(2), _item(3)
-    delivery.track(fresh, NOW + dt.timedelta(seconds=LEASE))
+    delivery.track(fresh, _in(LEASE))
     # Taken 40 s ago: 20 s are left, less than the half-lease margin.
-    delivery.track(old, NOW + dt.timedelta(seconds=20))
+    delivery.track(old, _in(20))
     delivery._deliver([(fresh, _done()), (old, _done()), (untracked, _done())])
     assert orchestrations.leased == [{1}]
 
@@ -78,7 +82,7 @@ def test_a_fresh_lease_is_vouched_for_and_an_old_one_is_checked() -> None:
 def test_a_result_whose_row_now_carries_another_work_item_is_checked() -> None:
     delivery, orchestrations = _delivery()
     earlier, claimed = _item(1, "first"), _item(1, "second")  # a claim took over the row
-    delivery.track(claimed, NOW + dt.timedelta(seconds=LEASE))
+    delivery.track(claimed, _in(LEASE))
     delivery._deliver([(earlier, _done())])
     assert orchestrations.leased == [set()]
 
@@ -88,7 +92,7 @@ def test_a_renewal_the_store_refused_withdraws_the_vouching() -> None:
     delivery, orchestrations = _delivery(store)
     kept, lost = _item(1), _item(2)
     for item in (kept, lost):
-        delivery.track(item, NOW + dt.timedelta(seconds=LEASE))
+        delivery.track(item, _in(LEASE))
     delivery.renew_once()
     delivery._deliver([(kept, _done()), (lost, _done())])
     assert orchestrations.leased == [{1}]

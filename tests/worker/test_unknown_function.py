@@ -58,6 +58,20 @@ def _still(store: Backend, instance_id: str, status: str, seconds: float = 0.5) 
         time.sleep(0.05)
 
 
+def _noted(store: Backend, instance_id: str) -> str:
+    """The waiting note the instance's status shows (within 30 s)."""
+    client = durably.Client(store)
+    deadline = time.monotonic() + 30
+    while True:
+        found = client.get_status(instance_id)
+        assert found is not None
+        if found.waiting is not None:
+            assert found.to_json()["waiting"] == found.waiting
+            return found.waiting
+        assert time.monotonic() < deadline, f"{instance_id} was never shown as waiting"
+        time.sleep(0.05)
+
+
 def test_an_unknown_orchestrator_waits_for_a_worker_that_has_it(backend: Backend) -> None:
     before, after = _apps()
     instance_id = durably.Client(backend).start_new("report", "r1", "q3")
@@ -67,9 +81,13 @@ def test_an_unknown_orchestrator_waits_for_a_worker_that_has_it(backend: Backend
         greeted = old.client().start_new("greet", "g1", "ana")
         assert old.client().wait_for_completion(greeted, timeout=30).output == "hello ana"
         _still(backend, instance_id, "Pending")
+        note = _noted(backend, instance_id)
+        assert note.startswith("waiting for a worker with orchestrator 'report'")
+        assert old.worker_id in note and "fails at 20" in note
         with durably.Worker(after, store=backend, poll_interval=0.05):
             status = durably.Client(backend).wait_for_completion(instance_id, timeout=30)
     assert status.runtime_status == "Completed" and status.output == "<q3>"
+    assert status.waiting is None and "waiting" not in status.to_json()
 
 
 def test_an_unknown_orchestrator_fails_after_the_grace_period(backend: Backend) -> None:
@@ -95,9 +113,11 @@ def test_an_unknown_activity_waits_then_fails_after_the_grace_period(backend: Ba
     options: dict[str, Any] = {"unknown_function": "wait", "poll_interval": 0.05}
     with durably.Worker(before, store=backend, grace=60, **options):
         _still(backend, waiting, "Running")
+        assert _noted(backend, waiting).startswith("waiting for a worker with activity 'render'")
         with durably.Worker(after, store=backend, poll_interval=0.05):
             assert client.wait_for_completion(waiting, timeout=30).output == "<x>"
             assert client.wait_for_completion(failing, timeout=30).output == "<y>"
+    assert client.get_status(waiting).waiting is None  # type: ignore[union-attr]
     again = client.start_new("summary", "s3", "z")
     with durably.Worker(before, store=backend, grace=0.3, **options):
         status = client.wait_for_completion(again, timeout=30)

@@ -4,7 +4,7 @@ A store keeps four things (durabletask-go's model): instances (one row each, wit
 owner and a lock expiry), history (instance id, sequence number, event), an inbox of
 messages whose ``visible_at`` *is* the timer mechanism, and a queue of activity work.
 
-:class:`Backend` is the core every store implements: 15 methods, each with a one-line
+:class:`Backend` is the core every store implements: 16 methods, each with a one-line
 contract naming the error it raises. :class:`FastPaths` are optional methods a store may
 add for speed (episodes locked, run and committed in one transaction, commits without a
 lock, wake-ups); a store has all of them or none, and
@@ -60,6 +60,9 @@ class InstanceRecord:
     """Number of events in the history; the next event gets this sequence number."""
     version: str | None = None
     """The version of the app that started the current execution (None: none given)."""
+    waiting: str | None = None
+    """Why the instance's work waits for another worker, as a worker noted it with
+    :meth:`Backend.note_waiting` (None: no note since the instance's last commit)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -368,6 +371,11 @@ class Backend(Protocol):
     def abandon_orchestration(self, work_item: OrchestrationWorkItem) -> None:
         """Release the lock without consuming anything, taking back the delivery it
         counted (nothing if the lock was lost)."""
+
+    def note_waiting(self, instance_id: str, reason: str) -> None:
+        """Note why the work of a Pending or Running instance waits for another worker:
+        the records read until its next commit carry ``reason`` as ``waiting``
+        (nothing for any other instance)."""
 
     # -- activity work -----------------------------------------------------------
     def lock_next_activities(

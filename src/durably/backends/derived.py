@@ -164,6 +164,9 @@ class DerivedFastPaths:
         self.core.abandon_orchestration(work_item)
         self._notifier.notify("orchestration")
 
+    def note_waiting(self, instance_id: str, reason: str) -> None:
+        self.core.note_waiting(instance_id, reason)
+
     def lock_next_activities(
         self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int
     ) -> list[ActivityWorkItem]:

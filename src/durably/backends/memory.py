@@ -56,7 +56,7 @@ from durably.errors import (
     InvalidInstanceStateError,
     StoreError,
 )
-from durably.history import TERMINAL_STATUSES, HistoryEvent
+from durably.history import TERMINAL_STATUSES, WORKING_STATUSES, HistoryEvent
 from durably.versions import InstanceFilter
 
 
@@ -280,6 +280,13 @@ class MemoryBackend:
                 instance.lock = Lock()
                 instance.dequeue_count = max(instance.dequeue_count - 1, 0)
         self._notify("orchestration")
+
+    def note_waiting(self, instance_id: str, reason: str) -> None:
+        """Note why the instance's work waits, until its next commit (see the protocol)."""
+        with self._locked() as store:
+            instance = store.instances.get(instance_id)
+            if instance is not None and instance.record.runtime_status in WORKING_STATUSES:
+                instance.record = dataclasses.replace(instance.record, waiting=reason)
 
     # -- activity work -----------------------------------------------------------
     def lock_next_activities(

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from durably.history import OrchestrationRuntimeStatus
@@ -48,6 +49,8 @@ def print_status(status: DurableOrchestrationStatus) -> None:
     table.add_row("instance", status.instance_id)
     table.add_row("name", status.name)
     table.add_row("status", _styled(status.runtime_status))
+    if status.waiting is not None:
+        table.add_row("waiting", f"[yellow]{escape(status.waiting)}[/]")
     if status.version is not None:
         table.add_row("version", status.version)
     table.add_row("created", _time(status.created_time))
@@ -95,11 +98,13 @@ def print_instances(page: InstancePage) -> None:
     """A page of instances as a table, then the option that gets the next page."""
     table = Table()
     versions = any(item.version is not None for item in page.instances)
+    waiting = any(item.waiting is not None for item in page.instances)
     columns = ("instance", "name", "status", *(("version",) if versions else ()), "created")
-    for column in (*columns, "updated"):
+    for column in (*columns, "updated", *(("waiting",) if waiting else ())):
         table.add_column(column, overflow="fold")
     for item in page.instances:
         version = (item.version or "",) if versions else ()
+        note = (f"[yellow]{escape(item.waiting or '')}[/]",) if waiting else ()
         table.add_row(
             item.instance_id,
             item.name,
@@ -107,6 +112,7 @@ def print_instances(page: InstancePage) -> None:
             *version,
             _time(item.created_time),
             _time(item.last_updated_time),
+            *note,
         )
     console.print(table)
     if page.continuation_token:

@@ -276,3 +276,35 @@ def check_closed_backends_leave_the_store_to_others(factory: StoreFactory) -> No
     second = factory()
     record = second.get_instance("a")
     assert record is not None and record.runtime_status is Status.Pending
+
+
+@_check
+def check_a_waiting_note_holds_until_the_next_commit(factory: StoreFactory) -> None:
+    # A worker notes why an instance's work waits for another worker (an orchestrator or
+    # activity it lacks); status reads show the note until the instance commits again.
+    backend = factory()
+    for instance_id in ("a", "b", "c"):
+        backend.create_instance(start(instance_id))
+    backend.note_waiting("missing", "no instance: nothing to note")
+    backend.note_waiting("a", "waiting for a worker with orchestrator 'orch'")
+    record = backend.get_instance("a")
+    assert record is not None and record.waiting == "waiting for a worker with orchestrator 'orch'"
+    page = backend.list_instances(InstanceQuery())
+    notes = {r.instance_id: r.waiting for r in page.instances}
+    assert notes == {"a": record.waiting, "b": None, "c": None}
+    backend.note_waiting("a", "a later note replaces the first")
+    assert getattr(backend.get_instance("a"), "waiting", None) == "a later note replaces the first"
+    item = lock_one(backend, "a", now=T0 + seconds(1))
+    backend.abandon_orchestration(item)  # handed back untouched: the note stays
+    assert getattr(backend.get_instance("a"), "waiting", None) is not None
+    item = lock_one(backend, "a", now=T0 + seconds(1))
+    assert backend.commit_orchestrations([commit(item, at=T0 + seconds(1))]) == []
+    record = backend.get_instance("a")
+    assert record is not None and record.runtime_status is Status.Running
+    assert record.waiting is None
+    # Only work a worker may take waits so: not a suspended or finished instance's.
+    drive(backend, "b", Status.Suspended, now=T0 + seconds(2))
+    drive(backend, "c", Status.Completed, now=T0 + seconds(2))
+    for instance_id in ("b", "c"):
+        backend.note_waiting(instance_id, "ignored")
+        assert getattr(backend.get_instance(instance_id), "waiting", None) is None

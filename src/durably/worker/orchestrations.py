@@ -21,7 +21,6 @@ from durably.backends.base import (
     EpisodeBatch,
     FastBackend,
     InboxMessage,
-    InstanceQuery,
     NewInstance,
     OrchestrationCommit,
     OrchestrationWorkItem,
@@ -41,6 +40,7 @@ from durably.worker.cache import ExecutorCache
 from durably.worker.claims import ActivityHandOff, Claims
 from durably.worker.episode import ClaimActivities, build_commit, consume_only, hand_back
 from durably.worker.management import rewind_commit, rewind_requested, terminate_children
+from durably.worker.unknown import UnknownOrchestrators
 
 log = logging.getLogger("durably.worker")
 Status = OrchestrationRuntimeStatus
@@ -91,57 +91,23 @@ class OrchestrationDispatcher:
         # executor is only used when its history length still matches, so the order in
         # which two batches update the cache never changes a result.
         self._running = threading.Lock()
+        self._unknown = UnknownOrchestrators(
+            app,
+            backend,
+            owner=owner,
+            lease=lease,
+            fail=self._failed,
+            committed=_log_committed,
+        )
 
     @property
     def cached_instances(self) -> int:
         return len(self._cache)
 
-    def fail_unknown(self, now: _dt.datetime, grace: _dt.timedelta) -> int:
-        """Fail the instances of orchestrators this app lacks whose work has waited
-        longer than ``grace`` for a worker that knows them (``unknown_function="wait"``);
-        how many. Their oldest waiting message tells how long (a timer's is its fire
-        time); one with nothing waiting is left alone."""
-        active = frozenset({Status.Pending, Status.Running})
-        failed, token = 0, None
-        while True:
-            page = self._backend.list_instances(
-                InstanceQuery(runtime_status=active, page_size=500, continuation_token=token)
-            )
-            names = self._app.orchestrators
-            overdue = [
-                r.instance_id
-                for r in page.instances
-                if r.name not in names and now - r.last_updated_time > grace
-            ]
-            if overdue:
-                failed += self._fail_overdue(overdue, now, grace)
-            token = page.continuation_token
-            if token is None:
-                return failed
-
-    def _fail_overdue(
-        self, instance_ids: Sequence[str], now: _dt.datetime, grace: _dt.timedelta
-    ) -> int:
-        items = self._backend.lock_next_orchestrations(
-            owner=self._owner, now=now, lease=self._lease, limit=0, instance_ids=instance_ids
-        )
-        commits = []
-        for item in items:
-            waiting = [m.event.timestamp for m in item.messages]
-            if waiting and now - min(waiting) > grace:
-                name = item.instance.name
-                error = ValueError(
-                    f"no orchestrator named {name!r} on any worker within the grace period"
-                    f" ({grace.total_seconds():g} s, unknown_function='wait')"
-                )
-                commits.append(self._failed(item, now, error))
-            else:
-                self._backend.abandon_orchestration(item)
-        lost = self._backend.commit_orchestrations(commits) if commits else []
-        for commit in commits:
-            if commit.work_item.instance.instance_id not in lost:
-                _log_committed(commit)
-        return len(commits) - len(lost)
+    def sweep_unknown(self, now: _dt.datetime, grace: _dt.timedelta, after: _dt.timedelta) -> int:
+        """Note and fail the waiting instances of orchestrators this app lacks (see
+        :meth:`UnknownOrchestrators.sweep`); how many failed."""
+        return self._unknown.sweep(now, grace, after)
 
     def sweep_cache(self, now: _dt.datetime) -> None:
         """Drop the cached executors idle past ``cache_idle``. Each commit does it too; a

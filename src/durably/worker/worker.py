@@ -32,6 +32,7 @@ from durably.worker.orchestrations import OrchestrationDispatcher
 from durably.worker.pool import EventLoopThread, Slots, ThreadPool
 from durably.worker.settings import WorkerSettings
 from durably.worker.supervision import Supervisor, run_until_signalled
+from durably.worker.unknown import waiting_note
 
 log = logging.getLogger("durably.worker")
 
@@ -247,7 +248,7 @@ class Worker:
         ran = self.orchestrations.run_once(now)
         if ran == 0:
             self.orchestrations.sweep_cache(now)
-            self._fail_unknown(now)
+        self._sweep_unknown(now)
         if ran < self.settings.orchestration_batch_size:
             self.backend.wait_for_work("orchestration", self.settings.poll_interval)
 
@@ -275,16 +276,20 @@ class Worker:
         for item in items:
             self._run_or_hand_back(item, expires)
 
-    def _fail_unknown(self, now: _dt.datetime) -> None:
-        """With ``unknown_function="wait"``, now and then (idle), fail the instances of
-        orchestrators the app lacks that waited past the grace period for another
-        worker."""
+    def _sweep_unknown(self, now: _dt.datetime) -> None:
+        """With ``unknown_function="wait"``, now and then, note why the work of the
+        instances of orchestrators the app lacks waits, and fail those that waited past
+        the grace period for another worker. Every forty poll intervals at most (a
+        sweep reads every Pending and Running instance), four times per grace period at
+        least."""
         settings = self.settings
-        every = max(settings.grace / 4, settings.poll_interval)
-        if settings.unknown_function != "wait" or time.monotonic() - self._swept < every:
+        if settings.unknown_function != "wait":
+            return
+        every = max(settings.poll_interval, min(settings.grace / 4, 40 * settings.poll_interval))
+        if time.monotonic() - self._swept < every:
             return
         self._swept = time.monotonic()
-        self.orchestrations.fail_unknown(now, settings.grace_period)
+        self.orchestrations.sweep_unknown(now, settings.grace_period, _dt.timedelta(seconds=every))
 
     def _waits(self, item: ActivityWorkItem) -> bool:
         """With ``unknown_function="wait"``, hand back (visible again a little later) an
@@ -303,8 +308,13 @@ class Worker:
             del self._unknown_since[item.message_id]
             return False
         self._slots.give(1)
-        later = _now() + _dt.timedelta(seconds=min(settings.grace, 2.0))
-        self.backend.abandon_activity(item, visible_at=later)
+        wall = _now()
+        self.backend.abandon_activity(
+            item, visible_at=wall + _dt.timedelta(seconds=min(settings.grace, 2.0))
+        )
+        fails_at = wall + _dt.timedelta(seconds=settings.grace - (now - first))
+        note = waiting_note("activity", item.name, self.worker_id, fails_at)
+        self.backend.note_waiting(item.instance_id, note)
         return True
 
     def _run_or_hand_back(self, item: ActivityWorkItem, expires: _dt.datetime) -> None:

@@ -254,6 +254,11 @@ class SqlBackend:
         with self._write(durable=False) as tx:
             instances.release(tx, work_item.instance.instance_id, work_item.lock_token)
 
+    def note_waiting(self, instance_id: str, reason: str) -> None:
+        """Note why the instance's work waits, until its next commit (see the protocol)."""
+        with self._write(durable=False) as tx:
+            instances.note_waiting(tx, instance_id, reason)
+
     # -- activity work -----------------------------------------------------------
     def lock_next_activities(
         self, *, owner: str, now: _dt.datetime, lease: _dt.timedelta, limit: int

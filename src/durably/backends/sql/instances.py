@@ -29,6 +29,7 @@ from durably.errors import InstanceExistsError, InvalidInstanceStateError
 from durably.history import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
+    WORKING_STATUSES,
     HistoryEvent,
     OrchestrationRuntimeStatus,
 )
@@ -37,7 +38,7 @@ from durably.history import (
 def select(tx: Tx, instance_id: str) -> InstanceRecord | None:
     """The instance, or None."""
     row = tx.one(q.SELECT_INSTANCE, tx.hub, instance_id)
-    return rows.record(row) if row else None
+    return rows.record(row, waiting=True) if row else None
 
 
 def history(tx: Tx, instance_id: str) -> list[HistoryEvent]:
@@ -133,6 +134,12 @@ def release(tx: Tx, instance_id: str, lock_token: str) -> None:
     tx.notify("orchestration")
 
 
+def note_waiting(tx: Tx, instance_id: str, reason: str) -> None:
+    """Note why a Pending or Running instance's work waits, until its next commit."""
+    statuses = sorted(status.value for status in WORKING_STATUSES)
+    tx.execute(q.NOTE_WAITING, reason, tx.hub, instance_id, *statuses)
+
+
 def delete(tx: Tx, instance_id: str) -> None:
     """Delete an instance with its history, inbox and activity work."""
     for statement in (q.DELETE_HISTORY, q.DELETE_INBOX, q.DELETE_ACTIVITIES, q.DELETE_INSTANCE):
@@ -174,13 +181,13 @@ def page(tx: Tx, query: InstanceQuery) -> RecordPage:
         where += " AND (created_time, instance_id) > (?, ?)"
         params += [created, instance_id]
     found = tx.all(
-        f"SELECT {q.INSTANCE_COLUMNS} FROM durably_instances WHERE {where}"
+        f"SELECT {q.STATUS_COLUMNS} FROM durably_instances WHERE {where}"
         " ORDER BY created_time, instance_id LIMIT ?",
         tx.hub,
         *params,
         query.page_size + 1,
     )
-    records = [rows.record(row) for row in found[: query.page_size]]
+    records = [rows.record(row, waiting=True) for row in found[: query.page_size]]
     token = None
     if len(found) > query.page_size and records:
         last = found[query.page_size - 1]

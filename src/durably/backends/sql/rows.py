@@ -30,8 +30,8 @@ def key_of(version: str | None) -> str | None:
     return None if version is None else version_key(version)
 
 
-def record(row: tuple[Any, ...]) -> InstanceRecord:
-    """The instance of a row of ``INSTANCE_COLUMNS``."""
+def record(row: tuple[Any, ...], *, waiting: bool = False) -> InstanceRecord:
+    """The instance of a row of ``INSTANCE_COLUMNS`` (``STATUS_COLUMNS`` with ``waiting``)."""
     return InstanceRecord(
         instance_id=row[0],
         name=row[1],
@@ -45,6 +45,7 @@ def record(row: tuple[Any, ...]) -> InstanceRecord:
         parent_instance_id=row[9],
         history_length=row[10],
         version=row[11],
+        waiting=row[12] if waiting else None,
     )
 
 

@@ -22,6 +22,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "0003_delivery_count.sql",
         "0004_input_once.sql",
         "0005_version.sql",
+        "0006_waiting.sql",
     ),
     "postgresql": (
         "0001_initial.sql",
@@ -29,6 +30,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "0003_delivery_count.sql",
         "0004_input_once.sql",
         "0005_version.sql",
+        "0006_waiting.sql",
     ),
 }
 """Each database's schema scripts, in order."""

@@ -25,10 +25,16 @@ def marks(count: int) -> str:
 
 # -- instances ------------------------------------------------------------------------
 
+STATUS_COLUMNS = f"{INSTANCE_COLUMNS}, CASE WHEN waiting_at = last_updated_time THEN waiting END"
+"""``INSTANCE_COLUMNS`` and the waiting note, if the instance has not committed since
+(:func:`~durably.backends.sql.rows.record` with ``waiting``): for status reads."""
+
 SELECT_INSTANCE = (
-    "SELECT instance_id, name, execution_id, runtime_status, input, output, custom_status,"
-    " created_time, last_updated_time, parent_instance_id, history_length, version"
-    " FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
+    f"SELECT {STATUS_COLUMNS} FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
+)
+NOTE_WAITING = (
+    "UPDATE durably_instances SET waiting = ?, waiting_at = last_updated_time"
+    " WHERE task_hub = ? AND instance_id = ? AND runtime_status IN (?, ?)"
 )
 SELECT_STATUS = (
     "SELECT runtime_status FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
