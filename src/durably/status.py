@@ -76,6 +76,8 @@ class DurableOrchestrationStatus:
         }
         if self.version is not None:
             body["version"] = self.version
+        if self.parent_instance_id is not None:
+            body["parentInstanceId"] = self.parent_instance_id
         if self.waiting is not None:
             body["waiting"] = self.waiting
         if self.history is not None:

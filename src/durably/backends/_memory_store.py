@@ -113,6 +113,10 @@ class Queue:
         if index < len(self._keys) and self._keys[index] == (visible_at, item_id):
             del self._keys[index]
 
+    def first_due(self) -> int | None:
+        """The earliest ``visible_at`` queued, if any."""
+        return self._keys[0][0] if self._keys else None
+
     def visible(self, now: int) -> Iterator[int]:
         for visible_at, item_id in self._keys:
             if visible_at > now:

@@ -403,6 +403,28 @@ class Backend(Protocol):
         """Release connections; the object is unusable afterwards."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreSummary:
+    """What the dashboard's summary strip shows, as one store read it."""
+
+    counts: dict[OrchestrationRuntimeStatus, int]
+    """Instances by runtime status (absent: none)."""
+    started: tuple[int, ...]
+    """Instances created per minute over the window, oldest minute first."""
+    finished: tuple[int, ...]
+    """Instances that finished (Completed, Failed, Terminated) per minute, likewise."""
+    oldest_waiting: _dt.datetime | None
+    """When the oldest work visible and not taken (a message, an activity) became due."""
+
+
+@runtime_checkable
+class Summaries(Protocol):
+    """What a store may add for the dashboard: its summary from indexes, not scans."""
+
+    def summarize(self, now: _dt.datetime, minutes: int) -> StoreSummary:
+        """Counts by status, and the ``minutes`` whole minutes up to ``now``."""
+
+
 @runtime_checkable
 class FastPaths(Protocol):
     """What a store may add to :class:`Backend` for speed; every method or none.

@@ -12,6 +12,7 @@ with every other backend opened on that URL in the process.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime as _dt
@@ -47,6 +48,7 @@ from durably.backends.base import (
     OrchestrationWorkItem,
     RecordPage,
     StatusWatch,
+    StoreSummary,
     WorkKind,
 )
 from durably.backends.derived import Committed, run_episodes_in_steps
@@ -56,7 +58,12 @@ from durably.errors import (
     InvalidInstanceStateError,
     StoreError,
 )
-from durably.history import TERMINAL_STATUSES, WORKING_STATUSES, HistoryEvent
+from durably.history import (
+    TERMINAL_STATUSES,
+    WORKING_STATUSES,
+    HistoryEvent,
+    OrchestrationRuntimeStatus,
+)
 from durably.versions import InstanceFilter
 
 
@@ -280,6 +287,31 @@ class MemoryBackend:
                 instance.lock = Lock()
                 instance.dequeue_count = max(instance.dequeue_count - 1, 0)
         self._notify("orchestration")
+
+    def summarize(self, now: _dt.datetime, minutes: int) -> StoreSummary:
+        """The dashboard's summary (see :class:`~durably.backends.base.Summaries`)."""
+        until = to_micros(now)
+        since = until - minutes * 60_000_000
+        counts: collections.Counter[OrchestrationRuntimeStatus] = collections.Counter()
+        started, finished = [0] * minutes, [0] * minutes
+        with self._locked() as store:
+            records = [instance.record for instance in store.instances.values()]
+            due = [store.inbox.first_due(), store.activity_queue.first_due()]
+        for record in records:
+            counts[record.runtime_status] += 1
+            created = (to_micros(record.created_time) - since) // 60_000_000
+            if 0 <= created < minutes:
+                started[created] += 1
+            changed = (to_micros(record.last_updated_time) - since) // 60_000_000
+            if record.runtime_status in TERMINAL_STATUSES and 0 <= changed < minutes:
+                finished[changed] += 1
+        waiting = [at for at in due if at is not None and at <= until]
+        return StoreSummary(
+            counts=dict(counts),
+            started=tuple(started),
+            finished=tuple(finished),
+            oldest_waiting=from_micros(min(waiting)) if waiting else None,
+        )
 
     def note_waiting(self, instance_id: str, reason: str) -> None:
         """Note why the instance's work waits, until its next commit (see the protocol)."""

@@ -17,7 +17,7 @@ from typing import Literal
 import click
 
 from durably.backends import store_url
-from durably.cli import code
+from durably.cli import code, serve
 from durably.cli.code import load_app
 from durably.cli.options import (
     STATUS_CHOICE,
@@ -395,3 +395,4 @@ def demo(orders: int, store: str | None) -> None:
 
 main.add_command(code.replay)
 main.add_command(code.check_)
+main.add_command(serve.serve)

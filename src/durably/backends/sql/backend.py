@@ -33,6 +33,7 @@ from durably.backends.base import (
     OrchestrationWorkItem,
     RecordPage,
     StatusWatch,
+    StoreSummary,
     WorkKind,
 )
 from durably.backends.sql import activities as activity_work
@@ -253,6 +254,10 @@ class SqlBackend:
             return
         with self._write(durable=False) as tx:
             instances.release(tx, work_item.instance.instance_id, work_item.lock_token)
+
+    def summarize(self, now: _dt.datetime, minutes: int) -> StoreSummary:
+        """The dashboard's summary (see :class:`~durably.backends.base.Summaries`)."""
+        return self._reading(lambda tx: instances.summary(tx, now, minutes))
 
     def note_waiting(self, instance_id: str, reason: str) -> None:
         """Note why the instance's work waits, until its next commit (see the protocol)."""

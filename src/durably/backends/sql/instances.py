@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from durably.backends import _codec
-from durably.backends._codec import to_micros
+from durably.backends._codec import from_micros, to_micros
 from durably.backends.base import (
     InboxMessage,
     InstanceQuery,
@@ -21,6 +21,7 @@ from durably.backends.base import (
     NewMessage,
     OrchestrationWorkItem,
     RecordPage,
+    StoreSummary,
 )
 from durably.backends.sql import rows
 from durably.backends.sql import statements as q
@@ -217,3 +218,37 @@ def _where(query: InstanceQuery) -> tuple[str, list[Any]]:
         clauses.append("created_time <= ?")
         params.append(to_micros(query.created_time_to))
     return " AND ".join(clauses), params
+
+
+MINUTE_US = 60_000_000
+
+
+def summary(tx: Tx, now: _dt.datetime, minutes: int) -> StoreSummary:
+    """The dashboard's summary, each part from an index (see :class:`StoreSummary`)."""
+    until = to_micros(now)
+    since = until - minutes * MINUTE_US
+    finished = sorted(status.value for status in TERMINAL_STATUSES)
+    counts, started, ended, message, activity = tx.together(
+        [
+            (q.COUNT_BY_STATUS, (tx.hub,)),
+            (q.STARTED_PER_MINUTE, (since, tx.hub, since)),
+            (q.finished_per_minute(len(finished)), (since, tx.hub, *finished, since)),
+            (q.OLDEST_MESSAGE, (tx.hub, until)),
+            (q.OLDEST_ACTIVITY, (tx.hub, until)),
+        ]
+    )
+    oldest = [row[0] for row in (*message, *activity) if row[0] is not None]
+    return StoreSummary(
+        counts={OrchestrationRuntimeStatus(status): count for status, count in counts},
+        started=_per_minute(started, minutes),
+        finished=_per_minute(ended, minutes),
+        oldest_waiting=from_micros(min(oldest)) if oldest else None,
+    )
+
+
+def _per_minute(rows: list[tuple[Any, ...]], minutes: int) -> tuple[int, ...]:
+    buckets = [0] * minutes
+    for minute, count in rows:
+        if 0 <= int(minute) < minutes:
+            buckets[int(minute)] = int(count)
+    return tuple(buckets)

@@ -32,6 +32,32 @@ STATUS_COLUMNS = f"{INSTANCE_COLUMNS}, CASE WHEN waiting_at = last_updated_time 
 SELECT_INSTANCE = (
     f"SELECT {STATUS_COLUMNS} FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
 )
+# -- the dashboard's summary (each from an index) -------------------------------------
+COUNT_BY_STATUS = (
+    "SELECT runtime_status, COUNT(*) FROM durably_instances WHERE task_hub = ?"
+    " GROUP BY runtime_status"
+)
+STARTED_PER_MINUTE = (
+    "SELECT (created_time - ?) / 60000000, COUNT(*) FROM durably_instances"
+    " WHERE task_hub = ? AND created_time >= ? GROUP BY 1"
+)
+
+
+@functools.cache
+def finished_per_minute(count: int) -> str:
+    """Instances in one of ``count`` finished statuses, by the minute they last changed."""
+    return (
+        "SELECT (last_updated_time - ?) / 60000000, COUNT(*) FROM durably_instances"
+        f" WHERE task_hub = ? AND runtime_status IN ({marks(count)})"
+        " AND last_updated_time >= ? GROUP BY 1"
+    )
+
+
+OLDEST_MESSAGE = "SELECT MIN(visible_at) FROM durably_inbox WHERE task_hub = ? AND visible_at <= ?"
+OLDEST_ACTIVITY = (
+    "SELECT MIN(visible_at) FROM durably_activities WHERE task_hub = ? AND visible_at <= ?"
+)
+
 NOTE_WAITING = (
     "UPDATE durably_instances SET waiting = ?, waiting_at = last_updated_time"
     " WHERE task_hub = ? AND instance_id = ? AND runtime_status IN (?, ?)"

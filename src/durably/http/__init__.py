@@ -1,0 +1,77 @@
+"""durably over HTTP: the Durable Functions management API and the web dashboard
+(``pip install durably[http]``).
+
+``create_app(client)`` is an ASGI app (FastAPI) to mount anywhere; ``serve(...)`` runs
+it with uvicorn and, unless told not to, a worker in the same process (what ``durably
+serve`` does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from durably.client import Client
+from durably.http import api, dashboard
+from durably.http.auth import TokenAuth
+
+__all__ = ["create_app", "serve"]
+
+
+def create_app(client: Client, *, token: str | None = None) -> FastAPI:
+    """The API (routes of Durable Functions' HTTP API) and the dashboard at ``/`` on
+    ``client``'s store; with ``token``, every route wants ``Authorization: Bearer
+    TOKEN`` (the dashboard signs in once)."""
+    auth = TokenAuth(token)
+    app = FastAPI(
+        title="durably",
+        summary="Durable functions for Python: the management API",
+        version=_version(),
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    max_body = client.max_payload_bytes + 1024  # the payload, and room for JSON quoting
+    api.install_error_handlers(app, max_body)
+    app.include_router(api.build_router(client, auth, max_body))
+    app.include_router(dashboard.build_router(client.backend, auth))
+    return app
+
+
+def serve(
+    app: Any,
+    store: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7071,
+    token: str | None = None,
+    worker: bool = True,
+    log_level: str = "info",
+    **worker_options: Any,
+) -> None:
+    """Serve the API and dashboard for ``app`` (a :class:`durably.App`) until stopped,
+    with a worker in this process unless ``worker`` is False."""
+    import uvicorn
+
+    from durably.worker import Worker
+
+    if worker:
+        with Worker(app, store=store, **worker_options) as running:
+            _run(uvicorn, create_app(running.client(), token=token), host, port, log_level)
+    else:
+        with Client(store, app=app) as client:
+            _run(uvicorn, create_app(client, token=token), host, port, log_level)
+
+
+def _run(uvicorn: Any, asgi: FastAPI, host: str, port: int, log_level: str) -> None:
+    uvicorn.run(asgi, host=host, port=port, log_level=log_level, server_header=False)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("durably")
+    except PackageNotFoundError:
+        return "0"

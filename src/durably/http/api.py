@@ -1,0 +1,413 @@
+"""The HTTP management API: Durable Functions' routes, status codes, headers and JSON.
+
+Start an orchestration with ``POST /api/orchestrators/{name}[/{instanceId}]`` (202, the
+management URLs, ``Location`` and ``Retry-After``); manage instances under
+``/runtime/webhooks/durabletask/instances``. Every store call runs on a worker thread
+(FastAPI runs plain ``def`` routes there; the two routes that read a body hand the call
+over), never on the event loop. Errors are JSON ``{"error": message}``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from durably.client import MAX_PAGE_SIZE, Client
+from durably.errors import InstanceNotFoundError, InvalidInstanceStateError
+from durably.history import OrchestrationRuntimeStatus
+from durably.http.auth import TokenAuth
+from durably.ids import new_instance_id
+from durably.status import DurableOrchestrationStatus
+
+Status = OrchestrationRuntimeStatus
+WEBHOOKS = "/runtime/webhooks/durabletask"
+RETRY_AFTER = "1"
+"""Seconds a poller waits between two status reads (a hint)."""
+CONTINUATION = "x-ms-continuation-token"
+
+Reason = Annotated[str | None, Query(description="Why, recorded in history.")]
+InstanceId = Annotated[str, Path(description="The instance id.")]
+
+
+def error(status_code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON error response every route gives."""
+    return JSONResponse({"error": message}, status_code=status_code, headers=headers)
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "Bad input: the message says which and why.",
+        401: "A token is required and was missing or wrong.",
+        404: "No instance with this id.",
+        409: "The instance is not in a state that allows this (and has not finished).",
+        410: "The instance has already finished.",
+        413: "The body is larger than the app's max_payload_bytes.",
+    }
+    return {
+        code: {
+            "description": descriptions[code],
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"error": {"type": "string"}},
+                        "required": ["error"],
+                    }
+                }
+            },
+        }
+        for code in codes
+    }
+
+
+def instance_urls(base: str, instance_id: str) -> dict[str, str]:
+    """The management URLs of an instance (Durable Functions' names and placeholders)."""
+    root = f"{base.rstrip('/')}{WEBHOOKS}/instances/{quote(instance_id, safe='')}"
+    return {
+        "id": instance_id,
+        "statusQueryGetUri": root,
+        "sendEventPostUri": f"{root}/raiseEvent/{{eventName}}",
+        "terminatePostUri": f"{root}/terminate?reason={{text}}",
+        "rewindPostUri": f"{root}/rewind?reason={{text}}",
+        "purgeHistoryDeleteUri": root,
+        "restartPostUri": f"{root}/restart",
+        "suspendPostUri": f"{root}/suspend?reason={{text}}",
+        "resumePostUri": f"{root}/resume?reason={{text}}",
+    }
+
+
+def accepted(request: Request, instance_id: str) -> JSONResponse:
+    """202 with the management URLs, ``Location`` (the status URL) and ``Retry-After``."""
+    urls = instance_urls(str(request.base_url), instance_id)
+    headers = {"Location": urls["statusQueryGetUri"], "Retry-After": RETRY_AFTER}
+    return JSONResponse(urls, status_code=202, headers=headers)
+
+
+def _utc(value: _dt.datetime | None) -> _dt.datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=_dt.UTC)
+
+
+def _statuses(values: list[str] | None) -> list[str] | None:
+    """``runtimeStatus`` as given: repeated, comma-separated, or both."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _body_json(body: bytes, what: str) -> Any:
+    """The JSON value of a request body (empty: None); ``ValueError`` if it is not JSON."""
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"the {what} must be JSON: {exc}") from None
+
+
+def _finished_or_conflict(exc: InvalidInstanceStateError) -> JSONResponse:
+    status = Status(exc.runtime_status)
+    return error(410 if status.is_terminal else 409, str(exc))
+
+
+def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
+    """The API's routes on ``client``, each behind ``auth``."""
+    router = APIRouter(dependencies=[Depends(auth)])
+
+    async def read_body(request: Request) -> bytes:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > max_body:
+            raise _TooLarge(int(length))
+        body = await request.body()
+        if len(body) > max_body:
+            raise _TooLarge(len(body))
+        return body
+
+    # -- starting ---------------------------------------------------------------------
+    @router.post(
+        "/api/orchestrators/{name}",
+        status_code=202,
+        tags=["orchestrations"],
+        summary="Start an orchestration (a new instance id)",
+        responses=_responses(400, 401, 409, 413),
+        openapi_extra=_JSON_BODY,
+    )
+    async def start(request: Request, name: Annotated[str, Path()]) -> JSONResponse:
+        return await _start(request, name, None)
+
+    @router.post(
+        "/api/orchestrators/{name}/{instance_id}",
+        status_code=202,
+        tags=["orchestrations"],
+        summary="Start an orchestration with the given instance id",
+        responses=_responses(400, 401, 409, 413),
+        openapi_extra=_JSON_BODY,
+    )
+    async def start_with_id(
+        request: Request, name: Annotated[str, Path()], instance_id: InstanceId
+    ) -> JSONResponse:
+        return await _start(request, name, instance_id)
+
+    async def _start(request: Request, name: str, instance_id: str | None) -> JSONResponse:
+        data = _body_json(await read_body(request), "orchestration input")
+        started = await run_in_threadpool(client.start_new, name, instance_id, data)
+        return accepted(request, started)
+
+    # -- reading ----------------------------------------------------------------------
+    @router.get(
+        f"{WEBHOOKS}/instances/{{instance_id}}",
+        tags=["instances"],
+        summary="An instance's status",
+        responses={
+            202: {"description": "The instance is Pending, Running or Suspended."},
+            500: {"description": "The instance Failed and returnInternalServerErrorOnFailure."},
+            **_responses(400, 401, 404),
+        },
+    )
+    def get_status(
+        request: Request,
+        instance_id: InstanceId,
+        show_history: Annotated[bool, Query(alias="showHistory")] = False,
+        show_history_output: Annotated[bool, Query(alias="showHistoryOutput")] = False,
+        show_input: Annotated[bool, Query(alias="showInput")] = True,
+        error_on_failure: Annotated[
+            bool, Query(alias="returnInternalServerErrorOnFailure")
+        ] = False,
+    ) -> JSONResponse:
+        status = client.get_status(
+            instance_id,
+            show_history=show_history,
+            show_history_output=show_history_output,
+            show_input=show_input,
+        )
+        if status is None:
+            return error(404, f"no instance {instance_id!r}")
+        body = status.to_json()
+        if not status.runtime_status.is_terminal:
+            location = instance_urls(str(request.base_url), instance_id)["statusQueryGetUri"]
+            headers = {"Location": location, "Retry-After": RETRY_AFTER}
+            return JSONResponse(body, status_code=202, headers=headers)
+        failed = status.runtime_status is Status.Failed
+        return JSONResponse(body, status_code=500 if failed and error_on_failure else 200)
+
+    @router.get(
+        f"{WEBHOOKS}/instances",
+        tags=["instances"],
+        summary="Instances matching the filters, a page at a time",
+        responses=_responses(400, 401),
+    )
+    def list_instances(
+        response: Response,
+        runtime_status: Annotated[
+            list[str] | None,
+            Query(alias="runtimeStatus", description="Statuses, comma-separated or repeated."),
+        ] = None,
+        created_from: Annotated[_dt.datetime | None, Query(alias="createdTimeFrom")] = None,
+        created_to: Annotated[_dt.datetime | None, Query(alias="createdTimeTo")] = None,
+        prefix: Annotated[str | None, Query(alias="instanceIdPrefix")] = None,
+        name: Annotated[str | None, Query(description="Only this orchestrator's.")] = None,
+        show_input: Annotated[bool, Query(alias="showInput")] = False,
+        top: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 100,
+        token: Annotated[str | None, Header(alias=CONTINUATION)] = None,
+    ) -> list[dict[str, Any]]:
+        page = client.list_instances(
+            runtime_status=_statuses(runtime_status),
+            name=name or None,
+            instance_id_prefix=prefix or None,
+            created_time_from=_utc(created_from),
+            created_time_to=_utc(created_to),
+            page_size=top,
+            continuation_token=token or None,
+        )
+        if page.continuation_token:
+            response.headers[CONTINUATION] = page.continuation_token
+        return [_listed(status, show_input) for status in page.instances]
+
+    # -- steering ---------------------------------------------------------------------
+    steering = _responses(400, 401, 404, 410)
+
+    @router.post(
+        f"{WEBHOOKS}/instances/{{instance_id}}/raiseEvent/{{event_name}}",
+        status_code=202,
+        tags=["instances"],
+        summary="Send an event to an instance (the body is its data)",
+        responses=_responses(400, 401, 404, 410, 413),
+        openapi_extra=_JSON_BODY,
+    )
+    async def raise_event(
+        request: Request, instance_id: InstanceId, event_name: Annotated[str, Path()]
+    ) -> Response:
+        data = _body_json(await read_body(request), "event data")
+        await run_in_threadpool(client.raise_event, instance_id, event_name, data)
+        return Response(status_code=202)
+
+    @router.post(
+        f"{WEBHOOKS}/instances/{{instance_id}}/terminate",
+        status_code=202,
+        tags=["instances"],
+        summary="Terminate an instance (and its sub-orchestrations)",
+        responses=steering,
+    )
+    def terminate(instance_id: InstanceId, reason: Reason = None) -> Response:
+        if not client.terminate(instance_id, reason):
+            status = client.get_status(instance_id, show_input=False)
+            finished = status.runtime_status.value if status else "gone"
+            return error(410, f"instance {instance_id!r} already finished ({finished})")
+        return Response(status_code=202)
+
+    @router.post(
+        f"{WEBHOOKS}/instances/{{instance_id}}/suspend",
+        status_code=202,
+        tags=["instances"],
+        summary="Suspend an instance",
+        responses=steering,
+    )
+    def suspend(instance_id: InstanceId, reason: Reason = None) -> Response:
+        client.suspend(instance_id, reason)
+        return Response(status_code=202)
+
+    @router.post(
+        f"{WEBHOOKS}/instances/{{instance_id}}/resume",
+        status_code=202,
+        tags=["instances"],
+        summary="Resume a suspended instance",
+        responses=steering,
+    )
+    def resume(instance_id: InstanceId, reason: Reason = None) -> Response:
+        client.resume(instance_id, reason)
+        return Response(status_code=202)
+
+    @router.post(
+        f"{WEBHOOKS}/instances/{{instance_id}}/rewind",
+        status_code=202,
+        tags=["instances"],
+        summary="Run a Failed instance's failed work again",
+        responses=_responses(400, 401, 404, 409, 410),
+    )
+    def rewind(instance_id: InstanceId, reason: Reason = None) -> Response:
+        client.rewind(instance_id, reason)
+        return Response(status_code=202)
+
+    @router.post(
+        f"{WEBHOOKS}/instances/{{instance_id}}/restart",
+        status_code=202,
+        tags=["instances"],
+        summary="Start an instance again from its input",
+        responses=_responses(400, 401, 404, 409),
+    )
+    def restart(
+        request: Request,
+        instance_id: InstanceId,
+        new_id: Annotated[bool, Query(alias="restartWithNewInstanceId")] = True,
+    ) -> JSONResponse:
+        started = client.restart(instance_id, new_instance_id() if new_id else None)
+        return accepted(request, started)
+
+    # -- purging ----------------------------------------------------------------------
+    @router.delete(
+        f"{WEBHOOKS}/instances/{{instance_id}}",
+        tags=["instances"],
+        summary="Delete a finished instance and its history",
+        responses=_responses(400, 401, 404, 409),
+    )
+    def purge(instance_id: InstanceId) -> dict[str, int]:
+        return {"instancesDeleted": client.purge_instance_history(instance_id).instances_deleted}
+
+    @router.delete(
+        f"{WEBHOOKS}/instances",
+        tags=["instances"],
+        summary="Delete the finished instances matching the filters",
+        responses=_responses(400, 401, 404),
+    )
+    def purge_by(
+        runtime_status: Annotated[list[str] | None, Query(alias="runtimeStatus")] = None,
+        created_from: Annotated[_dt.datetime | None, Query(alias="createdTimeFrom")] = None,
+        created_to: Annotated[_dt.datetime | None, Query(alias="createdTimeTo")] = None,
+    ) -> Any:
+        deleted = client.purge_instance_history_by(
+            created_time_from=_utc(created_from),
+            created_time_to=_utc(created_to),
+            runtime_status=_statuses(runtime_status),
+        ).instances_deleted
+        if not deleted:
+            return error(404, "no finished instance matches the filters")
+        return {"instancesDeleted": deleted}
+
+    return router
+
+
+_JSON_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": {}}},
+        "description": "Any JSON value (empty: none).",
+    }
+}
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def _listed(status: DurableOrchestrationStatus, show_input: bool) -> dict[str, Any]:
+    body = status.to_json()
+    if not show_input:
+        body["input"] = None
+    return body
+
+
+def install_error_handlers(app: FastAPI, max_body: int) -> None:
+    """Map the client's errors to status codes and JSON bodies."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from durably.errors import InstanceExistsError, PayloadTooLargeError
+
+    @app.exception_handler(InstanceNotFoundError)
+    async def not_found(_: Request, exc: InstanceNotFoundError) -> JSONResponse:
+        return error(404, f"no instance {exc.instance_id!r}")
+
+    @app.exception_handler(InvalidInstanceStateError)
+    async def wrong_state(_: Request, exc: InvalidInstanceStateError) -> JSONResponse:
+        return _finished_or_conflict(exc)
+
+    @app.exception_handler(InstanceExistsError)
+    async def exists(_: Request, exc: InstanceExistsError) -> JSONResponse:
+        return error(409, str(exc))
+
+    @app.exception_handler(PayloadTooLargeError)
+    async def too_large(_: Request, exc: PayloadTooLargeError) -> JSONResponse:
+        return error(413, str(exc))
+
+    @app.exception_handler(_TooLarge)
+    async def body_too_large(_: Request, exc: _TooLarge) -> JSONResponse:
+        return error(413, f"the body is {exc.size} bytes, more than the limit of {max_body}")
+
+    @app.exception_handler(ValueError)
+    async def bad_value(_: Request, exc: ValueError) -> JSONResponse:
+        return error(400, str(exc))
+
+    @app.exception_handler(TypeError)
+    async def bad_type(_: Request, exc: TypeError) -> JSONResponse:
+        return error(400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return error(400, f"bad request: {problems}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
