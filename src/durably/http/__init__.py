@@ -33,7 +33,7 @@ def create_app(client: Client, *, token: str | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     max_body = client.max_payload_bytes + 1024  # the payload, and room for JSON quoting
-    api.install_error_handlers(app, max_body)
+    api.install_error_handlers(app, client.max_payload_bytes)
     app.include_router(api.build_router(client, auth, max_body))
     app.include_router(dashboard.build_router(client.backend, auth))
     return app

@@ -365,7 +365,7 @@ def _listed(status: DurableOrchestrationStatus, show_input: bool) -> dict[str, A
     return body
 
 
-def install_error_handlers(app: FastAPI, max_body: int) -> None:
+def install_error_handlers(app: FastAPI, max_payload: int) -> None:
     """Map the client's errors to status codes and JSON bodies."""
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -390,7 +390,11 @@ def install_error_handlers(app: FastAPI, max_body: int) -> None:
 
     @app.exception_handler(_TooLarge)
     async def body_too_large(_: Request, exc: _TooLarge) -> JSONResponse:
-        return error(413, f"the body is {exc.size} bytes, more than the limit of {max_body}")
+        return error(
+            413,
+            f"the body is {exc.size} bytes: more than the app's max_payload_bytes"
+            f" ({max_payload}) allows",
+        )
 
     @app.exception_handler(ValueError)
     async def bad_value(_: Request, exc: ValueError) -> JSONResponse:
