@@ -83,6 +83,11 @@ class Client:
         self._owns_backend = not isinstance(store, Backend)
         self.backend = connect(store, app)
 
+    @property
+    def app(self) -> App | None:
+        """The app this client knows (its orchestrator names are checked), if any."""
+        return self._app
+
     def close(self) -> None:
         if self._owns_backend:
             self.backend.close()

@@ -266,7 +266,6 @@ def test_the_openapi_document_lists_every_route(http: httpx.Client) -> None:
     }
     assert set(paths[f"{BASE}/{{instance_id}}"]) == {"get", "delete"}
     assert "202" in paths["/api/orchestrators/{name}"]["post"]["responses"]
-    assert http.get("/docs").status_code == 200
 
 
 class _SlowStore(MemoryBackend):

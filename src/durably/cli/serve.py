@@ -42,7 +42,7 @@ def serve(
 
     The API has Durable Functions' routes: POST /api/orchestrators/NAME starts an
     instance; /runtime/webhooks/durabletask/instances/ID reads and steers it. The
-    OpenAPI document is at /openapi.json, its browsable form at /docs.
+    OpenAPI document is at /openapi.json.
     """
     try:
         from durably.http import serve as run

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from durably.client import Client
 from durably.http import api, dashboard
@@ -28,14 +28,21 @@ def create_app(client: Client, *, token: str | None = None) -> FastAPI:
         title="durably",
         summary="Durable functions for Python: the management API",
         version=_version(),
-        docs_url="/docs",
+        # The document is served below, behind the token; no browsable docs page (it
+        # would load its script from the internet): docs/http-api.md is made from it.
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url=None,
     )
     max_body = client.max_payload_bytes + 1024  # the payload, and room for JSON quoting
     api.install_error_handlers(app, client.max_payload_bytes)
     app.include_router(api.build_router(client, auth, max_body))
     app.include_router(dashboard.build_router(client.backend, auth))
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(auth)])
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
     return app
 
 

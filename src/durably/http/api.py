@@ -131,27 +131,35 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         return body
 
     # -- starting ---------------------------------------------------------------------
+    known = sorted(client.app.orchestrators) if client.app is not None else None
+    name_doc = "The orchestrator's name." + (f" This app's: {', '.join(known)}." if known else "")
+    # A default, not an Annotated alias: the annotations are strings, read in the module.
+    name_path = Path(description=name_doc, examples=known[:1] if known else None)
+    started = {202: _STARTED, **_responses(400, 401, 409, 413)}
+
     @router.post(
         "/api/orchestrators/{name}",
+        operation_id="startOrchestration",
         status_code=202,
         tags=["orchestrations"],
         summary="Start an orchestration (a new instance id)",
-        responses=_responses(400, 401, 409, 413),
+        responses=started,
         openapi_extra=_JSON_BODY,
     )
-    async def start(request: Request, name: Annotated[str, Path()]) -> JSONResponse:
+    async def start(request: Request, name: str = name_path) -> JSONResponse:
         return await _start(request, name, None)
 
     @router.post(
         "/api/orchestrators/{name}/{instance_id}",
+        operation_id="startOrchestrationWithId",
         status_code=202,
         tags=["orchestrations"],
         summary="Start an orchestration with the given instance id",
-        responses=_responses(400, 401, 409, 413),
+        responses=started,
         openapi_extra=_JSON_BODY,
     )
     async def start_with_id(
-        request: Request, name: Annotated[str, Path()], instance_id: InstanceId
+        request: Request, instance_id: InstanceId, name: str = name_path
     ) -> JSONResponse:
         return await _start(request, name, instance_id)
 
@@ -163,6 +171,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
     # -- reading ----------------------------------------------------------------------
     @router.get(
         f"{WEBHOOKS}/instances/{{instance_id}}",
+        operation_id="getStatus",
         tags=["instances"],
         summary="An instance's status",
         responses={
@@ -199,6 +208,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
 
     @router.get(
         f"{WEBHOOKS}/instances",
+        operation_id="listInstances",
         tags=["instances"],
         summary="Instances matching the filters, a page at a time",
         responses=_responses(400, 401),
@@ -235,6 +245,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
 
     @router.post(
         f"{WEBHOOKS}/instances/{{instance_id}}/raiseEvent/{{event_name}}",
+        operation_id="raiseEvent",
         status_code=202,
         tags=["instances"],
         summary="Send an event to an instance (the body is its data)",
@@ -250,6 +261,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
 
     @router.post(
         f"{WEBHOOKS}/instances/{{instance_id}}/terminate",
+        operation_id="terminate",
         status_code=202,
         tags=["instances"],
         summary="Terminate an instance (and its sub-orchestrations)",
@@ -264,6 +276,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
 
     @router.post(
         f"{WEBHOOKS}/instances/{{instance_id}}/suspend",
+        operation_id="suspend",
         status_code=202,
         tags=["instances"],
         summary="Suspend an instance",
@@ -275,6 +288,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
 
     @router.post(
         f"{WEBHOOKS}/instances/{{instance_id}}/resume",
+        operation_id="resume",
         status_code=202,
         tags=["instances"],
         summary="Resume a suspended instance",
@@ -286,6 +300,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
 
     @router.post(
         f"{WEBHOOKS}/instances/{{instance_id}}/rewind",
+        operation_id="rewind",
         status_code=202,
         tags=["instances"],
         summary="Run a Failed instance's failed work again",
@@ -297,6 +312,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
 
     @router.post(
         f"{WEBHOOKS}/instances/{{instance_id}}/restart",
+        operation_id="restart",
         status_code=202,
         tags=["instances"],
         summary="Start an instance again from its input",
@@ -313,6 +329,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
     # -- purging ----------------------------------------------------------------------
     @router.delete(
         f"{WEBHOOKS}/instances/{{instance_id}}",
+        operation_id="purgeInstance",
         tags=["instances"],
         summary="Delete a finished instance and its history",
         responses=_responses(400, 401, 404, 409),
@@ -322,6 +339,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
 
     @router.delete(
         f"{WEBHOOKS}/instances",
+        operation_id="purgeInstances",
         tags=["instances"],
         summary="Delete the finished instances matching the filters",
         responses=_responses(400, 401, 404),
@@ -343,6 +361,49 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
     return router
 
 
+_OPERATIONS = {
+    "GetStatus": "getStatus",
+    "RaiseEvent": "raiseEvent",
+    "Terminate": "terminate",
+    "Suspend": "suspend",
+    "Resume": "resume",
+    "Rewind": "rewind",
+    "Restart": "restart",
+    "Purge": "purgeInstance",
+}
+_STARTED: dict[str, Any] = {
+    "description": "Started: the management URLs; ``Location`` is the status URL.",
+    "headers": {
+        "Location": {"schema": {"type": "string"}, "description": "The status URL."},
+        "Retry-After": {"schema": {"type": "string"}, "description": "Seconds to wait."},
+    },
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    key: {"type": "string"}
+                    for key in (
+                        "id",
+                        "statusQueryGetUri",
+                        "sendEventPostUri",
+                        "terminatePostUri",
+                        "rewindPostUri",
+                        "purgeHistoryDeleteUri",
+                        "restartPostUri",
+                        "suspendPostUri",
+                        "resumePostUri",
+                    )
+                },
+                "required": ["id", "statusQueryGetUri"],
+            }
+        }
+    },
+    "links": {
+        name: {"operationId": operation, "parameters": {"instance_id": "$response.body#/id"}}
+        for name, operation in _OPERATIONS.items()
+    },
+}
 _JSON_BODY: dict[str, Any] = {
     "requestBody": {
         "required": False,
