@@ -50,3 +50,11 @@ def parent(context: durably.OrchestrationContext) -> Any:
     yield context.create_timer(context.current_utc_datetime + dt.timedelta(milliseconds=50))
     child = yield context.call_sub_orchestrator(quick, context.get_input())
     return {"child": child}
+
+
+@app.orchestrator
+def echo(context: durably.OrchestrationContext) -> Any:
+    """Shows its input as custom status and output (the escaping tests' markup)."""
+    context.set_custom_status(context.get_input())
+    yield context.create_timer(context.current_utc_datetime + dt.timedelta(milliseconds=10))
+    return context.get_input()

@@ -8,6 +8,8 @@ serve`` does).
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -72,7 +74,21 @@ def serve(
 
 
 def _run(uvicorn: Any, asgi: FastAPI, host: str, port: int, log_level: str) -> None:
-    uvicorn.run(asgi, host=host, port=port, log_level=log_level, server_header=False)
+    """Run uvicorn until SIGINT or SIGTERM, then return (so that the worker stops too).
+
+    uvicorn sends the signal that stopped it to the process again once it is done; the
+    handlers set here take it, where the default ones would end the process at once.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    previous = {}
+    if main:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, lambda *_: None)
+    try:
+        uvicorn.run(asgi, host=host, port=port, log_level=log_level, server_header=False)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _version() -> str:

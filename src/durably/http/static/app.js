@@ -174,11 +174,11 @@ function showSignIn(message) {
 // -- summary strip ---------------------------------------------------------------------
 function sparkline(values, cls) {
   const max = Math.max(1, ...values);
-  const width = 3 * values.length;
-  const node = svg("svg", { width, height: 18, viewBox: `0 0 ${width} 18`, class: cls });
+  const width = 6 * values.length;
+  const node = svg("svg", { width, height: 20, viewBox: `0 0 ${width} 20`, class: cls });
   values.forEach((value, i) => {
-    const h = Math.max(value ? 2 : 0, Math.round((16 * value) / max));
-    node.append(svg("rect", { x: i * 3, y: 18 - h, width: 2, height: h, fill: "currentColor" }));
+    const h = Math.max(value ? 2 : 0, Math.round((18 * value) / max));
+    node.append(svg("rect", { x: i * 6, y: 20 - h, width: 5, height: h, fill: "currentColor" }));
   });
   return node;
 }
