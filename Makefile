@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,postgres,http
 
-.PHONY: help venv demo test lint unit bench bench-peers chaos overload golden clean
+.PHONY: help venv demo test lint unit bench bench-dashboard bench-peers chaos overload golden clean
 
 help:
-	@echo "make demo | test | lint | bench | bench-peers | chaos | overload | golden | clean"
+	@echo "make demo | test | lint | bench | bench-dashboard | bench-peers | chaos | overload | golden | clean"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test: lint unit
 # PostgreSQL joins when DURABLY_TEST_POSTGRES is set; DBOS's venv is made on demand.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# The dashboard and API with 100,000 instances: page times to benchmarks/results/.
+bench-dashboard: $(STAMP)
+	$(BIN)/python -m benchmarks.dashboard $(BENCH_ARGS)
 
 bench-peers: $(STAMP)
 	$(BIN)/python -m benchmarks.run --peers $(BENCH_ARGS)

@@ -63,3 +63,18 @@ def test_the_ab_runner_compares_two_trees(tmp_path: Path) -> None:
     assert [len(runs["base"]), len(runs["new"])] == [2, 2]
     assert all(r["cpu_s"] > 0 and r["figures"]["orch_per_s"] > 0 for r in runs["new"])
     assert "| memory/chain | orchestrations/s (orch/s) |" in (tmp_path / "ab.md").read_text()
+
+
+def test_the_dashboard_benchmark_times_every_request(tmp_path: Path) -> None:
+    dashboard = [sys.executable, "-m", "benchmarks.dashboard", "--rows", "2000", "--reps", "3"]
+    done = subprocess.run(
+        [*dashboard, "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = (tmp_path / "dashboard-2000.md").read_text()
+    for label in ("summary strip", "list: page 40 (by token)", "instance page data"):
+        assert label in report
