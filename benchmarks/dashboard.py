@@ -92,7 +92,10 @@ def _browser(url: str, instance_id: str, reps: int) -> dict[str, dict[str, float
         return {}
     from playwright.sync_api import sync_playwright
 
-    figures: dict[str, list[float]] = {"browser: list rows shown": [], "browser: timeline shown": []}
+    figures: dict[str, list[float]] = {
+        "browser: list rows shown": [],
+        "browser: timeline shown": [],
+    }
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page()

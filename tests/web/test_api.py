@@ -215,7 +215,7 @@ def test_restart_and_sub_orchestration_links(http: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "options", "status", "message"),
     [
-        ("POST", "/api/orchestrators/nope", {}, 400, "known orchestrators: fragile, hello"),
+        ("POST", "/api/orchestrators/nope", {}, 400, "known orchestrators: echo, fragile, hello"),
         ("POST", "/api/orchestrators/quick/@bad", {}, 400, "must not start with '@'"),
         ("POST", "/api/orchestrators/quick/x", {"content": b"{oops"}, 400, "must be JSON"),
         ("POST", f"{BASE}/x/raiseEvent/e", {"content": b"[1,"}, 400, "must be JSON"),

@@ -175,7 +175,8 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         tags=["instances"],
         summary="An instance's status",
         responses={
-            202: {"description": "The instance is Pending, Running or Suspended."},
+            200: {"description": "The instance finished: its status."},
+            202: {"description": "The instance is Pending, Running or Suspended: its status."},
             500: {"description": "The instance Failed and returnInternalServerErrorOnFailure."},
             **_responses(400, 401, 404),
         },
@@ -183,11 +184,21 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
     def get_status(
         request: Request,
         instance_id: InstanceId,
-        show_history: Annotated[bool, Query(alias="showHistory")] = False,
-        show_history_output: Annotated[bool, Query(alias="showHistoryOutput")] = False,
-        show_input: Annotated[bool, Query(alias="showInput")] = True,
+        show_history: Annotated[
+            bool, Query(alias="showHistory", description="Add historyEvents.")
+        ] = False,
+        show_history_output: Annotated[
+            bool, Query(alias="showHistoryOutput", description="With the events' payloads.")
+        ] = False,
+        show_input: Annotated[
+            bool, Query(alias="showInput", description="Include the input.")
+        ] = True,
         error_on_failure: Annotated[
-            bool, Query(alias="returnInternalServerErrorOnFailure")
+            bool,
+            Query(
+                alias="returnInternalServerErrorOnFailure",
+                description="Answer 500 for a Failed instance.",
+            ),
         ] = False,
     ) -> JSONResponse:
         status = client.get_status(
@@ -211,7 +222,14 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         operation_id="listInstances",
         tags=["instances"],
         summary="Instances matching the filters, a page at a time",
-        responses=_responses(400, 401),
+        responses={
+            200: {
+                "description": "A page of statuses; its x-ms-continuation-token header, when"
+                " there is one, asks for the next page.",
+                "headers": {CONTINUATION: {"schema": {"type": "string"}}},
+            },
+            **_responses(400, 401),
+        },
     )
     def list_instances(
         response: Response,
@@ -219,13 +237,23 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
             list[str] | None,
             Query(alias="runtimeStatus", description="Statuses, comma-separated or repeated."),
         ] = None,
-        created_from: Annotated[_dt.datetime | None, Query(alias="createdTimeFrom")] = None,
-        created_to: Annotated[_dt.datetime | None, Query(alias="createdTimeTo")] = None,
-        prefix: Annotated[str | None, Query(alias="instanceIdPrefix")] = None,
+        created_from: Annotated[
+            _dt.datetime | None, Query(alias="createdTimeFrom", description="ISO 8601; UTC.")
+        ] = None,
+        created_to: Annotated[
+            _dt.datetime | None, Query(alias="createdTimeTo", description="ISO 8601; UTC.")
+        ] = None,
+        prefix: Annotated[
+            str | None, Query(alias="instanceIdPrefix", description="Ids starting so.")
+        ] = None,
         name: Annotated[str | None, Query(description="Only this orchestrator's.")] = None,
-        show_input: Annotated[bool, Query(alias="showInput")] = False,
+        show_input: Annotated[
+            bool, Query(alias="showInput", description="Include inputs.")
+        ] = False,
         top: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 100,
-        token: Annotated[str | None, Header(alias=CONTINUATION)] = None,
+        token: Annotated[
+            str | None, Header(alias=CONTINUATION, description="The previous page's.")
+        ] = None,
     ) -> list[dict[str, Any]]:
         page = client.list_instances(
             runtime_status=_statuses(runtime_status),
