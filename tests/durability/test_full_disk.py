@@ -55,9 +55,10 @@ def test_unwritable_store_then_recovery(
     backend = SqliteBackend(path)
     with durably.Worker(app, store=backend, poll_interval=0.05) as worker:
         client = worker.client()
+        client.wait_for_completion(client.start_new(chain, client_input=0), timeout=30)
+        # Work under way when the fault strikes (waiting for some of it to finish first
+        # let a fast worker finish all of it: nothing left to fail).
         first = [client.start_new(chain, client_input=n) for n in range(20)]
-        for instance_id in first[:5]:
-            client.wait_for_completion(instance_id, timeout=30)
         pages = backend._writer.execute("PRAGMA page_count").fetchone()[0]
         _pragma(backend, fault.format(pages=pages))
         time.sleep(1.0)  # the worker keeps failing to commit, and backs off
