@@ -185,11 +185,14 @@ def test_purge_one_and_by_filter(http: httpx.Client) -> None:
         wait_status(http, f"purge-{n}", "Completed")
     assert http.delete(f"{BASE}/purge-0").json() == {"instancesDeleted": 1}
     assert http.get(f"{BASE}/purge-0").status_code == 404
-    by_filter = http.delete(BASE, params={"runtimeStatus": "Completed"})
+    since = {"createdTimeFrom": "2000-01-01T00:00:00Z"}
+    by_filter = http.delete(BASE, params={**since, "runtimeStatus": "Completed"})
     assert by_filter.status_code == 200 and by_filter.json()["instancesDeleted"] >= 2
-    assert http.delete(BASE, params={"runtimeStatus": "Completed"}).status_code == 404
-    refused = http.delete(BASE, params={"runtimeStatus": "Running"})
+    assert http.delete(BASE, params={**since, "runtimeStatus": "Completed"}).status_code == 404
+    refused = http.delete(BASE, params={**since, "runtimeStatus": "Running"})
     assert refused.status_code == 400 and "only finished instances" in refused.json()["error"]
+    unbounded = http.delete(BASE, params={"runtimeStatus": "Completed"})
+    assert unbounded.status_code == 400 and "createdTimeFrom" in unbounded.json()["error"]
 
 
 def test_restart_and_sub_orchestration_links(http: httpx.Client) -> None:
@@ -224,6 +227,10 @@ def test_restart_and_sub_orchestration_links(http: httpx.Client) -> None:
         ("GET", BASE, {"params": {"createdTimeFrom": "yesterday"}}, 400, "createdTimeFrom"),
         ("GET", BASE, {"headers": {"x-ms-continuation-token": "junk"}}, 400, "token"),
         ("GET", f"{BASE}/x", {"params": {"showHistory": "maybe"}}, 400, "showHistory"),
+        ("POST", "/api/orchestrators/quick/x", {"content": b"[" * 100_000}, 400, "nested"),
+        ("GET", BASE, {"params": {"instanceIdPrefix": "a\x00"}}, 400, "NUL"),
+        ("GET", BASE, {"params": {"name": "a\x00"}}, 400, "NUL"),
+        ("GET", f"{BASE}/a%00", {}, 400, "control characters"),
     ],
 )
 def test_bad_input_is_a_clear_400(

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from durably.backends.memory import MemoryBackend
 from tests.web.app import app
 from tests.web.server import serving
 
@@ -19,7 +18,8 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 @pytest.mark.timeout(300)
 def test_no_request_gets_a_server_error(tmp_path: Path) -> None:
-    with serving(app, MemoryBackend(), token="fuzz-token") as url:
+    store = f"sqlite:///{tmp_path / 'fuzz.db'}"  # a real store: its own refusals too
+    with serving(app, store, token="fuzz-token") as url:
         run = subprocess.run(
             [
                 str(SCHEMATHESIS),

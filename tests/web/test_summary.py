@@ -31,7 +31,7 @@ def test_the_summary_counts_and_times_the_work(backend: Backend) -> None:
     assert summary["oldestWaiting"] is None  # the worker took everything
 
 
-def test_work_nobody_took_shows_its_age() -> None:
+def test_a_store_without_summaries_is_summarized_from_listings() -> None:
     store = CoreOnlyStore(Data())  # no summary of its own: read from a listing
     with serving(app, store, worker=False) as url, httpx.Client(base_url=url) as http:
         http.post("/api/orchestrators/quick/idle", json="z")

@@ -3,7 +3,7 @@
 Start an orchestration with ``POST /api/orchestrators/{name}[/{instanceId}]`` (202, the
 management URLs, ``Location`` and ``Retry-After``); manage instances under
 ``/runtime/webhooks/durabletask/instances``. Every store call runs on a worker thread
-(FastAPI runs plain ``def`` routes there; the two routes that read a body hand the call
+(FastAPI runs plain ``def`` routes there; the routes that read a body hand the call
 over), never on the event loop. Errors are JSON ``{"error": message}``.
 """
 
@@ -16,13 +16,14 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
 from durably.client import MAX_PAGE_SIZE, Client
 from durably.errors import InstanceNotFoundError, InvalidInstanceStateError
 from durably.history import OrchestrationRuntimeStatus
 from durably.http.auth import TokenAuth
-from durably.ids import new_instance_id
+from durably.ids import new_instance_id, validate_instance_id
 from durably.status import DurableOrchestrationStatus
 
 Status = OrchestrationRuntimeStatus
@@ -32,7 +33,11 @@ RETRY_AFTER = "1"
 CONTINUATION = "x-ms-continuation-token"
 
 Reason = Annotated[str | None, Query(description="Why, recorded in history.")]
-InstanceId = Annotated[str, Path(description="The instance id.")]
+InstanceId = Annotated[
+    str,
+    Path(description="The instance id."),
+    AfterValidator(validate_instance_id),  # an id no instance can have is a 400
+]
 
 
 def error(status_code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -110,6 +115,15 @@ def _body_json(body: bytes, what: str) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"the {what} must be JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"the {what} is nested too deeply") from None
+
+
+def _text(value: str | None, what: str) -> str | None:
+    """A text parameter, refused (``ValueError``) if it holds a NUL, which no store keeps."""
+    if value is not None and "\x00" in value:
+        raise ValueError(f"{what} must not contain NUL characters")
+    return value
 
 
 def _finished_or_conflict(exc: InvalidInstanceStateError) -> JSONResponse:
@@ -125,10 +139,12 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > max_body:
             raise _TooLarge(int(length))
-        body = await request.body()
-        if len(body) > max_body:
-            raise _TooLarge(len(body))
-        return body
+        body = bytearray()
+        async for chunk in request.stream():  # a chunked body has no length: count it
+            body += chunk
+            if len(body) > max_body:
+                raise _TooLarge(len(body))
+        return bytes(body)
 
     # -- starting ---------------------------------------------------------------------
     known = sorted(client.app.orchestrators) if client.app is not None else None
@@ -257,8 +273,8 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
     ) -> list[dict[str, Any]]:
         page = client.list_instances(
             runtime_status=_statuses(runtime_status),
-            name=name or None,
-            instance_id_prefix=prefix or None,
+            name=_text(name, "name") or None,
+            instance_id_prefix=_text(prefix, "instanceIdPrefix") or None,
             created_time_from=_utc(created_from),
             created_time_to=_utc(created_to),
             page_size=top,
@@ -284,6 +300,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         request: Request, instance_id: InstanceId, event_name: Annotated[str, Path()]
     ) -> Response:
         data = _body_json(await read_body(request), "event data")
+        _text(event_name, "the event name")
         await run_in_threadpool(client.raise_event, instance_id, event_name, data)
         return Response(status_code=202)
 
@@ -298,7 +315,9 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
     def terminate(instance_id: InstanceId, reason: Reason = None) -> Response:
         if not client.terminate(instance_id, reason):
             status = client.get_status(instance_id, show_input=False)
-            finished = status.runtime_status.value if status else "gone"
+            if status is None:  # purged meanwhile
+                raise InstanceNotFoundError(instance_id)
+            finished = status.runtime_status.value
             return error(410, f"instance {instance_id!r} already finished ({finished})")
         return Response(status_code=202)
 
@@ -373,8 +392,11 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         responses=_responses(400, 401, 404),
     )
     def purge_by(
+        created_from: Annotated[
+            _dt.datetime,
+            Query(alias="createdTimeFrom", description="Required, as in Durable Functions."),
+        ],
         runtime_status: Annotated[list[str] | None, Query(alias="runtimeStatus")] = None,
-        created_from: Annotated[_dt.datetime | None, Query(alias="createdTimeFrom")] = None,
         created_to: Annotated[_dt.datetime | None, Query(alias="createdTimeTo")] = None,
     ) -> Any:
         deleted = client.purge_instance_history_by(
@@ -459,7 +481,7 @@ def install_error_handlers(app: FastAPI, max_payload: int) -> None:
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from durably.errors import InstanceExistsError, PayloadTooLargeError
+    from durably.errors import InstanceExistsError, PayloadTooLargeError, StoreError
 
     @app.exception_handler(InstanceNotFoundError)
     async def not_found(_: Request, exc: InstanceNotFoundError) -> JSONResponse:
@@ -484,6 +506,10 @@ def install_error_handlers(app: FastAPI, max_payload: int) -> None:
             f"the body is {exc.size} bytes: more than the app's max_payload_bytes"
             f" ({max_payload}) allows",
         )
+
+    @app.exception_handler(StoreError)
+    async def store_failed(_: Request, exc: StoreError) -> JSONResponse:
+        return error(503, f"the store failed: {exc}", {"Retry-After": "1"})
 
     @app.exception_handler(ValueError)
     async def bad_value(_: Request, exc: ValueError) -> JSONResponse:

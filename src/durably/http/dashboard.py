@@ -10,15 +10,23 @@ storage for the requests that change something.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import importlib.resources
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from durably.backends.base import Backend, InstanceQuery, StoreSummary, Summaries
+from durably.backends.base import (
+    Backend,
+    InstanceQuery,
+    InstanceRecord,
+    StoreSummary,
+    Summaries,
+)
 from durably.history import TERMINAL_STATUSES, OrchestrationRuntimeStatus
 from durably.http.auth import COOKIE, TokenAuth
 
@@ -46,6 +54,7 @@ def build_router(backend: Backend, auth: TokenAuth) -> APIRouter:
     """The dashboard's page, assets, sign-in and summary."""
     router = APIRouter(include_in_schema=False)
     page = _asset("index.html")
+    assets = {name: _asset(name) for name in ASSETS}
 
     @router.get("/", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:
@@ -62,7 +71,7 @@ def build_router(backend: Backend, auth: TokenAuth) -> APIRouter:
         # them); every value they show comes from routes behind the token.
         if name not in ASSETS:
             raise HTTPException(404, f"no asset {name!r}")
-        return Response(_asset(name), media_type=ASSETS[name], headers=SECURITY_HEADERS)
+        return Response(assets[name], media_type=ASSETS[name], headers=SECURITY_HEADERS)
 
     @router.post("/dashboard/login", status_code=204, dependencies=[Depends(auth)])
     def login(request: Request) -> Response:
@@ -112,32 +121,40 @@ _SHOWN = [
     OrchestrationRuntimeStatus.Failed,
     OrchestrationRuntimeStatus.Terminated,
     OrchestrationRuntimeStatus.ContinuedAsNew,
+    OrchestrationRuntimeStatus.Canceled,
 ]
 
 
 def summarize(backend: Backend, now: _dt.datetime, minutes: int) -> StoreSummary:
     """The store's summary: from its indexes when it has :class:`Summaries`, else from
-    the first instances of a listing (at most ``SCAN_LIMIT``)."""
+    listings (at most ``SCAN_LIMIT`` instances each: counts beyond that are left out,
+    and "finished per minute" counts only instances created in the window)."""
     if isinstance(backend, Summaries):
         return backend.summarize(now, minutes)
     counts: dict[OrchestrationRuntimeStatus, int] = {}
     started, finished = [0] * minutes, [0] * minutes
     since = now - _dt.timedelta(minutes=minutes)
-    token, seen = None, 0
-    while seen < SCAN_LIMIT:
-        page = backend.list_instances(InstanceQuery(page_size=1000, continuation_token=token))
-        for record in page.instances:
-            counts[record.runtime_status] = counts.get(record.runtime_status, 0) + 1
-            _bucket(started, record.created_time, since)
-            if record.runtime_status in TERMINAL_STATUSES:
-                _bucket(finished, record.last_updated_time, since)
-        seen += len(page.instances)
-        token = page.continuation_token
-        if token is None:
-            break
+    for record in _listed(backend, InstanceQuery(page_size=1000)):
+        counts[record.runtime_status] = counts.get(record.runtime_status, 0) + 1
+    for record in _listed(backend, InstanceQuery(page_size=1000, created_time_from=since)):
+        _bucket(started, record.created_time, since)
+        if record.runtime_status in TERMINAL_STATUSES:
+            _bucket(finished, record.last_updated_time, since)
     return StoreSummary(
         counts=counts, started=tuple(started), finished=tuple(finished), oldest_waiting=None
     )
+
+
+def _listed(backend: Backend, query: InstanceQuery) -> Iterator[InstanceRecord]:
+    """The records of ``query``'s pages, ``SCAN_LIMIT`` at most."""
+    seen = 0
+    while seen < SCAN_LIMIT:
+        page = backend.list_instances(query)
+        yield from page.instances
+        seen += len(page.instances)
+        if page.continuation_token is None:
+            return
+        query = dataclasses.replace(query, continuation_token=page.continuation_token)
 
 
 def _bucket(buckets: list[int], at: _dt.datetime, since: _dt.datetime) -> None:

@@ -8,11 +8,12 @@ const BASE = "/runtime/webhooks/durabletask/instances";
 const TOKEN_KEY = "durably-token";
 const PAGE_SIZE = 50;
 const TERMINAL = new Set(["Completed", "Failed", "Terminated", "Canceled"]);
-const STATUSES = ["Pending", "Running", "Suspended", "Completed", "Failed", "Terminated", "ContinuedAsNew"];
+const STATUSES = ["Pending", "Running", "Suspended", "Completed", "Failed", "Terminated", "ContinuedAsNew", "Canceled"];
 const SVG = "http://www.w3.org/2000/svg";
 
 let timers = [];
 let summaryTimer = null;
+const shownInstance = { id: null, status: null };  // the instance page's, for its refresh
 
 // -- helpers ---------------------------------------------------------------------------
 function el(tag, attrs, ...children) {
@@ -51,8 +52,7 @@ function shown(value) {
 
 function when(iso) {
   if (!iso) return "—";
-  const date = new Date(iso);
-  return date.toISOString().replace("T", " ").replace(/\.(\d{3})Z$/, ".$1Z");
+  return new Date(iso).toISOString().replace("T", " ");
 }
 
 function ago(iso) {
@@ -118,6 +118,7 @@ function ask({ title, text, fields = [], ok = "OK", danger = false }) {
     inputs[field.name] = input;
     holder.append(el("label", {}, field.label, input));
   }
+  document.getElementById("dialog-cancel").onclick = () => dialog.close("cancel");
   const button = document.getElementById("dialog-ok");
   button.textContent = ok;
   button.className = danger ? "danger" : "";
@@ -256,21 +257,26 @@ async function showList() {
   const next = el("button", { class: "quiet", id: "next", text: "Next ›", disabled: true });
   document.getElementById("main").replaceChildren(form, table, el("div", { class: "pager" }, prev, next, info));
 
+  let asked = 0;  // answers to older requests (a refresh overtaken by "Next") are dropped
   async function load() {
+    const mine = ++asked;
+    const shownPage = page;
     const params = new URLSearchParams({ top: PAGE_SIZE, showInput: "false" });
     if (query.status) params.set("runtimeStatus", query.status);
     if (query.name) params.set("name", query.name);
     if (query.prefix) params.set("instanceIdPrefix", query.prefix);
     if (query.from) params.set("createdTimeFrom", toUtc(query.from));
     if (query.to) params.set("createdTimeTo", toUtc(query.to));
-    const headers = tokens[page] ? { "x-ms-continuation-token": tokens[page] } : {};
+    const headers = tokens[shownPage] ? { "x-ms-continuation-token": tokens[shownPage] } : {};
     const response = await api("GET", `${BASE}?${params}`, { headers });
+    if (mine !== asked) return;
     if (!response.ok) {
       body.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "error", text: await failure(response) })));
       return;
     }
     const rows = await response.json();
-    tokens[page + 1] = response.headers.get("x-ms-continuation-token");
+    if (mine !== asked) return;
+    tokens[shownPage + 1] = response.headers.get("x-ms-continuation-token");
     body.replaceChildren(...rows.map((item) => el("tr", { "data-instance": item.instanceId },
       el("td", {}, el("a", { href: `#/instance/${encodeURIComponent(item.instanceId)}`, text: item.instanceId })),
       el("td", { text: item.name }),
@@ -285,7 +291,7 @@ async function showList() {
   }
   prev.addEventListener("click", () => { page = Math.max(0, page - 1); load(); });
   next.addEventListener("click", () => { if (tokens[page + 1]) { page += 1; load(); } });
-  every(2000, () => { if (live.checked && document.visibilityState === "visible") load(); });
+  every(2000, () => { if (live.checked && document.visibilityState === "visible") load().catch(() => {}); });
   await load();
 }
 
@@ -294,8 +300,8 @@ function spans(events, status) {
   const start = events.find((e) => e.EventType === "ExecutionStarted") || events[0];
   const done = events.find((e) => e.EventType === "ExecutionCompleted");
   const t0 = new Date(start ? start.Timestamp : Date.now()).getTime();
-  const tEnd = done ? new Date(done.Timestamp).getTime()
-    : TERMINAL.has(status) ? new Date(events[events.length - 1].Timestamp).getTime() : Date.now();
+  const last = events.length ? new Date(events[events.length - 1].Timestamp).getTime() : t0;
+  const tEnd = done ? new Date(done.Timestamp).getTime() : TERMINAL.has(status) ? last : Date.now();
   const rows = [];
   const open = new Map();
   for (const e of events) {
@@ -403,23 +409,26 @@ function notice(text, bad) {
 }
 
 async function renderInstance(instanceId) {
+  shownInstance.id = instanceId;
   const response = await api("GET", `${BASE}/${encodeURIComponent(instanceId)}?showHistory=true&showHistoryOutput=true`);
   const target = document.getElementById("instance");
-  if (!target) return null;
+  if (!target || shownInstance.id !== instanceId) return null;  // the page moved on meanwhile
   if (response.status === 404) {
     target.replaceChildren(el("p", { class: "error", text: `No instance ${instanceId}.` }));
     return null;
   }
-  if (!response.ok && response.status !== 202 && response.status !== 500) {
+  if (!response.ok) {
     target.replaceChildren(el("p", { class: "error", text: await failure(response) }));
     return null;
   }
   const data = await response.json();
+  if (shownInstance.id !== instanceId) return null;
   const events = data.historyEvents || [];
   const status = data.runtimeStatus;
+  shownInstance.status = status;
   const finished = TERMINAL.has(status);
   const button = (what, label, enabled, cls) =>
-    el("button", { class: cls || "quiet", "data-action": what, text: label, disabled: !enabled, onclick: () => act(instanceId, what) });
+    el("button", { class: cls ?? "quiet", "data-action": what, text: label, disabled: !enabled, onclick: () => act(instanceId, what) });
   const fields = el("dl", { class: "fields" },
     el("dt", { text: "Instance" }), el("dd", { id: "instance-id", text: data.instanceId }),
     el("dt", { text: "Name" }), el("dd", { text: data.name }),
@@ -454,10 +463,11 @@ async function showInstance(instanceId) {
     el("p", {}, el("a", { href: "#/", text: "‹ All instances" })),
     el("div", { id: "notice" }),
     el("div", { id: "instance" }, el("p", { class: "muted", text: "Loading…" })));
-  let status = await renderInstance(instanceId);
+  await renderInstance(instanceId);
   every(2000, async () => {
+    const status = shownInstance.status;
     if (status && !TERMINAL.has(status) && document.visibilityState === "visible" && !document.getElementById("dialog").open)
-      status = await renderInstance(instanceId);
+      await renderInstance(instanceId).catch(() => {});
   });
 }
 
@@ -465,11 +475,13 @@ async function showInstance(instanceId) {
 async function route() {
   stopTimers();
   const match = location.hash.match(/^#\/instance\/(.+)$/);
+  shownInstance.id = null;
+  shownInstance.status = null;
   try {
     if (match) await showInstance(decodeURIComponent(match[1]));
     else await showList();
   } catch (err) {
-    if (err.message !== "unauthorized") throw err;
+    if (err.message !== "unauthorized") notice(`Could not load: ${err.message}`, true);
   }
 }
 
