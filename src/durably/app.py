@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
@@ -141,8 +140,6 @@ class App:
     ) -> Any:
         def decorate(fn: F) -> F:
             key = validate_name(name or fn.__name__, f"an {kind}'s name")
-            if kind == "orchestrator" and inspect.iscoroutinefunction(fn):
-                raise TypeError(f"orchestrator {key!r} must be a generator function, not async")
             if key in table and table[key] is not fn:
                 raise ValueError(f"an {kind} named {key!r} is already registered")
             table[key] = fn

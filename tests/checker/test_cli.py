@@ -16,7 +16,7 @@ def _check(*targets: str) -> Result:
 def test_a_clean_app_exits_0_with_a_summary() -> None:
     result = _check(f"{SAMPLES}.wall_clock:clean", f"{SAMPLES}.sleeping:clean")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "All clean: 2 orchestrators and 0 helpers checked.\n"
+    assert result.stdout == "All clean: 3 orchestrators and 0 helpers checked.\n"
 
 
 def test_findings_exit_1_one_per_line_then_a_summary() -> None:
@@ -32,7 +32,7 @@ def test_findings_exit_1_one_per_line_then_a_summary() -> None:
 def test_several_apps_are_checked_together() -> None:
     result = _check(f"{SAMPLES}.sleeping:flagged", f"{SAMPLES}.wall_clock:flagged")
     assert result.exit_code == 1
-    assert result.stdout.splitlines()[-1].startswith("Found 11 problems in 2 files;")
+    assert result.stdout.splitlines()[-1].startswith("Found 13 problems in 2 files;")
 
 
 def test_notes_go_to_stderr_and_do_not_fail_the_check() -> None:

@@ -29,6 +29,15 @@ def chain(context: durably.OrchestrationContext) -> Any:
 
 
 @app.orchestrator
+async def async_chain(context: durably.OrchestrationContext) -> Any:
+    """``chain`` as an ``async def`` orchestrator: the same crash guarantees."""
+    x = context.get_input()
+    for _ in range(8):
+        x = await context.call_activity(slow_add, x)
+    return x
+
+
+@app.orchestrator
 def fan_out(context: durably.OrchestrationContext) -> Any:
     n = context.get_input()
     results = yield context.task_all([context.call_activity(slow_add, i) for i in range(n)])
@@ -37,7 +46,9 @@ def fan_out(context: durably.OrchestrationContext) -> Any:
 
 
 def expected(name: str, value: int) -> int:
-    return value + 8 if name == "chain" else sum(range(1, value + 1)) + 1
+    if name in ("chain", "async_chain"):
+        return value + 8
+    return sum(range(1, value + 1)) + 1
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ def _close(process: subprocess.Popen[str]) -> None:
 def _start_workload(client: durably.Client) -> dict[str, tuple[str, int]]:
     started = {}
     for n in range(30):
-        name, value = ("chain", n) if n % 2 == 0 else ("fan_out", 5 + n % 7)
+        kinds = [("chain", n), ("fan_out", 5 + n % 7), ("async_chain", n)]
+        name, value = kinds[n % 3]
         started[client.start_new(name, instance_id=f"{name}-{n}", client_input=value)] = (
             name,
             value,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Generator
 from typing import Any
+
+import pytest
 
 from durably.actions import ScheduleTask
 from durably.engine.context import OrchestrationContext
@@ -108,6 +111,7 @@ def test_exception_before_the_first_yield_fails_the_instance() -> None:
     assert "LookupError: no such order" in (result.output or "")
 
 
+@pytest.mark.generator_only
 def test_yielding_a_non_task_fails_clearly() -> None:
     def wrong(context: OrchestrationContext) -> Generator[Any, Any, Any]:
         yield 42
@@ -128,13 +132,42 @@ def test_non_generator_orchestrator_completes_with_its_return_value() -> None:
     assert output(result) == {"sum": 6}
 
 
-def test_async_orchestrator_is_refused() -> None:
-    async def coroutine(context: OrchestrationContext) -> None:
-        return None
+def test_an_async_orchestrator_that_awaits_nothing_completes() -> None:
+    async def coroutine(context: OrchestrationContext) -> Any:
+        return {"input": context.get_input()}
 
-    result = Run(coroutine).start()
+    result = Run(coroutine).start(3)
+    assert result.runtime_status is Status.Completed
+    assert output(result) == {"input": 3}
+
+
+@pytest.mark.parametrize(
+    ("awaited", "named"),
+    [
+        (lambda: asyncio.sleep(1), "asyncio.tasks.sleep"),
+        (lambda: asyncio.sleep(0), "asyncio.tasks.__sleep0"),
+        (lambda: asyncio.Event().wait(), "asyncio.locks.Event.wait"),
+        (lambda: _YieldsANumber(), "_YieldsANumber.__await__ (handing the engine int 7)"),
+    ],
+)
+def test_awaiting_what_is_not_a_task_fails_naming_it(awaited: Any, named: str) -> None:
+    async def wanders(context: OrchestrationContext) -> Any:
+        first = await context.call_activity("step", 1)
+        await awaited()
+        return first
+
+    run = Run(wanders)
+    run.start()
+    result = run.episode(completed(0, 2), when=1)
     assert result.runtime_status is Status.Failed
-    assert "must be a generator, not async def" in (result.output or "")
+    text = result.output or ""
+    assert text.startswith('"NonDeterministicOrchestrationError: an async orchestrator awaited')
+    assert named in text and "not a durably task" in text
+
+
+class _YieldsANumber:
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return (yield 7)
 
 
 def test_output_that_is_not_json_fails_the_instance() -> None:

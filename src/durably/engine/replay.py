@@ -15,12 +15,13 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import inspect
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, assert_never, cast
 
 from durably import payload
 from durably.actions import AnyAction, CompleteOrchestration
+from durably.engine.awaiting import awaited_by, needs_an_event_loop, not_a_task, raised_in
 from durably.engine.context import OrchestrationContext
 from durably.engine.nondeterminism import ScheduledEvent, check_scheduled
 from durably.engine.recording import (
@@ -101,7 +102,7 @@ class OrchestrationExecutor:
         self._max_payload_bytes = max_payload_bytes
         self._max_history_events = max_history_events
         self._state: OrchestrationState | None = None  # created by ExecutionStarted
-        self._generator: Generator[Any, Any, Any] | None = None
+        self._generator: Generator[Any, Any, Any] | Coroutine[Any, Any, Any] | None = None
         self._awaited: Task | None = None
         self._completion: CompleteOrchestration | None = None
         self._suspended = False
@@ -368,10 +369,8 @@ class OrchestrationExecutor:
 
     # -- the generator -----------------------------------------------------------
     def _begin(self, context: OrchestrationContext, name: str) -> bool:
-        """Call the orchestrator and run it to its first yield; False if it could not run."""
-        if inspect.iscoroutinefunction(self._orchestrator):
-            self.fail(TypeError(f"orchestrator {name!r} must be a generator, not async def"))
-            return False
+        """Call the orchestrator and run it to its first yield (a generator) or await (an
+        ``async def``: a coroutine, driven the same way); False if it could not run."""
         try:
             outcome = self._orchestrator(context)
         except KeyboardInterrupt:
@@ -379,7 +378,7 @@ class OrchestrationExecutor:
         except BaseException as exc:  # SystemExit too, as in _step
             self._completion = failure_completion(exc)
             return False
-        if inspect.isgenerator(outcome):
+        if inspect.isgenerator(outcome) or inspect.iscoroutine(outcome):
             self._generator = outcome
             self._step(None, None)
             self._resume()
@@ -409,16 +408,21 @@ class OrchestrationExecutor:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit too: it fails the instance, never hangs it
+            if inspect.iscoroutine(generator) and needs_an_event_loop(exc):
+                exc = not_a_task(raised_in(exc))
             self._completion = failure_completion(exc)
             return
         if not isinstance(yielded, Task):
-            self._close()
-            self._completion = failure_completion(
-                TypeError(
+            wrong: BaseException
+            if inspect.iscoroutine(generator):
+                wrong = not_a_task(awaited_by(generator, yielded))
+            else:
+                wrong = TypeError(
                     f"orchestrators must yield tasks (call_activity, create_timer, task_all, "
                     f"...), got {type(yielded).__name__}: {yielded!r}"
                 )
-            )
+            self._close()
+            self._completion = failure_completion(wrong)
             return
         self._awaited = yielded
 

@@ -8,7 +8,7 @@ children and settle when their rule says so.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from durably.actions import AnyAction
@@ -44,6 +44,11 @@ class Task:
     def exception(self) -> BaseException | None:
         """The exception of a faulted task."""
         return self._exception
+
+    def __await__(self) -> Generator[Task, Any, Any]:
+        """``await task`` in an ``async def`` orchestrator: the engine drives the
+        coroutine as it drives a generator, so awaiting hands it the task, as ``yield``."""
+        return (yield self)
 
     def _complete(self, result: Any) -> None:
         if self._state:

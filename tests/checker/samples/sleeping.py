@@ -31,6 +31,18 @@ def waits_on_a_timer(context: durably.OrchestrationContext) -> Any:
     return (yield context.call_activity(throttle, sleep))
 
 
+@flagged.orchestrator
+async def sleeps_async(context: durably.OrchestrationContext) -> Any:
+    await asyncio.sleep(1)  # expect: DUR007
+    return await context.call_activity("use", time.time())  # expect: DUR001
+
+
+@clean.orchestrator
+async def waits_on_a_timer_async(context: durably.OrchestrationContext) -> Any:
+    await context.create_timer(dt.timedelta(seconds=30))
+    return await context.call_activity(throttle, 1)
+
+
 @clean.activity
 def throttle(seconds: float) -> float:
     time.sleep(seconds)
