@@ -1,6 +1,7 @@
 """durably: durable functions for Python, with no cloud attached.
 
-Write orchestrators as generator functions that yield tasks; durably checkpoints every
+Write orchestrators as generator functions that yield tasks (or ``async def`` ones that
+await them); durably checkpoints every
 step into an append-only history and rebuilds local state by replay.
 """
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from durably.app import App
+    from durably.async_client import AsyncClient
     from durably.backends.base import Backend
     from durably.client import Client
     from durably.engine.context import OrchestrationContext
@@ -37,6 +39,7 @@ __version__ = "0.1.0"
 # for short scripts; `from durably import Worker` works as usual.
 _LAZY = {
     "App": "durably.app",
+    "AsyncClient": "durably.async_client",
     "Backend": "durably.backends.base",
     "Client": "durably.client",
     "OrchestrationContext": "durably.engine.context",
@@ -82,6 +85,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "App",
+    "AsyncClient",
     "Backend",
     "Client",
     "DurableOrchestrationStatus",

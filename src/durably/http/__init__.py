@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from durably.async_client import AsyncClient
 from durably.client import Client
 from durably.http import api, dashboard
 from durably.http.auth import TokenAuth
@@ -23,10 +24,12 @@ from durably.http.auth import TokenAuth
 __all__ = ["create_app", "serve"]
 
 
-def create_app(client: Client, *, token: str | None = None) -> FastAPI:
+def create_app(client: Client | AsyncClient, *, token: str | None = None) -> FastAPI:
     """The API (routes of Durable Functions' HTTP API) and the dashboard at ``/`` on
     ``client``'s store; with ``token``, every route wants ``Authorization: Bearer
     TOKEN`` (the dashboard signs in once)."""
+    if not isinstance(client, AsyncClient):
+        client = AsyncClient(client=client)
     auth = TokenAuth(token)
     app = FastAPI(
         title="durably",

@@ -3,8 +3,8 @@
 Start an orchestration with ``POST /api/orchestrators/{name}[/{instanceId}]`` (202, the
 management URLs, ``Location`` and ``Retry-After``); manage instances under
 ``/runtime/webhooks/durabletask/instances``. Every store call runs on a worker thread
-(FastAPI runs plain ``def`` routes there; the routes that read a body hand the call
-over), never on the event loop. Errors are JSON ``{"error": message}``.
+(the routes are coroutines on an :class:`~durably.async_client.AsyncClient`), never on
+the event loop. Errors are JSON ``{"error": message}``.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
-from starlette.concurrency import run_in_threadpool
 
-from durably.client import MAX_PAGE_SIZE, Client
+from durably.async_client import AsyncClient
+from durably.client import MAX_PAGE_SIZE
 from durably.errors import InstanceNotFoundError, InvalidInstanceStateError
 from durably.history import OrchestrationRuntimeStatus
 from durably.http.auth import TokenAuth
@@ -131,7 +131,7 @@ def _finished_or_conflict(exc: InvalidInstanceStateError) -> JSONResponse:
     return error(410 if status.is_terminal else 409, str(exc))
 
 
-def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
+def build_router(client: AsyncClient, auth: TokenAuth, max_body: int) -> APIRouter:
     """The API's routes on ``client``, each behind ``auth``."""
     router = APIRouter(dependencies=[Depends(auth)])
 
@@ -181,7 +181,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
 
     async def _start(request: Request, name: str, instance_id: str | None) -> JSONResponse:
         data = _body_json(await read_body(request), "orchestration input")
-        started = await run_in_threadpool(client.start_new, name, instance_id, data)
+        started = await client.start_new(name, instance_id, data)
         return accepted(request, started)
 
     # -- reading ----------------------------------------------------------------------
@@ -197,7 +197,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
             **_responses(400, 401, 404),
         },
     )
-    def get_status(
+    async def get_status(
         request: Request,
         instance_id: InstanceId,
         show_history: Annotated[
@@ -217,7 +217,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
             ),
         ] = False,
     ) -> JSONResponse:
-        status = client.get_status(
+        status = await client.get_status(
             instance_id,
             show_history=show_history,
             show_history_output=show_history_output,
@@ -247,7 +247,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
             **_responses(400, 401),
         },
     )
-    def list_instances(
+    async def list_instances(
         response: Response,
         runtime_status: Annotated[
             list[str] | None,
@@ -271,7 +271,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
             str | None, Header(alias=CONTINUATION, description="The previous page's.")
         ] = None,
     ) -> list[dict[str, Any]]:
-        page = client.list_instances(
+        page = await client.list_instances(
             runtime_status=_statuses(runtime_status),
             name=_text(name, "name") or None,
             instance_id_prefix=_text(prefix, "instanceIdPrefix") or None,
@@ -301,7 +301,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
     ) -> Response:
         data = _body_json(await read_body(request), "event data")
         _text(event_name, "the event name")
-        await run_in_threadpool(client.raise_event, instance_id, event_name, data)
+        await client.raise_event(instance_id, event_name, data)
         return Response(status_code=202)
 
     @router.post(
@@ -312,9 +312,9 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         summary="Terminate an instance (and its sub-orchestrations)",
         responses=steering,
     )
-    def terminate(instance_id: InstanceId, reason: Reason = None) -> Response:
-        if not client.terminate(instance_id, reason):
-            status = client.get_status(instance_id, show_input=False)
+    async def terminate(instance_id: InstanceId, reason: Reason = None) -> Response:
+        if not await client.terminate(instance_id, reason):
+            status = await client.get_status(instance_id, show_input=False)
             if status is None:  # purged meanwhile
                 raise InstanceNotFoundError(instance_id)
             finished = status.runtime_status.value
@@ -329,8 +329,8 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         summary="Suspend an instance",
         responses=steering,
     )
-    def suspend(instance_id: InstanceId, reason: Reason = None) -> Response:
-        client.suspend(instance_id, reason)
+    async def suspend(instance_id: InstanceId, reason: Reason = None) -> Response:
+        await client.suspend(instance_id, reason)
         return Response(status_code=202)
 
     @router.post(
@@ -341,8 +341,8 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         summary="Resume a suspended instance",
         responses=steering,
     )
-    def resume(instance_id: InstanceId, reason: Reason = None) -> Response:
-        client.resume(instance_id, reason)
+    async def resume(instance_id: InstanceId, reason: Reason = None) -> Response:
+        await client.resume(instance_id, reason)
         return Response(status_code=202)
 
     @router.post(
@@ -353,8 +353,8 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         summary="Run a Failed instance's failed work again",
         responses=_responses(400, 401, 404, 409, 410),
     )
-    def rewind(instance_id: InstanceId, reason: Reason = None) -> Response:
-        client.rewind(instance_id, reason)
+    async def rewind(instance_id: InstanceId, reason: Reason = None) -> Response:
+        await client.rewind(instance_id, reason)
         return Response(status_code=202)
 
     @router.post(
@@ -365,12 +365,12 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         summary="Start an instance again from its input",
         responses=_responses(400, 401, 404, 409),
     )
-    def restart(
+    async def restart(
         request: Request,
         instance_id: InstanceId,
         new_id: Annotated[bool, Query(alias="restartWithNewInstanceId")] = True,
     ) -> JSONResponse:
-        started = client.restart(instance_id, new_instance_id() if new_id else None)
+        started = await client.restart(instance_id, new_instance_id() if new_id else None)
         return accepted(request, started)
 
     # -- purging ----------------------------------------------------------------------
@@ -381,8 +381,9 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         summary="Delete a finished instance and its history",
         responses=_responses(400, 401, 404, 409),
     )
-    def purge(instance_id: InstanceId) -> dict[str, int]:
-        return {"instancesDeleted": client.purge_instance_history(instance_id).instances_deleted}
+    async def purge(instance_id: InstanceId) -> dict[str, int]:
+        purged = await client.purge_instance_history(instance_id)
+        return {"instancesDeleted": purged.instances_deleted}
 
     @router.delete(
         f"{WEBHOOKS}/instances",
@@ -391,7 +392,7 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         summary="Delete the finished instances matching the filters",
         responses=_responses(400, 401, 404),
     )
-    def purge_by(
+    async def purge_by(
         created_from: Annotated[
             _dt.datetime,
             Query(alias="createdTimeFrom", description="Required, as in Durable Functions."),
@@ -399,11 +400,12 @@ def build_router(client: Client, auth: TokenAuth, max_body: int) -> APIRouter:
         runtime_status: Annotated[list[str] | None, Query(alias="runtimeStatus")] = None,
         created_to: Annotated[_dt.datetime | None, Query(alias="createdTimeTo")] = None,
     ) -> Any:
-        deleted = client.purge_instance_history_by(
+        purged = await client.purge_instance_history_by(
             created_time_from=_utc(created_from),
             created_time_to=_utc(created_to),
             runtime_status=_statuses(runtime_status),
-        ).instances_deleted
+        )
+        deleted = purged.instances_deleted
         if not deleted:
             return error(404, "no finished instance matches the filters")
         return {"instancesDeleted": deleted}

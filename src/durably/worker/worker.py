@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from durably.app import App
+from durably.async_client import AsyncClient
 from durably.backends.base import ActivityWorkItem, Backend, InstanceQuery, NewInstance
 from durably.backends.derived import DerivedFastPaths
 from durably.client import Client, connect
@@ -211,6 +212,11 @@ class Worker:
         """Run until SIGINT or SIGTERM, then stop gracefully (:meth:`stop` with
         ``stop_timeout``); a second signal meanwhile stops at once (``SystemExit(1)``)."""
         run_until_signalled(self.start, lambda: self.stop(stop_timeout))
+
+    def async_client(self) -> AsyncClient:
+        """:meth:`client` as an :class:`~durably.async_client.AsyncClient`, for asyncio
+        code (closing it leaves the worker's store open)."""
+        return AsyncClient(client=self.client())
 
     def client(self) -> Client:
         """A :class:`~durably.worker.client.WorkerClient` on the same store, which knows

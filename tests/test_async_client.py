@@ -1,0 +1,115 @@
+"""AsyncClient: every Client method as a coroutine that never blocks the event loop, on
+every store; wait_for_completion woken by the store's notifications, many waiters at
+once on one thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import durably
+from durably.backends.base import Backend
+
+app = durably.App()
+
+
+@app.activity
+def double(x: int) -> int:
+    return 2 * x
+
+
+@app.orchestrator
+async def doubled(context: durably.OrchestrationContext) -> Any:
+    return await context.call_activity(double, context.get_input())
+
+
+@app.orchestrator
+def approval(context: durably.OrchestrationContext) -> Any:
+    return (yield context.wait_for_external_event("approve"))
+
+
+def test_every_method_as_a_coroutine(backend: Backend) -> None:
+    async def scenario(client: durably.AsyncClient) -> None:
+        first = await client.start_new(doubled, "d1", 21)
+        assert (await client.wait_for_completion(first, timeout=30)).output == 42
+        status = await client.get_status("d1", show_history=True)
+        assert status is not None and status.history is not None
+        assert [e.event_type for e in await client.get_history("d1")][1] == "ExecutionStarted"
+        await client.start_new("approval", "a1")
+        await client.suspend("a1", "lunch")
+        await client.resume("a1")
+        await client.raise_event("a1", "approve", "yes")
+        assert (await client.wait_for_completion("a1", timeout=30)).output == "yes"
+        await client.start_new("approval", "a2")
+        assert await client.terminate("a2", "no") is True
+        await client.wait_for_completion("a2", timeout=30)
+        page = await client.list_instances(runtime_status="Completed")
+        assert sorted(s.instance_id for s in page.instances) == ["a1", "d1"]
+        assert len(await client.get_status_all()) == 3
+        assert len(await client.get_status_by(runtime_status="Terminated")) == 1
+        again = await client.restart("d1", "d2")
+        assert (await client.wait_for_completion(again, timeout=30)).output == 42
+        assert (await client.purge_instance_history("d2")).instances_deleted == 1
+        purged = await client.purge_instance_history_by(runtime_status="Terminated")
+        assert purged.instances_deleted == 1
+        with pytest.raises(durably.InstanceNotFoundError):
+            await client.wait_for_completion("nobody", timeout=5)
+        with pytest.raises(ValueError, match="no orchestrator named 'nope'"):
+            await client.start_new("nope")
+        with pytest.raises(durably.InvalidInstanceStateError):
+            await client.rewind("a1")
+
+    with durably.Worker(app, store=backend, poll_interval=0.02) as worker:
+
+        async def main() -> None:
+            async with worker.async_client() as client:
+                await scenario(client)
+
+        asyncio.run(main())
+
+
+def test_the_event_loop_keeps_running_while_calls_and_waits_are_under_way(
+    backend: Backend,
+) -> None:
+    ticks: list[float] = []
+
+    async def ticker(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def main() -> list[Any]:
+        stop = asyncio.Event()
+        tick = asyncio.create_task(ticker(stop))
+        async with durably.AsyncClient(backend, app=app) as client:
+            ids = [await client.start_new("approval", f"w{n}") for n in range(50)]
+            waits = [asyncio.create_task(client.wait_for_completion(i, timeout=60)) for i in ids]
+            await asyncio.sleep(0.3)  # fifty waiters, and the loop still ticks
+            threads = threading.active_count()
+            for instance_id in ids:
+                await client.raise_event(instance_id, "approve", instance_id)
+            done = await asyncio.gather(*waits)
+        stop.set()
+        await tick
+        assert threads < 20, "a waiter must not hold a thread"
+        return [status.output for status in done]
+
+    with durably.Worker(app, store=backend, poll_interval=0.02):
+        outputs = asyncio.run(main())
+    assert outputs == [f"w{n}" for n in range(50)]
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert len(ticks) > 20 and max(gaps) < 0.5, "the event loop was blocked"
+
+
+def test_wait_for_completion_times_out(backend: Backend) -> None:
+    async def main() -> None:
+        async with durably.AsyncClient(backend, app=app) as client:
+            await client.start_new("approval", "slow")
+            with pytest.raises(TimeoutError, match="still Pending"):
+                await client.wait_for_completion("slow", timeout=0.2)
+
+    asyncio.run(main())
