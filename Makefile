@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 # The example apps (and the demo's) the determinism checker reads (docs/determinism.md).
 EXAMPLE_APPS := examples.async_http_api:app examples.eternal:app examples.fan_out_fan_in:app \
+	examples.fastapi_progress:app \
 	examples.function_chaining:app examples.human_interaction:app examples.monitor:app \
 	examples.retries_and_errors:app examples.sub_orchestrations:app durably.demo:app
 

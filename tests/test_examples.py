@@ -15,6 +15,7 @@ EXPECTED: dict[str, Any] = {
         "total_bytes": sum(len(f"/data/file{i}.txt") * 100 for i in range(20)),
     },
     "async_http_api": [f"page-{i}.pdf" for i in range(1, 6)],
+    "fastapi_progress": [f"page-{i}.pdf" for i in range(1, 5)],
     "monitor": {"job": "nightly-build", "state": "done", "polls": 3},
     "human_interaction": ["approved by ana", "escalated 999 to the manager"],
     "eternal": "stopped after 5 rounds",

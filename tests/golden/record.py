@@ -64,6 +64,11 @@ def async_http_api(client: durably.Client, export: Export) -> None:
     export("async_http_api", _finish(client, "render_report", "report", 5))
 
 
+def fastapi_progress(client: durably.Client, export: Export) -> None:
+    # An async def orchestrator: the same history as a generator doing the same.
+    export("fastapi_progress", _finish(client, "render_report", "report", 3))
+
+
 def monitor(client: durably.Client, export: Export) -> None:
     export("monitor", _finish(client, "watch_job", "watch", "nightly-build"))
 
@@ -100,6 +105,7 @@ RECIPES: dict[str, Callable[[durably.Client, Export], None]] = {
         function_chaining,
         fan_out_fan_in,
         async_http_api,
+        fastapi_progress,
         monitor,
         human_interaction,
         eternal,
