@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,postgres,http
 
-.PHONY: help venv demo test lint unit bench bench-dashboard bench-peers chaos overload golden clean
+.PHONY: help venv demo test lint unit bench bench-dashboard bench-forms bench-peers chaos overload golden clean
 
 help:
-	@echo "make demo | test | lint | bench | bench-dashboard | bench-peers | chaos | overload | golden | clean"
+	@echo "make demo | test | lint | bench | bench-dashboard | bench-forms | bench-peers | chaos | overload | golden | clean"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ bench: $(STAMP)
 # The dashboard and API with 100,000 instances: page times to benchmarks/results/.
 bench-dashboard: $(STAMP)
 	$(BIN)/python -m benchmarks.dashboard $(BENCH_ARGS)
+
+# Generator orchestrators against async def ones doing the same, interleaved on SQLite.
+bench-forms: $(STAMP)
+	$(BIN)/python -m benchmarks.ab --base-tree . --new-env DURABLY_BENCH_FORM=async \
+		--only latency,chain,chain-inflight,hello5 --rounds 3 --store sqlite \
+		--out benchmarks/results/forms $(BENCH_ARGS)
 
 bench-peers: $(STAMP)
 	$(BIN)/python -m benchmarks.run --peers $(BENCH_ARGS)

@@ -1,6 +1,8 @@
 """Interleaved A/B of durably against an earlier commit:
 ``python -m benchmarks.ab --base REV [--only NAMES] [--rounds N] [--store KIND ...] [--out DIR]``
-(``--base-tree PATH`` runs a checkout as the base instead).
+(``--base-tree PATH`` runs a checkout as the base instead; ``--new-env KEY=VALUE`` sets
+the new side's environment, so that ``--base-tree . --new-env DURABLY_BENCH_FORM=async``
+compares generator orchestrators with ``async def`` ones on one tree).
 
 Both sides run the same workload children on fresh stores, in ABBA order round by round
 (base then new, new then base, ...), so that both see the same disk weather. The base is
@@ -37,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--base-tree", type=Path, help="a checkout to run as the base instead of a worktree"
     )
+    parser.add_argument(
+        "--new-env", action="append", default=[], metavar="KEY=VALUE", help="new side's env"
+    )
     parser.add_argument("--only", default=DEFAULT, help=f"workloads (default {DEFAULT})")
     parser.add_argument("--rounds", type=int, default=4, help="runs per side and workload")
     parser.add_argument("--store", action="append", choices=["sqlite", "postgres", "memory"])
@@ -64,10 +69,16 @@ def base_tree(rev: str) -> Path:
     return tree
 
 
-def run_one(side: Path | None, workload: Workload, store: StoreSpec, quick: bool) -> dict[str, Any]:
+def run_one(
+    side: Path | None,
+    workload: Workload,
+    store: StoreSpec,
+    quick: bool,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """One child run on a fresh store: its figures and its CPU seconds."""
     url = store.fresh("durably", f"ab-{workload.name}")
-    env = dict(os.environ, PYTHONPYCACHEPREFIX=str(SCRATCH / "pycache-ab"))
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=str(SCRATCH / "pycache-ab"), **(extra_env or {}))
     if side is not None:
         env["PYTHONPATH"] = f"{side / 'src'}{os.pathsep}{side}"
     command = [sys.executable, "-m", "benchmarks.durably_child", workload.name, "--store", url]
@@ -92,20 +103,25 @@ def run_one(side: Path | None, workload: Workload, store: StoreSpec, quick: bool
 def run(args: argparse.Namespace) -> dict[str, Any]:
     tree = args.base_tree.resolve() if args.base_tree else base_tree(args.base)
     sides: dict[str, Path | None] = {"base": tree, "new": None}
+    new_env = dict(pair.split("=", 1) for pair in args.new_env)
+    if args.base_tree and args.base_tree.resolve() == ROOT:
+        sides["base"] = None  # one tree: the sides differ by --new-env only
     results: dict[str, Any] = {}
     for round_ in range(args.rounds):
         order = ["base", "new"] if round_ % 2 == 0 else ["new", "base"]
         for store in args.stores:
             for workload in args.workloads:
                 for side in order:
-                    outcome = run_one(sides[side], workload, store, args.quick)
+                    env = new_env if side == "new" else None
+                    outcome = run_one(sides[side], workload, store, args.quick, env)
                     key = f"{store.label}/{workload.name}"
                     results.setdefault(key, {"base": [], "new": []})[side].append(outcome)
                     headline = outcome["figures"].get(workload.metrics[0].key)
                     cpu = outcome["cpu_s"]
                     print(f"round {round_ + 1} {key} {side}: {headline} (cpu {cpu:.2f} s)")
     base = str(tree) if args.base_tree else _git("rev-parse", "--short", args.base)
-    return {"base": base, "new": _head(), "results": results}
+    new = _head() + "".join(f" {pair}" for pair in args.new_env)
+    return {"base": base, "new": new, "results": results}
 
 
 def table(doc: dict[str, Any]) -> str:

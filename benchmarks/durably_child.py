@@ -8,6 +8,7 @@ wrong result is an exception (and a failed run), never a figure.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,8 @@ COMPLETED = durably.OrchestrationRuntimeStatus.Completed
 PENDING = durably.OrchestrationRuntimeStatus.Pending
 
 app = durably.App()
+FORM = os.environ.get("DURABLY_BENCH_FORM", "generator")
+"""The orchestrators' form: ``generator`` or ``async`` (``async def``, the same steps)."""
 
 
 @app.activity
@@ -28,12 +31,10 @@ def add_one(x: int) -> int:
     return x + 1
 
 
-@app.orchestrator
 def one_step(ctx: durably.OrchestrationContext) -> Any:
     return (yield ctx.call_activity(add_one, ctx.get_input()))
 
 
-@app.orchestrator
 def chain(ctx: durably.OrchestrationContext) -> Any:
     x, steps = ctx.get_input()
     for _ in range(steps):
@@ -41,17 +42,47 @@ def chain(ctx: durably.OrchestrationContext) -> Any:
     return x
 
 
-@app.orchestrator
 def fanout(ctx: durably.OrchestrationContext) -> Any:
     width = ctx.get_input()
     results = yield ctx.task_all([ctx.call_activity(add_one, i) for i in range(width)])
     return sum(results)
 
 
-@app.orchestrator
 def wait_event(ctx: durably.OrchestrationContext) -> Any:
     value = yield ctx.wait_for_external_event("go")
     return value + 1
+
+
+async def one_step_async(ctx: durably.OrchestrationContext) -> Any:
+    return await ctx.call_activity(add_one, ctx.get_input())
+
+
+async def chain_async(ctx: durably.OrchestrationContext) -> Any:
+    x, steps = ctx.get_input()
+    for _ in range(steps):
+        x = await ctx.call_activity(add_one, x)
+    return x
+
+
+async def fanout_async(ctx: durably.OrchestrationContext) -> Any:
+    width = ctx.get_input()
+    results = await ctx.task_all([ctx.call_activity(add_one, i) for i in range(width)])
+    return sum(results)
+
+
+async def wait_event_async(ctx: durably.OrchestrationContext) -> Any:
+    value = await ctx.wait_for_external_event("go")
+    return value + 1
+
+
+ORCHESTRATORS: dict[str, dict[str, Callable[..., Any]]] = {
+    "generator": {"one_step": one_step, "chain": chain, "fanout": fanout},
+    "async": {"one_step": one_step_async, "chain": chain_async, "fanout": fanout_async},
+}
+ORCHESTRATORS["generator"]["wait_event"] = wait_event
+ORCHESTRATORS["async"]["wait_event"] = wait_event_async
+for _name, _function in ORCHESTRATORS[FORM].items():
+    app.orchestrator(name=_name)(_function)
 
 
 class Bench:
