@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     cpu = outcome["cpu_s"]
                     print(f"round {round_ + 1} {key} {side}: {headline} (cpu {cpu:.2f} s)")
     base = str(tree) if args.base_tree else _git("rev-parse", "--short", args.base)
+    if sides["base"] is None:
+        base = _head()
     new = _head() + "".join(f" {pair}" for pair in args.new_env)
     return {"base": base, "new": new, "results": results}
 
