@@ -28,6 +28,7 @@ from durably.engine.tasks import (
     WhenAnyTask,
 )
 from durably.ids import validate_instance_id, validate_name
+from durably.typed import NO_TYPE, convert, return_type
 
 _UUID_NAMESPACE = uuid.UUID("7f0e4a3e-2b5e-4b8a-9c1d-6d7572616279")
 
@@ -124,9 +125,11 @@ class OrchestrationContext:
     def custom_status(self) -> Any:
         return self._state.custom_status
 
-    def get_input(self) -> Any:
-        """The orchestration's input, decoded from JSON."""
-        return payload.loads(self._input_text)
+    def get_input(self, as_type: Any = NO_TYPE) -> Any:
+        """The orchestration's input, decoded from JSON (and converted to ``as_type``, a
+        dataclass, a pydantic model, ``datetime``, ... see :mod:`durably.typed`)."""
+        value = payload.loads(self._input_text)
+        return value if as_type is NO_TYPE else convert(value, as_type)
 
     def new_uuid(self) -> str:
         """A deterministic UUID, derived from the instance id, the time and a counter."""
@@ -172,28 +175,53 @@ class OrchestrationContext:
         return payload.dumps(value, what=what, limit=self._state.max_payload_bytes)
 
     # -- scheduling --------------------------------------------------------------
-    def call_activity(self, name: str | Callable[..., Any], input_: Any = None) -> Task:
-        """Schedule an activity; yielding the task gives its result."""
+    def call_activity(
+        self, name: str | Callable[..., Any], input_: Any = None, *, return_type: Any = NO_TYPE
+    ) -> Task:
+        """Schedule an activity; yielding the task gives its result, converted to
+        ``return_type`` (default: the return annotation of ``name`` when it is the
+        function; see :mod:`durably.typed`)."""
         text = self._dumps(input_, "activity input")
-        return self._schedule_activity(function_name(name), text)
+        task = self._schedule_activity(function_name(name), text)
+        task.return_type = _result_type(name, return_type)
+        return task
 
     def call_activity_with_retry(
-        self, name: str | Callable[..., Any], retry_options: RetryOptions, input_: Any = None
+        self,
+        name: str | Callable[..., Any],
+        retry_options: RetryOptions,
+        input_: Any = None,
+        *,
+        return_type: Any = NO_TYPE,
     ) -> Task:
         """Schedule an activity, retried by ``retry_options`` on failure."""
         text = self._dumps(input_, "activity input")
         activity = function_name(name)
-        return self._retrying(lambda: self._schedule_activity(activity, text), retry_options)
+        wanted = _result_type(name, return_type)
+
+        def attempt() -> Task:
+            task = self._schedule_activity(activity, text)
+            task.return_type = wanted
+            return task
+
+        return self._retrying(attempt, retry_options)
 
     def call_sub_orchestrator(
-        self, name: str | Callable[..., Any], input_: Any = None, instance_id: str | None = None
+        self,
+        name: str | Callable[..., Any],
+        input_: Any = None,
+        instance_id: str | None = None,
+        *,
+        return_type: Any = NO_TYPE,
     ) -> Task:
         """Start a sub-orchestration and wait for its output; ``instance_id`` follows the
         rules of every instance id (``ValueError`` at the call)."""
         if instance_id is not None:
             validate_instance_id(instance_id)
         text = self._dumps(input_, "sub-orchestration input")
-        return self._schedule_sub(function_name(name), text, instance_id)
+        task = self._schedule_sub(function_name(name), text, instance_id)
+        task.return_type = _result_type(name, return_type)
+        return task
 
     def call_sub_orchestrator_with_retry(
         self,
@@ -249,13 +277,13 @@ class OrchestrationContext:
         return WhenAnyTask(tasks)
 
     # -- internals ---------------------------------------------------------------
-    def _schedule_activity(self, name: str, text: str | None) -> Task:
+    def _schedule_activity(self, name: str, text: str | None) -> AtomicTask:
         state = self._state
         task = AtomicTask(ScheduleTask(task_id=state.take_task_id(), name=name, input=text))
         state.register(task)
         return task
 
-    def _schedule_sub(self, name: str, text: str | None, instance_id: str | None) -> Task:
+    def _schedule_sub(self, name: str, text: str | None, instance_id: str | None) -> AtomicTask:
         state = self._state
         task_id = state.take_task_id()
         child_id = instance_id or _child_id(self._instance_id, task_id)
@@ -280,3 +308,11 @@ def _child_id(parent_id: str, task_id: int) -> str:
     it would be longer than an id may be."""
     child_id = f"{parent_id}:{task_id:04d}"
     return child_id if len(child_id) <= 256 else uuid.uuid5(_UUID_NAMESPACE, child_id).hex
+
+
+def _result_type(function: str | Callable[..., Any], given: Any) -> Any:
+    """The type a task's result is converted to: ``given``, else the return annotation
+    of ``function`` when it is one (an ``async def`` activity's is what it returns)."""
+    if given is not NO_TYPE or isinstance(function, str):
+        return given
+    return return_type(function)

@@ -60,6 +60,7 @@ from durably.history import (
     TimerFired,
 )
 from durably.limits import DEFAULT_MAX_HISTORY_EVENTS
+from durably.typed import NO_TYPE, convert
 
 Status = OrchestrationRuntimeStatus
 Orchestrator = Callable[[OrchestrationContext], Any]
@@ -270,7 +271,7 @@ class OrchestrationExecutor:
                 task = state.pending.pop(event.task_scheduled_id, None)
                 if task is None:
                     return False
-                task._complete(payload.loads(event.result))
+                _complete_typed(task, event.result)
             case TaskFailed() | SubOrchestrationInstanceFailed():
                 task = state.pending.pop(event.task_scheduled_id, None)
                 if task is None:
@@ -501,3 +502,17 @@ def _completed_task_id(event: _Message) -> int | None:
             return None
         case _:
             assert_never(event)
+
+
+def _complete_typed(task: Task, result: str | None) -> None:
+    """Complete ``task`` with ``result`` converted to its ``return_type`` (a result that
+    does not fit fails the task with the ``TypeError``, for the orchestrator to see)."""
+    value = payload.loads(result)
+    wanted = getattr(task, "return_type", NO_TYPE)
+    if wanted is NO_TYPE:
+        task._complete(value)
+        return
+    try:
+        task._complete(convert(value, wanted))
+    except TypeError as exc:
+        task._fail(exc)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from durably.actions import AnyAction
+from durably.typed import NO_TYPE
 
 
 class Task:
@@ -77,11 +78,13 @@ class Task:
 class AtomicTask(Task):
     """A task backed by one action (activity, timer, sub-orchestration)."""
 
-    __slots__ = ("action",)
+    __slots__ = ("action", "return_type")
 
     def __init__(self, action: AnyAction) -> None:
         super().__init__()
         self.action = action
+        self.return_type: Any = NO_TYPE
+        """What the result is converted to (:func:`durably.typed.convert`)."""
 
     @property
     def task_id(self) -> int:

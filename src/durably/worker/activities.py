@@ -20,6 +20,7 @@ from durably.app import App
 from durably.backends.base import ActivityResult, ActivityWorkItem, Backend
 from durably.errors import PayloadTooLargeError, PoisonWorkError
 from durably.history import FailureDetails, TaskCompleted, TaskFailed
+from durably.typed import typed_input
 from durably.worker import isolation
 
 log = logging.getLogger("durably.worker")
@@ -73,7 +74,7 @@ class ActivityDispatcher:
             return self._execute_in_process(item)
         try:
             function = self._function(item.name)
-            value = call_activity(function, payload.loads(item.input))
+            value = call_activity(function, typed_input(function, item.input))
             if inspect.isawaitable(value):
                 import asyncio
 
@@ -89,7 +90,7 @@ class ActivityDispatcher:
 
         try:
             function = self._function(item.name)
-            call = call_activity(function, payload.loads(item.input))
+            call = call_activity(function, typed_input(function, item.input))
             timeout = self.timeout(item)
             try:
                 value = await (call if timeout is None else asyncio.wait_for(call, timeout))

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 from durably import payload
 from durably.history import FailureDetails
+from durably.typed import typed_input
 
 Outcome = tuple[str, Any]
 """What a child sends back: ("ok", result JSON text) or ("error", FailureDetails)."""
@@ -85,7 +86,7 @@ def _child(sender: Connection, module: str, qualname: str, input_text: str | Non
         function: Any = importlib.import_module(module)
         for part in qualname.split("."):
             function = getattr(function, part)
-        value = _call(function, payload.loads(input_text))
+        value = _call(function, typed_input(function, input_text))
         if inspect.isawaitable(value):
             import asyncio
 
