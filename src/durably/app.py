@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
+from durably.codecs import Codec
 from durably.ids import validate_name
 from durably.limits import (
     DEFAULT_MAX_HISTORY_EVENTS,
@@ -66,6 +67,7 @@ class App:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         max_history_events: int = DEFAULT_MAX_HISTORY_EVENTS,
         version: str | None = None,
+        codec: Codec | None = None,
     ) -> None:
         if version is not None and (
             not isinstance(version, str) or not version.strip() or len(version) > 100
@@ -77,6 +79,12 @@ class App:
         """Stamped on each instance this app starts (status, history, ``context.version``)."""
         self.task_hub = task_hub
         self.max_payload_bytes = check_payload_limit(max_payload_bytes)
+        if codec is not None and not isinstance(codec, Codec):
+            raise TypeError(
+                f"codec must have a name and encode/decode methods, got {type(codec).__name__}"
+            )
+        self.codec = codec
+        """Transforms every stored payload (:mod:`durably.codecs`); None: plain JSON."""
         self.max_history_events = check_history_limit(max_history_events)
         self.orchestrators: dict[str, Callable[..., Any]] = {}
         self.activities: dict[str, Callable[..., Any]] = {}

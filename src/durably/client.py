@@ -19,6 +19,7 @@ from durably.backends.base import (
     NewMessage,
 )
 from durably.backends.derived import with_fast_paths
+from durably.codecs import Codec
 from durably.engine.context import function_name
 from durably.engine.rewind import rewind_request
 from durably.errors import InstanceNotFoundError, InvalidInstanceStateError
@@ -82,6 +83,10 @@ class Client:
         self._app = app
         self._owns_backend = not isinstance(store, Backend)
         self.backend = connect(store, app)
+
+    @property
+    def _codec(self) -> Codec | None:
+        return self._app.codec if self._app is not None else None
 
     @property
     def app(self) -> App | None:
@@ -210,7 +215,11 @@ class Client:
             return None
         history = self.backend.get_history(instance_id) if show_history else None
         return DurableOrchestrationStatus.from_record(
-            record, show_input=show_input, history=history, show_history_output=show_history_output
+            record,
+            show_input=show_input,
+            history=history,
+            show_history_output=show_history_output,
+            codec=self._codec,
         )
 
     def get_history(self, instance_id: str) -> list[HistoryEvent]:
@@ -247,7 +256,9 @@ class Client:
             continuation_token=continuation_token or None,
         )
         page = self.backend.list_instances(query)
-        statuses = [DurableOrchestrationStatus.from_record(r) for r in page.instances]
+        statuses = [
+            DurableOrchestrationStatus.from_record(r, codec=self._codec) for r in page.instances
+        ]
         return InstancePage(instances=statuses, continuation_token=page.continuation_token)
 
     def get_status_all(self) -> list[DurableOrchestrationStatus]:
@@ -336,7 +347,9 @@ class Client:
                 if record is None:
                     raise InstanceNotFoundError(instance_id)
                 if record.runtime_status.is_terminal:
-                    return DurableOrchestrationStatus.from_record(record, show_input=False)
+                    return DurableOrchestrationStatus.from_record(
+                        record, show_input=False, codec=self._codec
+                    )
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(
@@ -372,7 +385,7 @@ class Client:
         return instance_id
 
     def _dumps(self, value: Any, what: str) -> str | None:
-        return payload.dumps(value, what=what, limit=self.max_payload_bytes)
+        return payload.dumps(value, what=what, limit=self.max_payload_bytes, codec=self._codec)
 
     # -- what a subclass may change (the client of a worker) -----------------------
     def _create_instance(self, new: NewInstance, *, fresh_id: bool) -> None:

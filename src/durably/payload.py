@@ -24,6 +24,8 @@ import json
 import uuid
 from typing import Any
 
+from durably import codecs
+from durably.codecs import Codec
 from durably.errors import PayloadTooLargeError
 from durably.limits import DEFAULT_MAX_PAYLOAD_BYTES
 
@@ -84,11 +86,13 @@ def _where(value: Any, path: str = "$", depth: int = 0) -> str | None:
     return _where(converted, path, depth + 1)
 
 
-def dumps(value: Any, *, what: str = "value", limit: int | None = None) -> str | None:
-    """Encode a payload as JSON text; ``None`` stays ``None``.
+def dumps(
+    value: Any, *, what: str = "value", limit: int | None = None, codec: Codec | None = None
+) -> str | None:
+    """Encode a payload as JSON text (then by ``codec``, if any); ``None`` stays ``None``.
 
     Raises ``TypeError`` naming ``what`` and the offending type, and
-    ``PayloadTooLargeError`` if the text is over ``limit`` bytes.
+    ``PayloadTooLargeError`` if the stored text is over ``limit`` bytes.
     """
     if value is None:
         return None
@@ -98,14 +102,18 @@ def dumps(value: Any, *, what: str = "value", limit: int | None = None) -> str |
         where = _where(value)
         at = f" (at {where})" if where and where != "$" else ""
         raise TypeError(f"{what} is not JSON-serialisable{at}: {exc}") from None
+    if codec is not None:
+        text = codecs.encode(text, codec) or text
     # The text is ASCII (json.dumps escapes the rest): its length is its size in bytes.
     if limit is not None and len(text) > limit:
         raise PayloadTooLargeError(what, len(text), limit)
     return text
 
 
-def loads(text: str | None) -> Any:
-    """Decode JSON text written by :func:`dumps`."""
+def loads(text: str | None, codec: Codec | None = None) -> Any:
+    """Decode JSON text written by :func:`dumps` (by ``codec`` first, if it encoded it)."""
     if text is None:
         return None
-    return json.loads(text)
+    if codec is not None:
+        text = codecs.decode(text, codec)
+    return json.loads(text)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from typing import Any
 
 from durably import payload
 from durably.backends.base import InstanceRecord
+from durably.codecs import Codec
 from durably.history import HistoryEvent, OrchestrationRuntimeStatus
 
 _PAYLOAD_KEYS = ("Input", "Result")
@@ -46,17 +47,22 @@ class DurableOrchestrationStatus:
         show_input: bool = True,
         history: list[HistoryEvent] | None = None,
         show_history_output: bool = False,
+        codec: Codec | None = None,
     ) -> DurableOrchestrationStatus:
+        """The status of ``record``; payloads encoded by ``codec`` are decoded (without
+        it they show as encoded: JSON naming the codec)."""
         return cls(
             name=record.name,
             instance_id=record.instance_id,
             created_time=record.created_time,
             last_updated_time=record.last_updated_time,
-            input_=payload.loads(record.input) if show_input else None,
-            output=payload.loads(record.output),
+            input_=payload.loads(record.input, codec) if show_input else None,
+            output=payload.loads(record.output, codec),
             runtime_status=record.runtime_status,
-            custom_status=payload.loads(record.custom_status),
-            history=None if history is None else _history_dicts(history, show_history_output),
+            custom_status=payload.loads(record.custom_status, codec),
+            history=None
+            if history is None
+            else _history_dicts(history, show_history_output, codec),
             parent_instance_id=record.parent_instance_id,
             version=record.version,
             waiting=record.waiting,
@@ -89,13 +95,15 @@ def _iso(value: _dt.datetime) -> str:
     return value.astimezone(_dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _history_dicts(events: list[HistoryEvent], show_output: bool) -> list[dict[str, Any]]:
+def _history_dicts(
+    events: list[HistoryEvent], show_output: bool, codec: Codec | None = None
+) -> list[dict[str, Any]]:
     out = []
     for event in events:
         data = event.to_dict()
         for key in _PAYLOAD_KEYS:
             if key in data:
-                data[key] = payload.loads(data[key]) if show_output else None
+                data[key] = payload.loads(data[key], codec) if show_output else None
         out.append(data)
     return out
 

@@ -128,7 +128,7 @@ class OrchestrationContext:
     def get_input(self, as_type: Any = NO_TYPE) -> Any:
         """The orchestration's input, decoded from JSON (and converted to ``as_type``, a
         dataclass, a pydantic model, ``datetime``, ... see :mod:`durably.typed`)."""
-        value = payload.loads(self._input_text)
+        value = payload.loads(self._input_text, self._state.codec)
         return value if as_type is NO_TYPE else convert(value, as_type)
 
     def new_uuid(self) -> str:
@@ -172,7 +172,8 @@ class OrchestrationContext:
     def _dumps(self, value: Any, what: str) -> str | None:
         """A payload the orchestrator produces, as JSON text: ``TypeError`` if it is not
         JSON, ``PayloadTooLargeError`` if it is over the app's ``max_payload_bytes``."""
-        return payload.dumps(value, what=what, limit=self._state.max_payload_bytes)
+        state = self._state
+        return payload.dumps(value, what=what, limit=state.max_payload_bytes, codec=state.codec)
 
     # -- scheduling --------------------------------------------------------------
     def call_activity(

@@ -21,6 +21,7 @@ from typing import Any, TypeAlias, assert_never, cast
 
 from durably import payload
 from durably.actions import AnyAction, CompleteOrchestration
+from durably.codecs import Codec
 from durably.engine.awaiting import awaited_by, needs_an_event_loop, not_a_task, raised_in
 from durably.engine.context import OrchestrationContext
 from durably.engine.nondeterminism import ScheduledEvent, check_scheduled
@@ -97,8 +98,10 @@ class OrchestrationExecutor:
         instance_id: str,
         max_payload_bytes: int = payload.DEFAULT_MAX_PAYLOAD_BYTES,
         max_history_events: int = DEFAULT_MAX_HISTORY_EVENTS,
+        codec: Codec | None = None,
     ) -> None:
         self._orchestrator = orchestrator
+        self._codec = codec
         self._instance_id = instance_id
         self._max_payload_bytes = max_payload_bytes
         self._max_history_events = max_history_events
@@ -271,7 +274,7 @@ class OrchestrationExecutor:
                 task = state.pending.pop(event.task_scheduled_id, None)
                 if task is None:
                     return False
-                _complete_typed(task, event.result)
+                _complete_typed(task, event.result, state.codec)
             case TaskFailed() | SubOrchestrationInstanceFailed():
                 task = state.pending.pop(event.task_scheduled_id, None)
                 if task is None:
@@ -332,6 +335,7 @@ class OrchestrationExecutor:
             now=now,
             is_replaying=replaying,
             max_payload_bytes=self._max_payload_bytes,
+            codec=self._codec,
             episode=self._episode,
             patches=dict(self._patches),
         )
@@ -442,7 +446,9 @@ class OrchestrationExecutor:
             )
             return
         try:
-            text = payload.dumps(result, what="orchestrator output", limit=state.max_payload_bytes)
+            text = payload.dumps(
+                result, what="orchestrator output", limit=state.max_payload_bytes, codec=state.codec
+            )
         except (TypeError, PayloadTooLargeError) as exc:
             self._completion = failure_completion(exc)
             return
@@ -478,7 +484,8 @@ class OrchestrationExecutor:
         state = self._state
         if state is None or state.custom_status is None:
             return None
-        return payload.dumps(state.custom_status, what="custom status")  # checked when set
+        # Checked when set.
+        return payload.dumps(state.custom_status, what="custom status", codec=state.codec)
 
 
 def _concrete(events: Sequence[HistoryEvent]) -> Sequence[AnyHistoryEvent]:
@@ -504,10 +511,10 @@ def _completed_task_id(event: _Message) -> int | None:
             assert_never(event)
 
 
-def _complete_typed(task: Task, result: str | None) -> None:
+def _complete_typed(task: Task, result: str | None, codec: Codec | None) -> None:
     """Complete ``task`` with ``result`` converted to its ``return_type`` (a result that
     does not fit fails the task with the ``TypeError``, for the orchestrator to see)."""
-    value = payload.loads(result)
+    value = payload.loads(result, codec)
     wanted = getattr(task, "return_type", NO_TYPE)
     if wanted is NO_TYPE:
         task._complete(value)

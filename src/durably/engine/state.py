@@ -16,6 +16,7 @@ from typing import Any
 
 from durably import payload
 from durably.actions import AnyAction
+from durably.codecs import Codec
 from durably.engine.recording import patch_marker
 from durably.engine.tasks import AtomicTask, ExternalEventTask, TimerTask
 from durably.history import GenericEvent
@@ -29,6 +30,8 @@ class OrchestrationState:
     """The current episode's time: the timestamp of its ``OrchestratorStarted``."""
     max_payload_bytes: int = payload.DEFAULT_MAX_PAYLOAD_BYTES
     """The app's limit on each payload the orchestrator produces."""
+    codec: Codec | None = None
+    """The app's codec for stored payloads (:mod:`durably.codecs`)."""
     is_replaying: bool = True
     """True while the event being applied was recorded by an earlier episode."""
     custom_status: Any = None
@@ -82,7 +85,7 @@ class OrchestrationState:
         for index, (arrived_name, text) in enumerate(self.arrived):
             if arrived_name.lower() == key:
                 del self.arrived[index]
-                event._complete(payload.loads(text))
+                event._complete(payload.loads(text, self.codec))
                 return event
         self.waiters.setdefault(key, deque()).append(event)
         return event
@@ -97,6 +100,6 @@ class OrchestrationState:
         """Complete the oldest waiter for ``name``, or keep the event until one asks."""
         waiters = self.waiters.get(name.lower())
         if waiters:
-            waiters.popleft()._complete(payload.loads(text))
+            waiters.popleft()._complete(payload.loads(text, self.codec))
         else:
             self.arrived.append((name, text))

@@ -168,7 +168,7 @@ class Harness:
         if outcome is None:
             call = Call(
                 name=item.name,
-                input=payload.loads(item.input),
+                input=payload.loads(item.input, self.app.codec),
                 instance_id=item.instance_id,
                 at=self._now,
             )

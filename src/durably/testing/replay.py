@@ -179,6 +179,7 @@ def replay(app: App, history: HistoryInput, *, name: str | None = None) -> Repla
             instance_id=start.instance_id,
             max_payload_bytes=app.max_payload_bytes,
             max_history_events=NO_HISTORY_LIMIT,
+            codec=app.codec,
         )
 
     report = _report(new_executor(), checked, start, start.instance_id)

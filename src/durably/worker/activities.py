@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from durably import payload
+from durably import codecs, payload
 from durably.app import App
 from durably.backends.base import ActivityResult, ActivityWorkItem, Backend
 from durably.errors import PayloadTooLargeError, PoisonWorkError
@@ -74,7 +74,7 @@ class ActivityDispatcher:
             return self._execute_in_process(item)
         try:
             function = self._function(item.name)
-            value = call_activity(function, typed_input(function, item.input))
+            value = call_activity(function, typed_input(function, self._input(item)))
             if inspect.isawaitable(value):
                 import asyncio
 
@@ -90,7 +90,7 @@ class ActivityDispatcher:
 
         try:
             function = self._function(item.name)
-            call = call_activity(function, typed_input(function, item.input))
+            call = call_activity(function, typed_input(function, self._input(item)))
             timeout = self.timeout(item)
             try:
                 value = await (call if timeout is None else asyncio.wait_for(call, timeout))
@@ -131,7 +131,10 @@ class ActivityDispatcher:
 
         try:
             function = self._function(item.name)
-            text = isolation.run(function, item.input, name=item.name, timeout=self.timeout(item))
+            text = isolation.run(
+                function, self._input(item), name=item.name, timeout=self.timeout(item)
+            )
+            text = codecs.encode(text, self._app.codec)
         except isolation.ChildProcessFailure as exc:  # what the function raised, over there
             return self._failure(item, exc.details)
         except BaseException as exc:  # timed out and killed, or the process died
@@ -172,9 +175,16 @@ class ActivityDispatcher:
             raise self._app.unknown_activity(name)
         return function
 
+    def _input(self, item: ActivityWorkItem) -> str | None:
+        """The request's input as JSON text (decoded by the app's codec)."""
+        return codecs.decode(item.input, self._app.codec)
+
     def _completed(self, item: ActivityWorkItem, value: Any) -> TaskCompleted:
         text = payload.dumps(
-            value, what=f"the result of activity {item.name!r}", limit=self._app.max_payload_bytes
+            value,
+            what=f"the result of activity {item.name!r}",
+            limit=self._app.max_payload_bytes,
+            codec=self._app.codec,
         )
         return TaskCompleted(
             timestamp=_dt.datetime.now(_dt.UTC), task_scheduled_id=item.task_id, result=text

@@ -464,6 +464,7 @@ class OrchestrationDispatcher:
             instance_id=instance_id,
             max_payload_bytes=self._app.max_payload_bytes,
             max_history_events=self._app.max_history_events,
+            codec=self._app.codec,
         )
 
     def _orchestrator(self, name: str) -> Callable[[OrchestrationContext], Any]:
