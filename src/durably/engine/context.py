@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar, overload
 
 from durably import payload
 from durably.actions import CreateTimer, ScheduleTask, StartSubOrchestration
@@ -29,6 +29,9 @@ from durably.engine.tasks import (
 )
 from durably.ids import validate_instance_id, validate_name
 from durably.typed import NO_TYPE, convert, return_type
+
+R = TypeVar("R")
+"""What a task's result is (for type checkers)."""
 
 _UUID_NAMESPACE = uuid.UUID("7f0e4a3e-2b5e-4b8a-9c1d-6d7572616279")
 
@@ -176,12 +179,33 @@ class OrchestrationContext:
         return payload.dumps(value, what=what, limit=state.max_payload_bytes, codec=state.codec)
 
     # -- scheduling --------------------------------------------------------------
+    @overload
+    def call_activity(
+        self,
+        name: Callable[..., Coroutine[Any, Any, R]],
+        input_: Any = None,
+        *,
+        return_type: Any = NO_TYPE,
+    ) -> Task[R]: ...
+
+    @overload
+    def call_activity(
+        self, name: Callable[..., R], input_: Any = None, *, return_type: Any = NO_TYPE
+    ) -> Task[R]: ...
+
+    @overload
+    def call_activity(self, name: str, input_: Any = None, *, return_type: type[R]) -> Task[R]: ...
+
+    @overload
+    def call_activity(self, name: str, input_: Any = None) -> Task[Any]: ...
+
     def call_activity(
         self, name: str | Callable[..., Any], input_: Any = None, *, return_type: Any = NO_TYPE
-    ) -> Task:
-        """Schedule an activity; yielding the task gives its result, converted to
-        ``return_type`` (default: the return annotation of ``name`` when it is the
-        function; see :mod:`durably.typed`)."""
+    ) -> Task[Any]:
+        """Schedule an activity; yielding (or awaiting) the task gives its result,
+        converted to ``return_type`` (default: the return annotation of ``name`` when it
+        is the function; see :mod:`durably.typed`). Type checkers see that type too:
+        ``await context.call_activity(total, order)`` is what ``total`` returns."""
         text = self._dumps(input_, "activity input")
         task = self._schedule_activity(function_name(name), text)
         task.return_type = _result_type(name, return_type)
@@ -194,13 +218,13 @@ class OrchestrationContext:
         input_: Any = None,
         *,
         return_type: Any = NO_TYPE,
-    ) -> Task:
+    ) -> Task[Any]:
         """Schedule an activity, retried by ``retry_options`` on failure."""
         text = self._dumps(input_, "activity input")
         activity = function_name(name)
         wanted = _result_type(name, return_type)
 
-        def attempt() -> Task:
+        def attempt() -> Task[Any]:
             task = self._schedule_activity(activity, text)
             task.return_type = wanted
             return task
@@ -214,7 +238,7 @@ class OrchestrationContext:
         instance_id: str | None = None,
         *,
         return_type: Any = NO_TYPE,
-    ) -> Task:
+    ) -> Task[Any]:
         """Start a sub-orchestration and wait for its output; ``instance_id`` follows the
         rules of every instance id (``ValueError`` at the call)."""
         if instance_id is not None:
@@ -230,7 +254,7 @@ class OrchestrationContext:
         retry_options: RetryOptions,
         input_: Any = None,
         instance_id: str | None = None,
-    ) -> Task:
+    ) -> Task[Any]:
         """Start a sub-orchestration, started again by ``retry_options`` if it fails."""
         if instance_id is not None:
             validate_instance_id(instance_id)
@@ -259,7 +283,7 @@ class OrchestrationContext:
 
     def wait_for_external_event(
         self, name: str, timeout: float | _dt.timedelta | None = None
-    ) -> Task:
+    ) -> Task[Any]:
         """Wait for an event raised on this instance; ``timeout`` (seconds) raises TimeoutError."""
         state = self._state
         event = state.wait_for_event(name)
@@ -269,11 +293,11 @@ class OrchestrationContext:
         timer = self.create_timer(delay)
         return EventWithTimeoutTask(event, timer, lambda: state.drop_waiter(event))
 
-    def task_all(self, tasks: Sequence[Task]) -> Task:
+    def task_all(self, tasks: Sequence[Task[R]]) -> Task[list[R]]:
         """Completes with all results in order; fails on the first failure."""
         return WhenAllTask(tasks)
 
-    def task_any(self, tasks: Sequence[Task]) -> Task:
+    def task_any(self, tasks: Sequence[Task[R]]) -> Task[Task[R]]:
         """Completes with the first task to finish (the task object itself)."""
         return WhenAnyTask(tasks)
 
@@ -293,11 +317,11 @@ class OrchestrationContext:
         state.register(task)
         return task
 
-    def _retrying(self, start: Callable[[], Task], options: RetryOptions) -> Task:
+    def _retrying(self, start: Callable[[], Task[Any]], options: RetryOptions) -> Task[Any]:
         state = self._state
         first_attempt_at = state.now
 
-        def delay(attempt: int) -> Task | None:
+        def delay(attempt: int) -> Task[Any] | None:
             wait = options.next_delay(attempt, first_attempt_at, state.now)
             return None if wait is None else self.create_timer(wait)
 

@@ -107,7 +107,7 @@ class OrchestrationExecutor:
         self._max_history_events = max_history_events
         self._state: OrchestrationState | None = None  # created by ExecutionStarted
         self._generator: Generator[Any, Any, Any] | Coroutine[Any, Any, Any] | None = None
-        self._awaited: Task | None = None
+        self._awaited: Task[Any] | None = None
         self._completion: CompleteOrchestration | None = None
         self._suspended = False
         self._held: list[_Message] = []  # while suspended or not yet started
@@ -511,7 +511,7 @@ def _completed_task_id(event: _Message) -> int | None:
             assert_never(event)
 
 
-def _complete_typed(task: Task, result: str | None, codec: Codec | None) -> None:
+def _complete_typed(task: Task[Any], result: str | None, codec: Codec | None) -> None:
     """Complete ``task`` with ``result`` converted to its ``return_type`` (a result that
     does not fit fails the task with the ``TypeError``, for the orchestrator to see)."""
     value = payload.loads(result, codec)

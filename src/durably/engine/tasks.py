@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable, Generator, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from durably.actions import AnyAction
 from durably.typed import NO_TYPE
 
+T = TypeVar("T")
 
-class Task:
-    """A unit of work an orchestrator waits on by yielding it."""
+
+class Task(Generic[T]):
+    """A unit of work an orchestrator waits on by yielding (or awaiting) it; ``T`` is
+    what its result is, for type checkers (``await`` gives it)."""
 
     __slots__ = ("_exception", "_listeners", "_result", "_state")
 
@@ -24,7 +27,7 @@ class Task:
         self._state = 0  # 0 pending, 1 completed, 2 faulted
         self._result: Any = None
         self._exception: BaseException | None = None
-        self._listeners: list[Callable[[Task], None]] = []
+        self._listeners: list[Callable[[Task[Any]], None]] = []
 
     @property
     def is_completed(self) -> bool:
@@ -46,10 +49,11 @@ class Task:
         """The exception of a faulted task."""
         return self._exception
 
-    def __await__(self) -> Generator[Task, Any, Any]:
+    def __await__(self) -> Generator[Task[Any], Any, T]:
         """``await task`` in an ``async def`` orchestrator: the engine drives the
         coroutine as it drives a generator, so awaiting hands it the task, as ``yield``."""
-        return (yield self)
+        result: T = yield self
+        return result
 
     def _complete(self, result: Any) -> None:
         if self._state:
@@ -68,14 +72,14 @@ class Task:
         for listener in listeners:
             listener(self)
 
-    def _listen(self, listener: Callable[[Task], None]) -> None:
+    def _listen(self, listener: Callable[[Task[Any]], None]) -> None:
         if self._state:
             listener(self)
         else:
             self._listeners.append(listener)
 
 
-class AtomicTask(Task):
+class AtomicTask(Task[Any]):
     """A task backed by one action (activity, timer, sub-orchestration)."""
 
     __slots__ = ("action", "return_type")
@@ -112,7 +116,7 @@ class TimerTask(AtomicTask):
         self._on_cancel(self)
 
 
-class ExternalEventTask(Task):
+class ExternalEventTask(Task[Any]):
     """Waits for the next event raised with ``name`` (compared case-insensitively)."""
 
     __slots__ = ("name",)
@@ -122,12 +126,12 @@ class ExternalEventTask(Task):
         self.name = name
 
 
-class WhenAllTask(Task):
+class WhenAllTask(Task[Any]):
     """Completes with every child's result, in order; fails on the first failure."""
 
     __slots__ = ("_children", "_remaining")
 
-    def __init__(self, children: Sequence[Task]) -> None:
+    def __init__(self, children: Sequence[Task[Any]]) -> None:
         super().__init__()
         self._children = list(children)
         self._remaining = len(self._children)
@@ -136,7 +140,7 @@ class WhenAllTask(Task):
         for child in self._children:
             child._listen(self._on_child)
 
-    def _on_child(self, child: Task) -> None:
+    def _on_child(self, child: Task[Any]) -> None:
         if child.is_faulted:
             assert child.exception is not None
             self._fail(child.exception)
@@ -146,12 +150,12 @@ class WhenAllTask(Task):
             self._complete([c.result for c in self._children])
 
 
-class WhenAnyTask(Task):
+class WhenAnyTask(Task[Any]):
     """Completes with the first child to finish (the task object itself)."""
 
     __slots__ = ()
 
-    def __init__(self, children: Sequence[Task]) -> None:
+    def __init__(self, children: Sequence[Task[Any]]) -> None:
         super().__init__()
         if not children:
             raise ValueError("task_any needs at least one task")
@@ -159,7 +163,7 @@ class WhenAnyTask(Task):
             child._listen(self._complete)
 
 
-class EventWithTimeoutTask(Task):
+class EventWithTimeoutTask(Task[Any]):
     """An external event raced against a timer; the timer winning raises ``TimeoutError``."""
 
     __slots__ = ("_event", "_timer")
@@ -168,11 +172,11 @@ class EventWithTimeoutTask(Task):
         super().__init__()
         self._event, self._timer = event, timer
 
-        def event_done(task: Task) -> None:
+        def event_done(task: Task[Any]) -> None:
             timer.cancel()
             self._complete(task.result)
 
-        def timer_done(_: Task) -> None:
+        def timer_done(_: Task[Any]) -> None:
             on_timeout()
             self._fail(TimeoutError(f"no event {event.name!r} arrived before {timer.fire_at}"))
 
@@ -180,7 +184,7 @@ class EventWithTimeoutTask(Task):
         timer._listen(timer_done)
 
 
-class RetryableTask(Task):
+class RetryableTask(Task[Any]):
     """Runs attempts until one succeeds or the retry policy gives up.
 
     ``start_attempt`` schedules a fresh attempt; ``schedule_delay`` returns a timer task
@@ -191,8 +195,8 @@ class RetryableTask(Task):
 
     def __init__(
         self,
-        start_attempt: Callable[[], Task],
-        schedule_delay: Callable[[int], Task | None],
+        start_attempt: Callable[[], Task[Any]],
+        schedule_delay: Callable[[int], Task[Any] | None],
     ) -> None:
         super().__init__()
         self._start_attempt, self._schedule_delay = start_attempt, schedule_delay
@@ -203,7 +207,7 @@ class RetryableTask(Task):
         self._attempt += 1
         self._start_attempt()._listen(self._on_attempt)
 
-    def _on_attempt(self, task: Task) -> None:
+    def _on_attempt(self, task: Task[Any]) -> None:
         if not task.is_faulted:
             self._complete(task.result)
             return
