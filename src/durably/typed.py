@@ -81,6 +81,7 @@ def return_type(function: Callable[..., Any]) -> Any:
     return _hints(function).get("return", NO_TYPE)
 
 
+@functools.cache
 def parameter_type(function: Callable[..., Any]) -> Any:
     """The annotation of ``function``'s first parameter (``NO_TYPE`` without one)."""
     hints = _hints(function)
