@@ -16,13 +16,15 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from durably.app import App
-from durably.async_client import AsyncClient
 from durably.backends.base import ActivityWorkItem, Backend, InstanceQuery, NewInstance
 from durably.backends.derived import DerivedFastPaths
 from durably.client import Client, connect
+
+if TYPE_CHECKING:
+    from durably.async_client import AsyncClient
 from durably.history import TERMINAL_STATUSES
 from durably.versions import InstanceFilter, VersionFailure, VersionMatch
 from durably.worker.activities import ActivityDispatcher
@@ -216,6 +218,8 @@ class Worker:
     def async_client(self) -> AsyncClient:
         """:meth:`client` as an :class:`~durably.async_client.AsyncClient`, for asyncio
         code (closing it leaves the worker's store open)."""
+        from durably.async_client import AsyncClient  # asyncio: only for those who use it
+
         return AsyncClient(client=self.client())
 
     def client(self) -> Client:
