@@ -40,8 +40,10 @@ test: lint unit
 
 # BENCH_ARGS passes runner options, e.g. make bench BENCH_ARGS="--runs 3 --only chain,hello5".
 # PostgreSQL joins when DURABLY_TEST_POSTGRES is set; DBOS's venv is made on demand.
+# The benchmarks, then the same workloads with async def orchestrators beside generator ones.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-forms BENCH_ARGS=
 
 # The dashboard and API with 100,000 instances: page times to benchmarks/results/.
 bench-dashboard: $(STAMP)

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import durably
 from tests.web.app import app
 from tests.web.server import serving, wait_status
 
@@ -158,4 +159,23 @@ def test_sign_in_with_the_token(browser: object, tmp_path: Path) -> None:
         expect(page.locator("#status")).to_have_text(re.compile("Completed|Running|Pending"))  # type: ignore[attr-defined]
         expect(page.locator("button[data-action=purge]")).to_be_visible()  # type: ignore[attr-defined]
         _shot(page, "dashboard-signed-in")
+        assert alerts == []
+
+
+def test_payloads_of_a_codec_the_server_lacks_show_as_such(browser: object, tmp_path: Path) -> None:
+    # Written by an app with a codec, served by one without it (another team's dashboard):
+    # the page shows the encoded payload as the JSON that names its codec, and works on.
+    from durably.codecs import ZlibCodec
+
+    store = f"sqlite:///{tmp_path / 'encoded.db'}"
+    writer = durably.App(codec=ZlibCodec())
+    writer.orchestrator(name="quick")(app.orchestrators["quick"])
+    with durably.Client(store, app=writer) as client:
+        client.start_new("quick", "sealed", "a secret")
+    with serving(app, store, worker=False) as url:
+        alerts: list[str] = []
+        page = _page(browser, f"{url}/#/instance/sealed", alerts)
+        expect = playwright_api.expect
+        expect(page.locator("#input")).to_contain_text('"$codec": "zlib"')  # type: ignore[attr-defined]
+        assert "a secret" not in page.content()  # type: ignore[attr-defined]
         assert alerts == []
