@@ -117,6 +117,10 @@ class Queue:
         """The earliest ``visible_at`` queued, if any."""
         return self._keys[0][0] if self._keys else None
 
+    def due(self, now: int) -> int:
+        """How many are visible at ``now``."""
+        return bisect.bisect_right(self._keys, (now, float("inf")))
+
     def visible(self, now: int) -> Iterator[int]:
         for visible_at, item_id in self._keys:
             if visible_at > now:

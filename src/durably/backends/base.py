@@ -415,6 +415,10 @@ class StoreSummary:
     """Instances that finished (Completed, Failed, Terminated) per minute, likewise."""
     oldest_waiting: _dt.datetime | None
     """When the oldest work visible and not taken (a message, an activity) became due."""
+    backlog: dict[str, int] = field(default_factory=dict)
+    """Work visible and not taken, by kind ("orchestration": messages, "activity")."""
+    oldest: dict[str, _dt.datetime | None] = field(default_factory=dict)
+    """When the oldest of each kind's backlog became due."""
 
 
 @runtime_checkable
@@ -422,7 +426,8 @@ class Summaries(Protocol):
     """What a store may add for the dashboard: its summary from indexes, not scans."""
 
     def summarize(self, now: _dt.datetime, minutes: int) -> StoreSummary:
-        """Counts by status, and the ``minutes`` whole minutes up to ``now``."""
+        """Counts by status and the backlog, and the ``minutes`` whole minutes up to
+        ``now`` (none: 0, which reads no per-minute figures)."""
 
 
 @runtime_checkable

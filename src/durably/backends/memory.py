@@ -296,7 +296,9 @@ class MemoryBackend:
         started, finished = [0] * minutes, [0] * minutes
         with self._locked() as store:
             records = [instance.record for instance in store.instances.values()]
-            due = [store.inbox.first_due(), store.activity_queue.first_due()]
+            queues = {"orchestration": store.inbox, "activity": store.activity_queue}
+            backlog = {kind: queue.due(until) for kind, queue in queues.items()}
+            firsts = {kind: queue.first_due() for kind, queue in queues.items()}
         for record in records:
             counts[record.runtime_status] += 1
             created = (to_micros(record.created_time) - since) // 60_000_000
@@ -305,12 +307,18 @@ class MemoryBackend:
             changed = (to_micros(record.last_updated_time) - since) // 60_000_000
             if record.runtime_status in TERMINAL_STATUSES and 0 <= changed < minutes:
                 finished[changed] += 1
-        waiting = [at for at in due if at is not None and at <= until]
+        oldest = {
+            kind: from_micros(at) if at is not None and at <= until else None
+            for kind, at in firsts.items()
+        }
+        waiting = [at for at in oldest.values() if at is not None]
         return StoreSummary(
             counts=dict(counts),
             started=tuple(started),
             finished=tuple(finished),
-            oldest_waiting=from_micros(min(waiting)) if waiting else None,
+            oldest_waiting=min(waiting) if waiting else None,
+            backlog=backlog,
+            oldest=oldest,
         )
 
     def note_waiting(self, instance_id: str, reason: str) -> None:

@@ -105,6 +105,15 @@ def main() -> None:
     show_default=True,
     help="With --unknown-function wait: seconds before such work fails after all.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics on this port (/metrics).",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="Address for --metrics-port."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every episode at debug level.")
 @command
 def worker(
@@ -116,6 +125,8 @@ def worker(
     version_failure: VersionFailure,
     unknown_function: Literal["fail", "wait"],
     grace: float,
+    metrics_port: int | None,
+    metrics_host: str,
     verbose: bool,
     store: str | None,
 ) -> None:
@@ -144,6 +155,8 @@ def worker(
         version_failure=version_failure,
         unknown_function=unknown_function,
         grace=grace,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
     version = f", version {app.version}" if app.version else ""
     console.print(

@@ -13,8 +13,9 @@ import signal
 import threading
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Response
 from fastapi.openapi.utils import get_openapi
+from starlette.concurrency import run_in_threadpool
 
 from durably.async_client import AsyncClient
 from durably.client import Client
@@ -51,8 +52,23 @@ def create_app(client: Client | AsyncClient, *, token: str | None = None) -> Fas
         return app.openapi()
 
     app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
+    _add_metrics(app, client, auth)
 
     return app
+
+
+def _add_metrics(app: FastAPI, client: AsyncClient, auth: TokenAuth) -> None:
+    """``GET /metrics`` (Prometheus' text format) when prometheus-client is installed."""
+    try:
+        from durably import metrics
+    except ImportError:
+        return
+    metrics.install(client.backend)
+
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(auth)])
+    async def exposition() -> Response:
+        body, content_type = await run_in_threadpool(metrics.exposition)
+        return Response(body, media_type=content_type)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

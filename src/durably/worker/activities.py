@@ -12,6 +12,7 @@ import datetime as _dt
 import functools
 import inspect
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ from durably.backends.base import ActivityResult, ActivityWorkItem, Backend
 from durably.errors import PayloadTooLargeError, PoisonWorkError
 from durably.history import FailureDetails, TaskCompleted, TaskFailed
 from durably.typed import typed_input
-from durably.worker import isolation
+from durably.worker import isolation, observe
 
 log = logging.getLogger("durably.worker")
 
@@ -70,6 +71,12 @@ class ActivityDispatcher:
     def execute(self, item: ActivityWorkItem) -> TaskCompleted | TaskFailed:
         """Run the activity here (an ``async def`` one on a fresh event loop), or in a
         child process for ``isolation="process"``."""
+        started = time.perf_counter()
+        outcome = self._execute(item)
+        _report(item, outcome, started)
+        return outcome
+
+    def _execute(self, item: ActivityWorkItem) -> TaskCompleted | TaskFailed:
         if self._isolated(item):
             return self._execute_in_process(item)
         try:
@@ -86,6 +93,12 @@ class ActivityDispatcher:
     async def execute_async(self, item: ActivityWorkItem) -> TaskCompleted | TaskFailed:
         """Run an ``async def`` activity on the running event loop (cancelled, and failed
         with ``TimeoutError``, if it runs past its timeout)."""
+        started = time.perf_counter()
+        outcome = await self._execute_async(item)
+        _report(item, outcome, started)
+        return outcome
+
+    async def _execute_async(self, item: ActivityWorkItem) -> TaskCompleted | TaskFailed:
         import asyncio  # only apps with async activities pay for importing it
 
         try:
@@ -148,6 +161,7 @@ class ActivityDispatcher:
 
     def timed_out(self, item: ActivityWorkItem) -> TaskFailed:
         """The failure of an attempt that ran past its timeout (the pool gave it up)."""
+        # Not reported here: the attempt's thread reports it when it ends, as it ends.
         return self._failed(item, self._timeout_error(item))
 
     def _timeout_error(self, item: ActivityWorkItem) -> TimeoutError:
@@ -229,3 +243,11 @@ def _takes_input(function: Callable[..., Any]) -> bool:
 def call_activity(function: Callable[..., Any], value: Any) -> Any:
     """Call an activity function with its input, or with nothing if it takes none."""
     return function(value) if _takes_input(function) else function()
+
+
+def _report(item: ActivityWorkItem, outcome: TaskCompleted | TaskFailed, started: float) -> None:
+    """Tell the observer, if any, how an attempt ended and how long it took."""
+    observer = observe.current()
+    if observer is not None:
+        status = "Completed" if isinstance(outcome, TaskCompleted) else "Failed"
+        observer.activity_done(item.name, status, time.perf_counter() - started)

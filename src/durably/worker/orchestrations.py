@@ -11,6 +11,7 @@ import datetime as _dt
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Container, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ from durably.errors import (
 )
 from durably.history import OrchestrationRuntimeStatus, TaskCompleted, TaskFailed
 from durably.versions import InstanceFilter
+from durably.worker import observe
 from durably.worker.cache import ExecutorCache
 from durably.worker.claims import ActivityHandOff, Claims
 from durably.worker.episode import ClaimActivities, build_commit, consume_only, hand_back
@@ -178,7 +180,11 @@ class OrchestrationDispatcher:
                 return False  # its TimerFired message waits: the store would refuse
             self._cache.take(instance_id)
             item = OrchestrationWorkItem(instance=cached.record, messages=(), lock_token=None)
+            started = time.perf_counter()
             episode = cached.executor.execute([event], now)
+            observer = observe.current()
+            if observer is not None:
+                observer.episode_done(cached.record.name, time.perf_counter() - started)
             commit = build_commit(
                 item,
                 episode,
@@ -379,6 +385,23 @@ class OrchestrationDispatcher:
         direct: Sequence[Result],
         claim: ClaimActivities | None,
     ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
+        """:meth:`_process_untimed`, timed for the observer, if any."""
+        observer = observe.current()
+        if observer is None:
+            return self._process_untimed(item, now, direct, claim)
+        started = time.perf_counter()
+        try:
+            return self._process_untimed(item, now, direct, claim)
+        finally:
+            observer.episode_done(item.instance.name, time.perf_counter() - started)
+
+    def _process_untimed(
+        self,
+        item: OrchestrationWorkItem,
+        now: _dt.datetime,
+        direct: Sequence[Result],
+        claim: ClaimActivities | None,
+    ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
         done = tuple(activity.message_id for activity, _ in direct)
         try:
             commit, executor = self._episode(item, now, direct, done, claim)
@@ -480,8 +503,12 @@ class OrchestrationDispatcher:
 
 
 def _log_committed(commit: OrchestrationCommit) -> None:
-    """A committed episode at debug level, and a Failed instance as a warning."""
+    """A committed episode at debug level, and a Failed instance as a warning; a
+    finished execution is reported to the observer, if any."""
     instance = commit.work_item.instance
+    observer = observe.current()
+    if observer is not None and commit.finishes:
+        observer.orchestration_finished(commit.name, commit.runtime_status.value)
     if commit.finishes and commit.runtime_status is Status.Failed:
         first_line = (payload.loads(commit.output) or "").partition("\n")[0]
         log.warning(

@@ -16,7 +16,7 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from durably.app import App
 from durably.backends.base import ActivityWorkItem, Backend, InstanceQuery, NewInstance
@@ -68,7 +68,9 @@ class Worker:
     ``VersionMismatchError``. ``unknown_function`` says what to do with the work of an
     orchestrator or activity the app lacks: ``"fail"`` (default) fails it at once,
     ``"wait"`` leaves it to a worker that has it (a rolling deploy) and fails it only once
-    it has waited ``grace`` seconds (300 by default).
+    it has waited ``grace`` seconds (300 by default). ``metrics_port`` serves Prometheus
+    metrics at ``http://metrics_host:metrics_port/metrics`` while the worker runs
+    (:mod:`durably.metrics`; needs prometheus-client; host 127.0.0.1 by default).
     A setting that cannot work raises ``ValueError`` naming it; ``settings`` holds them.
     """
 
@@ -91,7 +93,15 @@ class Worker:
         version_failure: VersionFailure = "reject",
         unknown_function: Literal["fail", "wait"] = "fail",
         grace: float = 300.0,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
     ) -> None:
+        if metrics_port is not None and (
+            not isinstance(metrics_port, int) or not 0 <= metrics_port <= 65535
+        ):
+            raise ValueError(f"metrics_port must be a port number, got {metrics_port!r}")
+        self._metrics_at = None if metrics_port is None else (metrics_host, metrics_port)
+        self._metrics_server: Any = None
         self.settings = settings = WorkerSettings(
             activity_concurrency=activity_concurrency,
             orchestration_batch_size=orchestration_batch_size,
@@ -177,8 +187,26 @@ class Worker:
         }
         if self._retention is not None:
             targets["retention"] = self._retention_loop
+        if self._metrics_at is not None:
+            self._serve_metrics(*self._metrics_at)
         supervisor.start(targets)
         return self
+
+    def _serve_metrics(self, host: str, port: int) -> None:
+        try:
+            from durably import metrics
+        except ImportError as exc:
+            raise RuntimeError(
+                f"metrics_port needs prometheus-client: pip install 'durably[metrics]' ({exc})"
+            ) from None
+        metrics.install(self.backend)
+        self._metrics_server = metrics.serve(port, host)
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port metrics are served on while the worker runs (None: not served)."""
+        server = self._metrics_server
+        return None if server is None else int(server.server_address[1])
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop fetching work, let running activities finish, deliver their results, and
@@ -201,6 +229,13 @@ class Worker:
         self._delivery.close()
         supervisor.join_all(max(deadline - time.monotonic(), 0.5))
         self._event_loop.stop(max(deadline - time.monotonic(), 0.1))
+        if self._metrics_server is not None:
+            from durably import metrics
+
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
+            metrics.uninstall(self.backend)
         if self._owns_backend:
             self.backend.close()
 

@@ -228,21 +228,30 @@ def summary(tx: Tx, now: _dt.datetime, minutes: int) -> StoreSummary:
     until = to_micros(now)
     since = until - minutes * MINUTE_US
     finished = sorted(status.value for status in TERMINAL_STATUSES)
-    counts, started, ended, message, activity = tx.together(
-        [
-            (q.COUNT_BY_STATUS, (tx.hub,)),
+    queries: list[tuple[str, tuple[Any, ...]]] = [
+        (q.COUNT_BY_STATUS, (tx.hub,)),
+        (q.BACKLOG_MESSAGES, (tx.hub, until)),
+        (q.BACKLOG_ACTIVITIES, (tx.hub, until)),
+    ]
+    if minutes:
+        queries += [
             (q.STARTED_PER_MINUTE, (since, tx.hub, since)),
             (q.finished_per_minute(len(finished)), (since, tx.hub, *finished, since)),
-            (q.OLDEST_MESSAGE, (tx.hub, until)),
-            (q.OLDEST_ACTIVITY, (tx.hub, until)),
         ]
-    )
-    oldest = [row[0] for row in (*message, *activity) if row[0] is not None]
+    counts, messages, activities, *per_minute = tx.together(queries)
+    started, ended = per_minute or ([], [])
+    backlog = {"orchestration": messages[0], "activity": activities[0]}
+    oldest = {
+        kind: from_micros(row[1]) if row[1] is not None else None for kind, row in backlog.items()
+    }
+    due = [at for at in oldest.values() if at is not None]
     return StoreSummary(
         counts={OrchestrationRuntimeStatus(status): count for status, count in counts},
         started=_per_minute(started, minutes),
         finished=_per_minute(ended, minutes),
-        oldest_waiting=from_micros(min(oldest)) if oldest else None,
+        oldest_waiting=min(due) if due else None,
+        backlog={kind: int(row[0]) for kind, row in backlog.items()},
+        oldest=oldest,
     )
 
 

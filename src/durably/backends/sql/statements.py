@@ -53,9 +53,12 @@ def finished_per_minute(count: int) -> str:
     )
 
 
-OLDEST_MESSAGE = "SELECT MIN(visible_at) FROM durably_inbox WHERE task_hub = ? AND visible_at <= ?"
-OLDEST_ACTIVITY = (
-    "SELECT MIN(visible_at) FROM durably_activities WHERE task_hub = ? AND visible_at <= ?"
+BACKLOG_MESSAGES = (
+    "SELECT COUNT(*), MIN(visible_at) FROM durably_inbox WHERE task_hub = ? AND visible_at <= ?"
+)
+BACKLOG_ACTIVITIES = (
+    "SELECT COUNT(*), MIN(visible_at) FROM durably_activities"
+    " WHERE task_hub = ? AND visible_at <= ?"
 )
 
 NOTE_WAITING = (
