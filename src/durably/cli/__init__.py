@@ -16,6 +16,7 @@ from typing import Literal
 
 import click
 
+from durably import logs
 from durably.backends import store_url
 from durably.cli import code, serve
 from durably.cli.code import load_app
@@ -114,6 +115,13 @@ def main() -> None:
 @click.option(
     "--metrics-host", default="127.0.0.1", show_default=True, help="Address for --metrics-port."
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object per line, with instance_id, execution_id and function_name.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every episode at debug level.")
 @command
 def worker(
@@ -127,6 +135,7 @@ def worker(
     grace: float,
     metrics_port: int | None,
     metrics_host: str,
+    log_format: str,
     verbose: bool,
     store: str | None,
 ) -> None:
@@ -141,11 +150,7 @@ def worker(
     from durably.worker import Worker
 
     app = load_app(target)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(logging.DEBUG if verbose else logging.INFO, log_format)
     durably_worker = Worker(
         app,
         store=store,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import click
 
+from durably import logs
 from durably.backends import store_url
 from durably.cli.code import load_app
 from durably.cli.options import BadUsage, command
@@ -26,6 +26,13 @@ TOKEN_ENV = "DURABLY_TOKEN"
     help=f"Require 'Authorization: Bearer TOKEN' on every route [default: ${TOKEN_ENV}].",
 )
 @click.option("--no-worker", is_flag=True, help="Serve only: the workers run elsewhere.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object per line, with instance_id, execution_id and function_name.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request and episode.")
 @command
 def serve(
@@ -34,6 +41,7 @@ def serve(
     port: int,
     token: str | None,
     no_worker: bool,
+    log_format: str,
     verbose: bool,
     store: str | None,
 ) -> None:
@@ -53,11 +61,7 @@ def serve(
     if token is not None and not token.strip():
         raise BadUsage("--token must not be empty")
     app = load_app(target)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(logging.DEBUG if verbose else logging.INFO, log_format)
     where = "0.0.0.0 (every interface)" if host == "0.0.0.0" else host
     console.print(
         f"durably serve on http://{host}:{port}/ (bound to {where}), store {store_url(store)}"

@@ -50,11 +50,15 @@ def function_name(function: str | Callable[..., Any]) -> str:
 class ReplaySafeLogger:
     """A logger that stays silent while the orchestrator replays history."""
 
-    def __init__(self, state: OrchestrationState, logger: logging.Logger) -> None:
-        self._state, self._logger = state, logger
+    def __init__(
+        self, state: OrchestrationState, logger: logging.Logger, fields: dict[str, Any]
+    ) -> None:
+        self._state, self._logger, self._fields = state, logger, fields
 
     def _log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
         if not self._state.is_replaying:
+            # The instance's fields (durably.logs) on every record, beside the caller's.
+            kwargs["extra"] = {**self._fields, **(kwargs.get("extra") or {})}
             self._logger.log(level, msg, *args, stacklevel=3, **kwargs)
 
     def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
@@ -92,7 +96,11 @@ class OrchestrationContext:
         self._name = name
         self._input_text = input_text
         self._parent_instance_id = parent_instance_id
-        self.logger = ReplaySafeLogger(state, logging.getLogger(f"durably.orchestrator.{name}"))
+        self.logger = ReplaySafeLogger(
+            state,
+            logging.getLogger(f"durably.orchestrator.{name}"),
+            {"instance_id": instance_id, "function_name": name},
+        )
 
     # -- properties --------------------------------------------------------------
     @property

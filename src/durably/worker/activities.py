@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from durably import codecs, payload
+from durably import codecs, logs, payload
 from durably.app import App
 from durably.backends.base import ActivityResult, ActivityWorkItem, Backend
 from durably.errors import PayloadTooLargeError, PoisonWorkError
@@ -217,6 +217,7 @@ class ActivityDispatcher:
             item.task_id,
             item.dequeue_count,
             details,
+            extra=logs.fields(item.instance_id, item.execution_id, item.name),
         )
         return TaskFailed(
             timestamp=_dt.datetime.now(_dt.UTC),

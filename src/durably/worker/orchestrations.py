@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Container, Sequence
 from typing import Any
 
-from durably import payload
+from durably import logs, payload
 from durably.app import App
 from durably.backends.base import (
     ActivityWorkItem,
@@ -211,7 +211,11 @@ class OrchestrationDispatcher:
         except (StoreError, InstanceExistsError):
             raise
         except Exception:  # the first episode could not be saved: the loop will fail it
-            log.warning("the first episode of %s could not be saved here", new.instance_id)
+            log.warning(
+                "the first episode of %s could not be saved here",
+                new.instance_id,
+                extra=logs.fields(new.instance_id, new.execution_id, new.name),
+            )
             existing = self._backend.get_instance(new.instance_id)
             if existing is None or existing.execution_id != new.execution_id:
                 self._backend.create_instance(new)  # (a store may have kept it created)
@@ -310,7 +314,11 @@ class OrchestrationDispatcher:
             for commit, executor in prepared:
                 instance_id = commit.work_item.instance.instance_id
                 if instance_id in batch.lost:
-                    log.warning("lost the lock on %s; another worker took over", instance_id)
+                    log.warning(
+                        "lost the lock on %s; another worker took over",
+                        instance_id,
+                        extra=_fields_of(commit.work_item),
+                    )
                     continue
                 _log_committed(commit)
                 if executor is not None and not executor.is_done:
@@ -336,7 +344,10 @@ class OrchestrationDispatcher:
                 ran += self._run(now, [instance_id], alone, limit=0, leased=leased).items
             return EpisodeBatch(items=tuple(ran))
         instance_id = items[0].instance.instance_id
-        log.error("the episode of %s could not be saved; failing it: %r", instance_id, error)
+        extra = _fields_of(items[0])
+        log.error(
+            "the episode of %s could not be saved; failing it: %r", instance_id, error, extra=extra
+        )
 
         def runner(held: Sequence[OrchestrationWorkItem]) -> list[OrchestrationCommit]:
             with self._running:
@@ -352,7 +363,7 @@ class OrchestrationDispatcher:
                 instance_ids=[instance_id],
             )
         except Exception:
-            log.exception("could not fail %s either; it stays as it is", instance_id)
+            log.exception("could not fail %s either; it stays as it is", instance_id, extra=extra)
         return EpisodeBatch()
 
     def _failed(
@@ -368,7 +379,12 @@ class OrchestrationDispatcher:
             if instance.history_length:
                 executor.replay(self._backend.get_history(instance.instance_id))
         except Exception:
-            log.warning("could not replay %s to fail it", instance.instance_id, exc_info=True)
+            log.warning(
+                "could not replay %s to fail it",
+                instance.instance_id,
+                exc_info=True,
+                extra=_fields_of(item),
+            )
         executor.fail(error)
         return build_commit(
             item,
@@ -477,7 +493,7 @@ class OrchestrationDispatcher:
             if instance.history_length:  # a new instance has nothing to replay
                 executor.replay(self._backend.get_history(instance.instance_id))
         except NonDeterministicOrchestrationError as exc:
-            log.error("instance %s: %s", instance.instance_id, exc)
+            log.error("instance %s: %s", instance.instance_id, exc, extra=_fields_of(item))
             executor.fail(exc)
         return executor
 
@@ -502,17 +518,28 @@ class OrchestrationDispatcher:
         return unknown
 
 
+def _fields_of(item: OrchestrationWorkItem) -> dict[str, str | None]:
+    """The log fields (:mod:`durably.logs`) of a work item's instance."""
+    record = item.instance
+    return logs.fields(record.instance_id, record.execution_id, record.name)
+
+
 def _log_committed(commit: OrchestrationCommit) -> None:
     """A committed episode at debug level, and a Failed instance as a warning; a
     finished execution is reported to the observer, if any."""
     instance = commit.work_item.instance
+    extra = logs.fields(instance.instance_id, commit.execution_id, instance.name)
     observer = observe.current()
     if observer is not None and commit.finishes:
         observer.orchestration_finished(commit.name, commit.runtime_status.value)
     if commit.finishes and commit.runtime_status is Status.Failed:
         first_line = (payload.loads(commit.output) or "").partition("\n")[0]
         log.warning(
-            "orchestration %s (%s) failed: %s", instance.name, instance.instance_id, first_line
+            "orchestration %s (%s) failed: %s",
+            instance.name,
+            instance.instance_id,
+            first_line,
+            extra=extra,
         )
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
@@ -524,4 +551,5 @@ def _log_committed(commit: OrchestrationCommit) -> None:
             len(commit.activities),
             len(commit.messages),
             commit.runtime_status,
+            extra=extra,
         )
