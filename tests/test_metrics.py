@@ -105,3 +105,22 @@ def test_bad_settings_are_refused_and_the_cli_offers_the_port() -> None:
     with pytest.raises(ValueError, match="metrics_port must be a port number"):
         durably.Worker(_app("x"), store="memory://m", metrics_port=70000)
     assert "--metrics-port" in durably_command("worker", "--help").out
+
+
+def test_the_grafana_dashboard_uses_only_durably_s_metrics() -> None:
+    import json
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "grafana" / "durably-dashboard.json"
+    exprs = [t["expr"] for p in json.loads(doc.read_text())["panels"] for t in p["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"durably_\w+", expr)}
+    known = {
+        "durably_orchestrations_total",
+        "durably_activities_total",
+        "durably_activity_duration_seconds_bucket",
+        "durably_episode_duration_seconds_bucket",
+        "durably_backlog",
+        "durably_backlog_age_seconds",
+        "durably_instances",
+    }
+    assert used and used <= known, used - known
