@@ -22,6 +22,7 @@ Gauges are read from the store when scraped, from indexes, at most every few sec
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ from prometheus_client.registry import Collector
 
 from durably.backends.base import Backend, Summaries
 from durably.worker import observe
+
+log = logging.getLogger("durably.metrics")
 
 CACHE_SECONDS = 5.0
 """How long a reading of the store's gauges is reused."""
@@ -104,7 +107,11 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._lock:
             if time.monotonic() - self._read_at >= self._cache_seconds:
-                self._families = self._read()
+                try:
+                    self._families = self._read()
+                except Exception:  # the store is unreachable: the other metrics still go out
+                    log.warning("could not read the store's gauges", exc_info=True)
+                    self._families = []
                 self._read_at = time.monotonic()
             yield from self._families
 

@@ -8,9 +8,11 @@ serve`` does).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, FastAPI, Response
@@ -19,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from durably.async_client import AsyncClient
 from durably.client import Client
-from durably.http import api, dashboard
+from durably.http import api, dashboard, errors
 from durably.http.auth import TokenAuth
 
 __all__ = ["create_app", "serve"]
@@ -43,7 +45,7 @@ def create_app(client: Client | AsyncClient, *, token: str | None = None) -> Fas
         openapi_url=None,
     )
     max_body = client.max_payload_bytes + 1024  # the payload, and room for JSON quoting
-    api.install_error_handlers(app, client.max_payload_bytes)
+    errors.install_error_handlers(app, client.max_payload_bytes)
     app.include_router(api.build_router(client, auth, max_body))
     app.include_router(dashboard.build_router(client.backend, auth))
 
@@ -58,12 +60,22 @@ def create_app(client: Client | AsyncClient, *, token: str | None = None) -> Fas
 
 
 def _add_metrics(app: FastAPI, client: AsyncClient, auth: TokenAuth) -> None:
-    """``GET /metrics`` (Prometheus' text format) when prometheus-client is installed."""
+    """``GET /metrics`` (Prometheus' text format) when prometheus-client is installed;
+    the store's gauges are read while the app runs (its lifespan)."""
     try:
         from durably import metrics
     except ImportError:
         return
-    metrics.install(client.backend)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        metrics.install(client.backend)
+        try:
+            yield
+        finally:
+            metrics.uninstall(client.backend)
+
+    app.router.lifespan_context = lifespan
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(auth)])
     async def exposition() -> Response:

@@ -14,7 +14,7 @@ import json
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
@@ -126,7 +126,7 @@ def _text(value: str | None, what: str) -> str | None:
     return value
 
 
-def _finished_or_conflict(exc: InvalidInstanceStateError) -> JSONResponse:
+def finished_or_conflict(exc: InvalidInstanceStateError) -> JSONResponse:
     status = Status(exc.runtime_status)
     return error(410 if status.is_terminal else 409, str(exc))
 
@@ -138,12 +138,12 @@ def build_router(client: AsyncClient, auth: TokenAuth, max_body: int) -> APIRout
     async def read_body(request: Request) -> bytes:
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > max_body:
-            raise _TooLarge(int(length))
+            raise TooLarge(int(length))
         body = bytearray()
         async for chunk in request.stream():  # a chunked body has no length: count it
             body += chunk
             if len(body) > max_body:
-                raise _TooLarge(len(body))
+                raise TooLarge(len(body))
         return bytes(body)
 
     # -- starting ---------------------------------------------------------------------
@@ -465,7 +465,7 @@ _JSON_BODY: dict[str, Any] = {
 }
 
 
-class _TooLarge(Exception):
+class TooLarge(Exception):
     def __init__(self, size: int) -> None:
         super().__init__(size)
         self.size = size
@@ -476,59 +476,3 @@ def _listed(status: DurableOrchestrationStatus, show_input: bool) -> dict[str, A
     if not show_input:
         body["input"] = None
     return body
-
-
-def install_error_handlers(app: FastAPI, max_payload: int) -> None:
-    """Map the client's errors to status codes and JSON bodies."""
-    from fastapi.exceptions import RequestValidationError
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-
-    from durably.errors import InstanceExistsError, PayloadTooLargeError, StoreError
-
-    @app.exception_handler(InstanceNotFoundError)
-    async def not_found(_: Request, exc: InstanceNotFoundError) -> JSONResponse:
-        return error(404, f"no instance {exc.instance_id!r}")
-
-    @app.exception_handler(InvalidInstanceStateError)
-    async def wrong_state(_: Request, exc: InvalidInstanceStateError) -> JSONResponse:
-        return _finished_or_conflict(exc)
-
-    @app.exception_handler(InstanceExistsError)
-    async def exists(_: Request, exc: InstanceExistsError) -> JSONResponse:
-        return error(409, str(exc))
-
-    @app.exception_handler(PayloadTooLargeError)
-    async def too_large(_: Request, exc: PayloadTooLargeError) -> JSONResponse:
-        return error(413, str(exc))
-
-    @app.exception_handler(_TooLarge)
-    async def body_too_large(_: Request, exc: _TooLarge) -> JSONResponse:
-        return error(
-            413,
-            f"the body is {exc.size} bytes: more than the app's max_payload_bytes"
-            f" ({max_payload}) allows",
-        )
-
-    @app.exception_handler(StoreError)
-    async def store_failed(_: Request, exc: StoreError) -> JSONResponse:
-        return error(503, f"the store failed: {exc}", {"Retry-After": "1"})
-
-    @app.exception_handler(ValueError)
-    async def bad_value(_: Request, exc: ValueError) -> JSONResponse:
-        return error(400, str(exc))
-
-    @app.exception_handler(TypeError)
-    async def bad_type(_: Request, exc: TypeError) -> JSONResponse:
-        return error(400, str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
-            for e in exc.errors()
-        )
-        return error(400, f"bad request: {problems}")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))

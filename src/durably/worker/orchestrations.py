@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Container, Sequence
 from typing import Any
 
-from durably import logs, payload
+from durably import logs
 from durably.app import App
 from durably.backends.base import (
     ActivityWorkItem,
@@ -42,6 +42,7 @@ from durably.worker.cache import ExecutorCache
 from durably.worker.claims import ActivityHandOff, Claims
 from durably.worker.episode import ClaimActivities, build_commit, consume_only, hand_back
 from durably.worker.management import rewind_commit, rewind_requested, terminate_children
+from durably.worker.reporting import fields_of, log_committed
 from durably.worker.unknown import UnknownOrchestrators
 
 log = logging.getLogger("durably.worker")
@@ -99,7 +100,7 @@ class OrchestrationDispatcher:
             owner=owner,
             lease=lease,
             fail=self._failed,
-            committed=_log_committed,
+            committed=log_committed,
         )
 
     @property
@@ -249,7 +250,7 @@ class OrchestrationDispatcher:
         claims.settle(batch.claimed if batch is not None else ())
         if batch is None:
             return False
-        _log_committed(commit)
+        log_committed(commit)
         if executor is not None and not executor.is_done:
             with self._running:
                 self._cache.remember(commit, executor)
@@ -317,10 +318,10 @@ class OrchestrationDispatcher:
                     log.warning(
                         "lost the lock on %s; another worker took over",
                         instance_id,
-                        extra=_fields_of(commit.work_item),
+                        extra=fields_of(commit.work_item),
                     )
                     continue
-                _log_committed(commit)
+                log_committed(commit)
                 if executor is not None and not executor.is_done:
                     self._cache.remember(commit, executor)
         return batch
@@ -344,7 +345,7 @@ class OrchestrationDispatcher:
                 ran += self._run(now, [instance_id], alone, limit=0, leased=leased).items
             return EpisodeBatch(items=tuple(ran))
         instance_id = items[0].instance.instance_id
-        extra = _fields_of(items[0])
+        extra = fields_of(items[0])
         log.error(
             "the episode of %s could not be saved; failing it: %r", instance_id, error, extra=extra
         )
@@ -383,7 +384,7 @@ class OrchestrationDispatcher:
                 "could not replay %s to fail it",
                 instance.instance_id,
                 exc_info=True,
-                extra=_fields_of(item),
+                extra=fields_of(item),
             )
         executor.fail(error)
         return build_commit(
@@ -493,7 +494,7 @@ class OrchestrationDispatcher:
             if instance.history_length:  # a new instance has nothing to replay
                 executor.replay(self._backend.get_history(instance.instance_id))
         except NonDeterministicOrchestrationError as exc:
-            log.error("instance %s: %s", instance.instance_id, exc, extra=_fields_of(item))
+            log.error("instance %s: %s", instance.instance_id, exc, extra=fields_of(item))
             executor.fail(exc)
         return executor
 
@@ -516,40 +517,3 @@ class OrchestrationDispatcher:
             raise error
 
         return unknown
-
-
-def _fields_of(item: OrchestrationWorkItem) -> dict[str, str | None]:
-    """The log fields (:mod:`durably.logs`) of a work item's instance."""
-    record = item.instance
-    return logs.fields(record.instance_id, record.execution_id, record.name)
-
-
-def _log_committed(commit: OrchestrationCommit) -> None:
-    """A committed episode at debug level, and a Failed instance as a warning; a
-    finished execution is reported to the observer, if any."""
-    instance = commit.work_item.instance
-    extra = logs.fields(instance.instance_id, commit.execution_id, instance.name)
-    observer = observe.current()
-    if observer is not None and commit.finishes:
-        observer.orchestration_finished(commit.name, commit.runtime_status.value)
-    if commit.finishes and commit.runtime_status is Status.Failed:
-        first_line = (payload.loads(commit.output) or "").partition("\n")[0]
-        log.warning(
-            "orchestration %s (%s) failed: %s",
-            instance.name,
-            instance.instance_id,
-            first_line,
-            extra=extra,
-        )
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug(
-            "episode of %s (%s): %d messages in, %d events, %d activities, %d messages out, %s",
-            instance.name,
-            instance.instance_id,
-            len(commit.work_item.messages),
-            len(commit.new_events),
-            len(commit.activities),
-            len(commit.messages),
-            commit.runtime_status,
-            extra=extra,
-        )
