@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import runpy
 from pathlib import Path
@@ -17,8 +18,10 @@ def _examples() -> list[str]:
 def _main(source: str, tmp_path: Path, name: str) -> Any:
     path = tmp_path / f"{name}.py"
     path.write_text(source)
-    module = runpy.run_path(str(path))
-    return module["main"](store=f"sqlite:///{tmp_path / (name + '.db')}")
+    main = runpy.run_path(str(path))["main"]
+    if "store" not in inspect.signature(main).parameters:
+        return main()
+    return main(store=f"sqlite:///{tmp_path / (name + '.db')}")
 
 
 def test_the_async_orchestrator_example(tmp_path: Path) -> None:

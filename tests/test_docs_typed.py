@@ -31,7 +31,7 @@ def test_the_typed_example_returns_what_the_page_says(tmp_path: Path) -> None:
 def test_the_codec_examples_make_apps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from cryptography.fernet import Fernet
 
-    zlib_app = runpy.run_path(str(_write(tmp_path, "z.py", "import durably\n" + _examples()[1])))
+    zlib_app = runpy.run_path(str(_write(tmp_path, "z.py", _examples()[1])))
     assert zlib_app["app"].codec.name == "zlib"
     monkeypatch.setenv("DURABLY_KEY", Fernet.generate_key().decode())
     fernet = runpy.run_path(str(_write(tmp_path, "f.py", _examples()[2])))

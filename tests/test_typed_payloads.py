@@ -183,3 +183,25 @@ def test_convert(value: Any, annotation: Any, expected: Any) -> None:
 def test_convert_refuses_what_does_not_fit(value: Any, annotation: Any, message: str) -> None:
     with pytest.raises(TypeError, match=re.escape(message)):
         convert(value, annotation)
+
+
+@app.activity
+def not_an_id(x: int) -> uuid.UUID:
+    return "not-a-uuid"  # type: ignore[return-value]
+
+
+@app.orchestrator
+def catches(context: durably.OrchestrationContext) -> Any:
+    try:
+        yield context.call_activity(not_an_id, 1)
+    except durably.TaskFailedError as error:
+        return f"caught: {error}"
+    return "no error"
+
+
+def test_a_result_that_does_not_fit_fails_the_task_catchably() -> None:
+    with durably.Worker(app, store="memory://typed-result", poll_interval=0.02) as worker:
+        client = worker.client()
+        status = client.wait_for_completion(client.start_new(catches), timeout=30)
+    assert status.runtime_status == "Completed"
+    assert status.output.startswith("caught: ") and "result: expected UUID" in status.output

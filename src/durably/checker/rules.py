@@ -28,7 +28,9 @@ CONCURRENCY = "DUR006"
 SLEEP = "DUR007"
 GLOBAL_WRITE = "DUR008"
 
-_TIMER = "wait on a durable timer: `yield context.create_timer(timedelta(...))`"
+_TIMER = (
+    "wait on a durable timer: `yield context.create_timer(timedelta(...))` (`await` in async def)"
+)
 
 RULES: dict[str, Rule] = {
     rule.code: rule

@@ -520,6 +520,6 @@ def _complete_typed(task: Task[Any], result: str | None, codec: Codec | None) ->
         task._complete(value)
         return
     try:
-        task._complete(convert(value, wanted))
-    except TypeError as exc:
-        task._fail(exc)
+        task._complete(convert(value, wanted, path="result"))
+    except TypeError as exc:  # as a task's failure, which the orchestrator can catch
+        task._fail(TaskFailedError(str(exc), error_type="TypeError"))
