@@ -117,3 +117,34 @@ def test_wait_for_completion_times_out(backend: Backend) -> None:
                 await client.wait_for_completion("slow", timeout=0.2)
 
     asyncio.run(main())
+
+
+@pytest.mark.postgres
+def test_on_postgres_status_reads_need_no_thread() -> None:
+    # With every one of the client's threads busy, reads still answer: they run on
+    # psycopg's async connections, on the event loop.
+    from tests import pg
+
+    store = pg.with_query(pg.server_url(), task_hub=f"async-reads-{time.monotonic_ns()}")
+
+    async def main() -> None:
+        async with durably.AsyncClient(store, app=app) as client:
+            await client.start_new("approval", "r1", None)
+            release = threading.Event()
+            loop = asyncio.get_running_loop()
+            busy = [
+                loop.run_in_executor(client._thread, release.wait, 30)
+                for _ in range(POSTGRES_THREADS)
+            ]
+            try:
+                status = await asyncio.wait_for(client.get_status("r1", show_history=True), 10)
+                assert status is not None and status.runtime_status == "Pending"
+                page = await asyncio.wait_for(client.list_instances(), 10)
+                assert [s.instance_id for s in page.instances] == ["r1"]
+                with pytest.raises(TimeoutError):
+                    await client.wait_for_completion("r1", timeout=0.2)
+            finally:
+                release.set()
+                await asyncio.gather(*busy)
+
+    asyncio.run(main())

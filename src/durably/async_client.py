@@ -3,7 +3,9 @@ programs (FastAPI, aiohttp) that must never block their event loop.
 
 The store calls run on threads of the client's own: one, which they share, on SQLite
 (its writes are serialised anyway) and memory; several on PostgreSQL, whose connection
-pool serves them at once (``threads=`` sets the number).
+pool serves them at once (``threads=`` sets the number). On PostgreSQL the status reads
+(``get_status``, ``get_history``, ``list_instances`` and the reads of
+``wait_for_completion``) use psycopg's async connections and pool instead, no thread.
 ``wait_for_completion`` holds no thread while it waits: one thread per client listens
 for the store's status notifications and wakes the waiting coroutines, however many.
 """
@@ -18,14 +20,17 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from durably.app import App
-from durably.backends.base import Backend, FastBackend
+from durably.backends.base import Backend, FastBackend, InstanceRecord
 from durably.client import Client, StatusFilter, _checked
 from durably.errors import InstanceNotFoundError
 from durably.history import HistoryEvent
 from durably.status import DurableOrchestrationStatus, InstancePage, PurgeHistoryResult
+
+if TYPE_CHECKING:
+    from durably.backends._pg_async import AsyncReads
 
 T = TypeVar("T")
 
@@ -65,6 +70,7 @@ class AsyncClient:
             raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
         self._thread = ThreadPoolExecutor(threads, thread_name_prefix="durably-async-client")
         self._wakes = _StatusWakes(client.backend)
+        self._reads = _async_reads(client.backend)
 
     @property
     def app(self) -> App | None:
@@ -85,6 +91,8 @@ class AsyncClient:
     async def close(self) -> None:
         """Release the thread and, if this client opened it, the store connection."""
         self._wakes.stop()
+        if self._reads is not None:
+            await self._reads.close()
         if self._owns_client:
             await self._run(self.sync.close)
         self._thread.shutdown(wait=False)
@@ -140,13 +148,29 @@ class AsyncClient:
         show_input: bool = True,
     ) -> DurableOrchestrationStatus | None:
         """As :meth:`Client.get_status`."""
-        return await self._run(
-            self.sync.get_status, instance_id, show_history, show_history_output, show_input
+        if self._reads is None:
+            return await self._run(
+                self.sync.get_status, instance_id, show_history, show_history_output, show_input
+            )
+        record = await self._reads.get_instance(_checked(instance_id))
+        if record is None:
+            return None
+        history = await self._reads.get_history(instance_id) if show_history else None
+        return DurableOrchestrationStatus.from_record(
+            record,
+            show_input=show_input,
+            history=history,
+            show_history_output=show_history_output,
+            codec=self.sync.codec,
         )
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
         """As :meth:`Client.get_history`."""
-        return await self._run(self.sync.get_history, instance_id)
+        if self._reads is None:
+            return await self._run(self.sync.get_history, instance_id)
+        if await self._reads.get_instance(_checked(instance_id)) is None:
+            raise InstanceNotFoundError(instance_id)
+        return await self._reads.get_history(instance_id)
 
     async def list_instances(
         self,
@@ -159,16 +183,21 @@ class AsyncClient:
         continuation_token: str | None = None,
     ) -> InstancePage:
         """As :meth:`Client.list_instances`."""
-        return await self._run(
-            self.sync.list_instances,
-            runtime_status=runtime_status,
-            name=name,
-            instance_id_prefix=instance_id_prefix,
-            created_time_from=created_time_from,
-            created_time_to=created_time_to,
-            page_size=page_size,
-            continuation_token=continuation_token,
+        arguments = (
+            runtime_status,
+            name,
+            instance_id_prefix,
+            created_time_from,
+            created_time_to,
+            page_size,
+            continuation_token,
         )
+        if self._reads is None:
+            return await self._run(self.sync.list_instances, *arguments)
+        page = await self._reads.list_instances(self.sync.instance_query(*arguments))
+        codec = self.sync.codec
+        statuses = [DurableOrchestrationStatus.from_record(r, codec=codec) for r in page.instances]
+        return InstancePage(instances=statuses, continuation_token=page.continuation_token)
 
     async def get_status_all(self) -> list[DurableOrchestrationStatus]:
         """As :meth:`Client.get_status_all`."""
@@ -204,6 +233,11 @@ class AsyncClient:
         )
 
     # -- waiting -----------------------------------------------------------------------
+    async def _record(self, instance_id: str) -> InstanceRecord | None:
+        if self._reads is not None:
+            return await self._reads.get_instance(instance_id)
+        return await self._run(self.backend.get_instance, instance_id)
+
     async def wait_for_completion(
         self, instance_id: str, timeout: float | None = None
     ) -> DurableOrchestrationStatus:
@@ -214,7 +248,7 @@ class AsyncClient:
         pause = 0.01
         with self.backend.watch_status(instance_id) as watch:
             while True:
-                record = watch.record or await self._run(self.backend.get_instance, instance_id)
+                record = watch.record or await self._record(instance_id)
                 if record is None:
                     raise InstanceNotFoundError(instance_id)
                 if record.runtime_status.is_terminal:
@@ -236,6 +270,15 @@ POSTGRES_THREADS = 8
 def _is_postgres(backend: FastBackend) -> bool:
     # By name: importing the PostgreSQL store would import psycopg.
     return any(cls.__name__ == "PostgresBackend" for cls in type(backend).__mro__)
+
+
+def _async_reads(backend: FastBackend) -> AsyncReads | None:
+    """The async reads of a PostgreSQL store (None for the others)."""
+    if not _is_postgres(backend):
+        return None
+    from durably.backends._pg_async import AsyncReads
+
+    return AsyncReads(backend)  # type: ignore[arg-type]
 
 
 class _StatusWakes:

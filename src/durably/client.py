@@ -85,6 +85,11 @@ class Client:
         self.backend = connect(store, app)
 
     @property
+    def codec(self) -> Codec | None:
+        """The app's codec for stored payloads, if the client knows the app."""
+        return self._codec
+
+    @property
     def _codec(self) -> Codec | None:
         return self._app.codec if self._app is not None else None
 
@@ -244,9 +249,36 @@ class Client:
         Paging is by (created time, instance id), so it is stable while instances are
         created or deleted. ``ValueError`` for a bad status, page size or token.
         """
+        query = self.instance_query(
+            runtime_status,
+            name,
+            instance_id_prefix,
+            created_time_from,
+            created_time_to,
+            page_size,
+            continuation_token,
+        )
+        page = self.backend.list_instances(query)
+        statuses = [
+            DurableOrchestrationStatus.from_record(r, codec=self._codec) for r in page.instances
+        ]
+        return InstancePage(instances=statuses, continuation_token=page.continuation_token)
+
+    def instance_query(
+        self,
+        runtime_status: StatusFilter = None,
+        name: str | None = None,
+        instance_id_prefix: str | None = None,
+        created_time_from: _dt.datetime | None = None,
+        created_time_to: _dt.datetime | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+    ) -> InstanceQuery:
+        """The store query of :meth:`list_instances`' arguments (``ValueError`` for a bad
+        status or page size)."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
-        query = InstanceQuery(
+        return InstanceQuery(
             runtime_status=parse_statuses(runtime_status),
             name=name,
             instance_id_prefix=instance_id_prefix or None,
@@ -255,11 +287,6 @@ class Client:
             page_size=page_size,
             continuation_token=continuation_token or None,
         )
-        page = self.backend.list_instances(query)
-        statuses = [
-            DurableOrchestrationStatus.from_record(r, codec=self._codec) for r in page.instances
-        ]
-        return InstancePage(instances=statuses, continuation_token=page.continuation_token)
 
     def get_status_all(self) -> list[DurableOrchestrationStatus]:
         """The status of every instance in the task hub, oldest first."""

@@ -108,6 +108,10 @@ class PostgresBackend(SqlBackend):
         self.where = _describe(params)
         self._conninfo = conninfo
         self._kwargs = _connect_kwargs(params, schema)
+        self.conninfo = conninfo
+        """The connection string (for other connections to the same store)."""
+        self.connect_kwargs = dict(self._kwargs)
+        """What each connection is opened with (the schema's search path among them)."""
         self._poll_interval = poll_interval
         self._closed = False
         self._created = 0

@@ -11,7 +11,6 @@ import datetime as _dt
 from collections.abc import Callable
 from typing import Any
 
-from durably.backends import _codec
 from durably.backends._codec import from_micros, to_micros
 from durably.backends.base import (
     InboxMessage,
@@ -23,7 +22,7 @@ from durably.backends.base import (
     RecordPage,
     StoreSummary,
 )
-from durably.backends.sql import rows
+from durably.backends.sql import reads, rows
 from durably.backends.sql import statements as q
 from durably.backends.sql.tx import Tx
 from durably.errors import InstanceExistsError, InvalidInstanceStateError
@@ -38,22 +37,12 @@ from durably.history import (
 
 def select(tx: Tx, instance_id: str) -> InstanceRecord | None:
     """The instance, or None."""
-    row = tx.one(q.SELECT_INSTANCE, tx.hub, instance_id)
-    return rows.record(row, waiting=True) if row else None
+    return reads.run(tx, reads.instance(tx.hub, instance_id))
 
 
 def history(tx: Tx, instance_id: str) -> list[HistoryEvent]:
     """The instance's history in order."""
-    found = tx.all(q.SELECT_HISTORY, tx.hub, instance_id)
-    first = found[0][2] if found and found[0][0] == 0 else None
-
-    def instance_input() -> str | None:
-        if first is not None:
-            return str(first)
-        row = tx.one(q.SELECT_INPUT, tx.hub, instance_id)
-        return row[0] if row else None
-
-    return rows.history_events(instance_id, found, instance_input)
+    return reads.run(tx, reads.history(tx.hub, instance_id))
 
 
 def create(tx: Tx, new: NewInstance, *, announce: bool = True) -> None:
@@ -176,24 +165,12 @@ def purge_matching(tx: Tx, query: InstanceQuery) -> int:
 def page(tx: Tx, query: InstanceQuery) -> RecordPage:
     """A page of instances in (created_time, instance_id) order."""
     where, params = _where(query)
-    if query.continuation_token:
-        created, instance_id = _codec.decode_token(query.continuation_token)
-        # A row-value comparison: both databases turn it into one index range seek.
-        where += " AND (created_time, instance_id) > (?, ?)"
-        params += [created, instance_id]
-    found = tx.all(
-        f"SELECT {q.STATUS_COLUMNS} FROM durably_instances WHERE {where}"
-        " ORDER BY created_time, instance_id LIMIT ?",
-        tx.hub,
-        *params,
-        query.page_size + 1,
-    )
-    records = [rows.record(row, waiting=True) for row in found[: query.page_size]]
-    token = None
-    if len(found) > query.page_size and records:
-        last = found[query.page_size - 1]
-        token = _codec.encode_token(last[7], last[0])
-    return RecordPage(instances=tuple(records), continuation_token=token)
+    return reads.run(tx, reads.page(tx.hub, query, where, params))
+
+
+def where_of(query: InstanceQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (after ``task_hub = ?``) and parameters of ``query``'s filters."""
+    return _where(query)
 
 
 def _where(query: InstanceQuery) -> tuple[str, list[Any]]:
