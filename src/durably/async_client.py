@@ -318,7 +318,10 @@ class _StatusWakes:
                 if not self._waiting or self._stopped:
                     self._listening = False
                     return
-            self._backend.wait_for_work("status", LONGEST_PAUSE)
+            try:
+                self._backend.wait_for_work("status", LONGEST_PAUSE)
+            except Exception:  # the store was closed under the waiters: they read it
+                time.sleep(LONGEST_PAUSE)  # themselves, and see what happened
             with self._lock:
                 waiting = list(self._waiting)
             for loop, event in waiting:

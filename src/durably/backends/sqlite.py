@@ -91,6 +91,8 @@ class SqliteBackend(SqlBackend):
         self._busy_timeout = busy_timeout
         self._poll_interval = poll_interval
         self._closed = False
+        self._reads = 0  # reads under way (see _read_cursor)
+        self._reads_idle = threading.Condition()
         self._write_lock = threading.Lock()
         self._gate = threading.Lock()
         self._wanting = 0
@@ -310,13 +312,25 @@ class SqliteBackend(SqlBackend):
 
     @contextlib.contextmanager
     def _read_cursor(self) -> Iterator[Cursor]:
-        with self._translated():
-            writing = getattr(self._local, "writing", False)
-            cursor = (self._writer if writing else self._reader()).cursor()
-            try:
-                yield SerialCursor(cursor)
-            finally:
-                cursor.close()
+        # Counted, so that close() never closes a connection another thread reads on
+        # (sqlite3 does not survive that).
+        with self._reads_idle:
+            if self._closed:
+                raise StoreError(f"SQLite store {self.path!r} is closed")
+            self._reads += 1
+        try:
+            with self._translated():
+                writing = getattr(self._local, "writing", False)
+                cursor = (self._writer if writing else self._reader()).cursor()
+                try:
+                    yield SerialCursor(cursor)
+                finally:
+                    cursor.close()
+        finally:
+            with self._reads_idle:
+                self._reads -= 1
+                if not self._reads:
+                    self._reads_idle.notify_all()
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
@@ -360,7 +374,10 @@ class SqliteBackend(SqlBackend):
 
     def close(self) -> None:
         """Close every connection; the backend is unusable afterwards."""
-        self._closed = True
+        with self._reads_idle:
+            self._closed = True
+            # Reads under way on other threads finish first (they are short).
+            self._reads_idle.wait_for(lambda: not self._reads, timeout=10)
         with self._write_lock:
             self._writer.close()
         for reader in list(self._readers):
