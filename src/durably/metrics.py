@@ -32,7 +32,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from durably.backends.base import Backend, Summaries
+from durably.backends.base import Backend
+from durably.backends.summaries import summarize
 from durably.worker import observe
 
 log = logging.getLogger("durably.metrics")
@@ -116,14 +117,9 @@ class StoreCollector(Collector):
             yield from self._families
 
     def _read(self) -> list[GaugeMetricFamily]:
-        from durably.http.dashboard import summarize  # the fallback for core-only stores
-
         self.reads += 1
         now = _dt.datetime.now(_dt.UTC)
-        if isinstance(self._backend, Summaries):
-            summary = self._backend.summarize(now, 0)
-        else:
-            summary = summarize(self._backend, now, 1)
+        summary = summarize(self._backend, now, 0)
         backlog = GaugeMetricFamily(
             "durably_backlog", "Work visible and not taken, by kind.", labels=["kind"]
         )

@@ -8,7 +8,7 @@ import datetime as dt
 import httpx
 
 from durably.backends.base import Backend
-from durably.http.dashboard import summarize
+from durably.backends.summaries import summarize
 from tests.backends.core_only_store import CoreOnlyStore, Data
 from tests.web.app import app
 from tests.web.server import serving, wait_status

@@ -21,7 +21,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from durably.backends.base import Backend, InstanceQuery, InstanceRecord, Summaries
+from durably.backends.base import Backend, InstanceQuery, InstanceRecord
+from durably.backends.summaries import listed, summarize
 from durably.cli.options import command
 from durably.cli.render import STATUS_STYLE, console
 from durably.client import Client
@@ -58,35 +59,22 @@ class Snapshot:
 def read(backend: Backend, window: _dt.timedelta, now: _dt.datetime | None = None) -> Snapshot:
     """One reading of the store for the view."""
     now = now or _dt.datetime.now(_dt.UTC)
-    if isinstance(backend, Summaries):
-        summary = backend.summarize(now, 0)
-        counts, backlog, oldest = summary.counts, summary.backlog, summary.oldest
-    else:
-        counts, backlog, oldest = {}, {}, {}
+    summary = summarize(backend, now, 0)
     functions: dict[str, _Function] = {}
     failures: list[InstanceRecord] = []
     seen = 0
-    query = InstanceQuery(created_time_from=now - window, page_size=1000)
-    while seen < SCAN:
-        page = backend.list_instances(query)
-        for record in page.instances:
-            stats = functions.setdefault(record.name, _Function())
-            stats.started += 1
-            if record.runtime_status in TERMINAL_STATUSES:
-                stats.finished += 1
-                elapsed = (record.last_updated_time - record.created_time).total_seconds()
-                stats.latencies.append(elapsed)
-            if record.runtime_status is Status.Failed:
-                stats.failed += 1
-                failures.append(record)
-        seen += len(page.instances)
-        if page.continuation_token is None:
-            break
-        query = InstanceQuery(
-            created_time_from=now - window,
-            page_size=1000,
-            continuation_token=page.continuation_token,
-        )
+    window_query = InstanceQuery(created_time_from=now - window, page_size=1000)
+    for record in listed(backend, window_query, limit=SCAN):
+        seen += 1
+        stats = functions.setdefault(record.name, _Function())
+        stats.started += 1
+        if record.runtime_status in TERMINAL_STATUSES:
+            stats.finished += 1
+            elapsed = (record.last_updated_time - record.created_time).total_seconds()
+            stats.latencies.append(elapsed)
+        if record.runtime_status is Status.Failed:
+            stats.failed += 1
+            failures.append(record)
     running = backend.list_instances(
         InstanceQuery(runtime_status=frozenset({Status.Running}), page_size=10)
     ).instances
@@ -94,9 +82,9 @@ def read(backend: Backend, window: _dt.timedelta, now: _dt.datetime | None = Non
     return Snapshot(
         now=now,
         window=window,
-        counts=dict(counts),
-        backlog=dict(backlog),
-        oldest=dict(oldest),
+        counts=dict(summary.counts),
+        backlog=dict(summary.backlog),
+        oldest=dict(summary.oldest),
         functions=functions,
         running=list(running),
         failures=failures[:10],

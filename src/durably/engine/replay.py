@@ -61,7 +61,6 @@ from durably.history import (
     TimerFired,
 )
 from durably.limits import DEFAULT_MAX_HISTORY_EVENTS
-from durably.typed import NO_TYPE, convert
 
 Status = OrchestrationRuntimeStatus
 Orchestrator = Callable[[OrchestrationContext], Any]
@@ -274,7 +273,7 @@ class OrchestrationExecutor:
                 task = state.pending.pop(event.task_scheduled_id, None)
                 if task is None:
                     return False
-                _complete_typed(task, event.result, state.codec)
+                task.complete_json(event.result, state.codec)
             case TaskFailed() | SubOrchestrationInstanceFailed():
                 task = state.pending.pop(event.task_scheduled_id, None)
                 if task is None:
@@ -509,17 +508,3 @@ def _completed_task_id(event: _Message) -> int | None:
             return None
         case _:
             assert_never(event)
-
-
-def _complete_typed(task: Task[Any], result: str | None, codec: Codec | None) -> None:
-    """Complete ``task`` with ``result`` converted to its ``return_type`` (a result that
-    does not fit fails the task with the ``TypeError``, for the orchestrator to see)."""
-    value = payload.loads(result, codec)
-    wanted = getattr(task, "return_type", NO_TYPE)
-    if wanted is NO_TYPE:
-        task._complete(value)
-        return
-    try:
-        task._complete(convert(value, wanted, path="result"))
-    except TypeError as exc:  # as a task's failure, which the orchestrator can catch
-        task._fail(TaskFailedError(str(exc), error_type="TypeError"))

@@ -11,8 +11,11 @@ import datetime as _dt
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
+from durably import payload
 from durably.actions import AnyAction
-from durably.typed import NO_TYPE
+from durably.codecs import Codec
+from durably.errors import TaskFailedError
+from durably.typed import NO_TYPE, convert
 
 T = TypeVar("T")
 
@@ -89,6 +92,19 @@ class AtomicTask(Task[Any]):
         self.action = action
         self.return_type: Any = NO_TYPE
         """What the result is converted to (:func:`durably.typed.convert`)."""
+
+    def complete_json(self, result: str | None, codec: Codec | None) -> None:
+        """Complete with ``result`` (stored JSON) converted to :attr:`return_type`; a
+        result that does not fit fails the task with a ``TaskFailedError`` the
+        orchestrator can catch."""
+        value = payload.loads(result, codec)
+        if self.return_type is NO_TYPE:
+            self._complete(value)
+            return
+        try:
+            self._complete(convert(value, self.return_type, path="result"))
+        except TypeError as exc:
+            self._fail(TaskFailedError(str(exc), error_type="TypeError"))
 
     @property
     def task_id(self) -> int:

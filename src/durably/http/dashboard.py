@@ -10,10 +10,8 @@ storage for the requests that change something.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import importlib.resources
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -22,20 +20,15 @@ from starlette.concurrency import run_in_threadpool
 
 from durably.backends.base import (
     Backend,
-    InstanceQuery,
-    InstanceRecord,
-    StoreSummary,
-    Summaries,
 )
-from durably.history import TERMINAL_STATUSES, OrchestrationRuntimeStatus
+from durably.backends.summaries import summarize
+from durably.history import OrchestrationRuntimeStatus
 from durably.http.auth import COOKIE, TokenAuth
 
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
-SCAN_LIMIT = 10_000
-"""Instances a store without :class:`Summaries` has read for a summary, at most."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
@@ -123,44 +116,6 @@ _SHOWN = [
     OrchestrationRuntimeStatus.ContinuedAsNew,
     OrchestrationRuntimeStatus.Canceled,
 ]
-
-
-def summarize(backend: Backend, now: _dt.datetime, minutes: int) -> StoreSummary:
-    """The store's summary: from its indexes when it has :class:`Summaries`, else from
-    listings (at most ``SCAN_LIMIT`` instances each: counts beyond that are left out,
-    and "finished per minute" counts only instances created in the window)."""
-    if isinstance(backend, Summaries):
-        return backend.summarize(now, minutes)
-    counts: dict[OrchestrationRuntimeStatus, int] = {}
-    started, finished = [0] * minutes, [0] * minutes
-    since = now - _dt.timedelta(minutes=minutes)
-    for record in _listed(backend, InstanceQuery(page_size=1000)):
-        counts[record.runtime_status] = counts.get(record.runtime_status, 0) + 1
-    for record in _listed(backend, InstanceQuery(page_size=1000, created_time_from=since)):
-        _bucket(started, record.created_time, since)
-        if record.runtime_status in TERMINAL_STATUSES:
-            _bucket(finished, record.last_updated_time, since)
-    return StoreSummary(
-        counts=counts, started=tuple(started), finished=tuple(finished), oldest_waiting=None
-    )
-
-
-def _listed(backend: Backend, query: InstanceQuery) -> Iterator[InstanceRecord]:
-    """The records of ``query``'s pages, ``SCAN_LIMIT`` at most."""
-    seen = 0
-    while seen < SCAN_LIMIT:
-        page = backend.list_instances(query)
-        yield from page.instances
-        seen += len(page.instances)
-        if page.continuation_token is None:
-            return
-        query = dataclasses.replace(query, continuation_token=page.continuation_token)
-
-
-def _bucket(buckets: list[int], at: _dt.datetime, since: _dt.datetime) -> None:
-    minute = int((at - since).total_seconds() // 60)
-    if 0 <= minute < len(buckets):
-        buckets[minute] += 1
 
 
 def _iso(value: _dt.datetime | None) -> str | None:

@@ -402,23 +402,9 @@ class OrchestrationDispatcher:
         direct: Sequence[Result],
         claim: ClaimActivities | None,
     ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
-        """:meth:`_process_untimed`, timed for the observer, if any."""
+        """Run one episode into its commit (its time told to the observer, if any)."""
         observer = observe.current()
-        if observer is None:
-            return self._process_untimed(item, now, direct, claim)
-        started = time.perf_counter()
-        try:
-            return self._process_untimed(item, now, direct, claim)
-        finally:
-            observer.episode_done(item.instance.name, time.perf_counter() - started)
-
-    def _process_untimed(
-        self,
-        item: OrchestrationWorkItem,
-        now: _dt.datetime,
-        direct: Sequence[Result],
-        claim: ClaimActivities | None,
-    ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
+        started = time.perf_counter() if observer is not None else 0.0
         done = tuple(activity.message_id for activity, _ in direct)
         try:
             commit, executor = self._episode(item, now, direct, done, claim)
@@ -429,6 +415,8 @@ class OrchestrationDispatcher:
             commit, executor = self._failed(item, now, exc), None
         if commit.completed_activities != done:  # the rare paths: rewind, terminate, ...
             commit = dataclasses.replace(commit, completed_activities=done)
+        if observer is not None:
+            observer.episode_done(item.instance.name, time.perf_counter() - started)
         return commit, executor
 
     def _episode(
