@@ -121,31 +121,58 @@ def test_wait_for_completion_times_out(backend: Backend) -> None:
 
 
 @pytest.mark.postgres
-def test_on_postgres_status_reads_need_no_thread() -> None:
-    # With every one of the client's threads busy, reads still answer: they run on
-    # psycopg's async connections, on the event loop.
+def test_on_postgres_every_call_needs_no_thread() -> None:
+    # With every one of the client's threads busy, every call still answers: reads and
+    # writes run on psycopg's async connections, on the event loop.
     from tests import pg
 
-    store = pg.with_query(pg.server_url(), task_hub=f"async-reads-{time.monotonic_ns()}")
+    store = pg.with_query(pg.server_url(), task_hub=f"async-calls-{time.monotonic_ns()}")
+
+    async def scenario(client: durably.AsyncClient) -> None:
+        await client.start_new("approval", "r1", None)
+        status = await client.get_status("r1", show_history=True)
+        assert status is not None and status.runtime_status in ("Pending", "Running")
+        page = await client.list_instances()
+        assert [s.instance_id for s in page.instances] == ["r1"]
+        with pytest.raises(TimeoutError):
+            await client.wait_for_completion("r1", timeout=0.2)
+        await client.suspend("r1")
+        await client.resume("r1")
+        await client.raise_event("r1", "approve", "yes")
+        assert (await client.wait_for_completion("r1", timeout=30)).output == "yes"
+        with pytest.raises(durably.InstanceExistsError):
+            await client.start_new("approval", "t1")
+            await client.start_new("approval", "t1")
+        assert await client.terminate("t1") is True
+        await client.wait_for_completion("t1", timeout=30)
+        # A finished instance's id is taken again: replaced in one transaction.
+        assert await client.restart("r1") == "r1"
+        await client.raise_event("r1", "approve", "again")
+        assert (await client.wait_for_completion("r1", timeout=30)).output == "again"
+        assert len(await client.get_history("r1")) > 2
+        assert len(await client.get_status_all()) == 2
+        assert (await client.purge_instance_history("t1")).instances_deleted == 1
+        with pytest.raises(durably.InstanceNotFoundError):
+            await client.purge_instance_history("t1")
+        with pytest.raises(durably.InstanceNotFoundError):
+            await client.raise_event("nobody", "approve")
+        purged = await client.purge_instance_history_by(runtime_status="Completed")
+        assert purged.instances_deleted == 1
+        assert await client.get_status_all() == []
 
     async def main() -> None:
         async with durably.AsyncClient(store, app=app) as client:
-            await client.start_new("approval", "r1", None)
             release = threading.Event()
             loop = asyncio.get_running_loop()
             busy = [
-                loop.run_in_executor(client._thread, release.wait, 30)
+                loop.run_in_executor(client._thread, release.wait, 60)
                 for _ in range(POSTGRES_THREADS)
             ]
             try:
-                status = await asyncio.wait_for(client.get_status("r1", show_history=True), 10)
-                assert status is not None and status.runtime_status == "Pending"
-                page = await asyncio.wait_for(client.list_instances(), 10)
-                assert [s.instance_id for s in page.instances] == ["r1"]
-                with pytest.raises(TimeoutError):
-                    await client.wait_for_completion("r1", timeout=0.2)
+                await asyncio.wait_for(scenario(client), 60)
             finally:
                 release.set()
                 await asyncio.gather(*busy)
 
-    asyncio.run(main())
+    with durably.Worker(app, store=store, poll_interval=0.02):
+        asyncio.run(main())

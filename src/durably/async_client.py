@@ -1,13 +1,13 @@
 """AsyncClient: every :class:`~durably.client.Client` method as a coroutine, for asyncio
 programs (FastAPI, aiohttp) that must never block their event loop.
 
-The store calls run on threads of the client's own: one, which they share, on SQLite
-(its writes are serialised anyway) and memory; several on PostgreSQL, whose connection
-pool serves them at once (``threads=`` sets the number). On PostgreSQL the status reads
-(``get_status``, ``get_history``, ``list_instances`` and the reads of
-``wait_for_completion``) use psycopg's async connections and pool instead, no thread.
-``wait_for_completion`` holds no thread while it waits: one thread per client listens
-for the store's status notifications and wakes the waiting coroutines, however many.
+On PostgreSQL the store calls run on psycopg's async connections and pool, no thread.
+On the other stores they run on a thread of the client's own, which they share (SQLite
+serialises its writes anyway). A worker's client (``worker.async_client()``) runs a
+start's first episode itself, so its starts run on the client's threads (several on
+PostgreSQL; ``threads=`` sets the number). ``wait_for_completion`` holds no thread
+while it waits: one thread per client listens for the store's status notifications
+and wakes the waiting coroutines, however many.
 """
 
 from __future__ import annotations
@@ -20,19 +20,36 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from durably.app import App
-from durably.backends.base import Backend, FastBackend, InstanceRecord
-from durably.client import Client, StatusFilter, _checked
-from durably.errors import InstanceNotFoundError
-from durably.history import HistoryEvent
+from durably.backends.base import (
+    Backend,
+    FastBackend,
+    InstanceQuery,
+    InstanceRecord,
+    NewInstance,
+    NewMessage,
+    RecordPage,
+)
+from durably.client import Client, _checked, _now, started_children
+from durably.engine.context import function_name
+from durably.engine.rewind import rewind_request
+from durably.errors import InstanceNotFoundError, InvalidInstanceStateError
+from durably.history import (
+    EventRaised,
+    ExecutionResumed,
+    ExecutionSuspended,
+    ExecutionTerminated,
+    HistoryEvent,
+    OrchestrationRuntimeStatus,
+)
+from durably.ids import new_instance_id, validate_instance_id
+from durably.queries import MAX_PAGE_SIZE, StatusFilter, purge_query
 from durably.status import DurableOrchestrationStatus, InstancePage, PurgeHistoryResult
 
-if TYPE_CHECKING:
-    from durably.backends._pg_async import AsyncReads
-
 T = TypeVar("T")
+Status = OrchestrationRuntimeStatus
 
 LONGEST_PAUSE = 0.25
 """Seconds a waiter goes without a read at most (a wake-up missed is noticed then)."""
@@ -70,7 +87,9 @@ class AsyncClient:
             raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
         self._thread = ThreadPoolExecutor(threads, thread_name_prefix="durably-async-client")
         self._wakes = _StatusWakes(client.backend)
-        self._reads = _async_reads(client.backend)
+        self._store = _async_store(client.backend, self._thread)
+        # A worker's client may run the first episode of what it starts: on a thread here.
+        self._plain_starts = type(client)._create_instance is Client._create_instance
 
     @property
     def app(self) -> App | None:
@@ -91,8 +110,7 @@ class AsyncClient:
     async def close(self) -> None:
         """Release the thread and, if this client opened it, the store connection."""
         self._wakes.stop()
-        if self._reads is not None:
-            await self._reads.close()
+        await self._store.close()
         if self._owns_client:
             await self._run(self.sync.close)
         self._thread.shutdown(wait=False)
@@ -111,33 +129,69 @@ class AsyncClient:
         client_input: Any = None,
     ) -> str:
         """As :meth:`Client.start_new`."""
-        return await self._run(self.sync.start_new, name, instance_id, client_input)
+        if not self._plain_starts:  # a worker's client runs the first episode itself
+            return await self._run(self.sync.start_new, name, instance_id, client_input)
+        orchestrator = function_name(name)
+        fresh = instance_id is None
+        instance_id = new_instance_id() if fresh else validate_instance_id(instance_id)
+        text = self.sync._dumps(client_input, "orchestration input")
+        await self._store.create_instance(self.sync._new_instance(orchestrator, instance_id, text))
+        return instance_id
 
     async def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
         """As :meth:`Client.raise_event`."""
-        await self._run(self.sync.raise_event, instance_id, event_name, event_data)
+        if not event_name:
+            raise ValueError("event_name must not be empty")
+        text = self.sync._dumps(event_data, "event data")
+        await self._require_active(instance_id, "raise an event on")
+        await self._send(instance_id, EventRaised(timestamp=_now(), name=event_name, input=text))
 
     async def terminate(
         self, instance_id: str, reason: Any = None, *, recursive: bool = True
     ) -> bool:
         """As :meth:`Client.terminate`."""
-        return await self._run(self.sync.terminate, instance_id, reason, recursive=recursive)
+        record = await self._existing(instance_id)
+        if record.runtime_status.is_terminal:
+            return False
+        text = self.sync._dumps(reason, "reason")
+        event = ExecutionTerminated(timestamp=_now(), input=text, recurse=recursive)
+        await self._send(instance_id, event)
+        return True
 
     async def suspend(self, instance_id: str, reason: Any = None) -> None:
         """As :meth:`Client.suspend`."""
-        await self._run(self.sync.suspend, instance_id, reason)
+        text = self.sync._dumps(reason, "reason")
+        await self._require_active(instance_id, "suspend")
+        await self._send(instance_id, ExecutionSuspended(timestamp=_now(), reason=text))
 
     async def resume(self, instance_id: str, reason: Any = None) -> None:
         """As :meth:`Client.resume`."""
-        await self._run(self.sync.resume, instance_id, reason)
+        text = self.sync._dumps(reason, "reason")
+        await self._require_active(instance_id, "resume")
+        await self._send(instance_id, ExecutionResumed(timestamp=_now(), reason=text))
 
     async def rewind(self, instance_id: str, reason: Any = None) -> None:
         """As :meth:`Client.rewind`."""
-        await self._run(self.sync.rewind, instance_id, reason)
+        text = self.sync._dumps(reason, "reason")
+        record = await self._existing(instance_id)
+        if record.runtime_status is not Status.Failed:
+            raise InvalidInstanceStateError(instance_id, record.runtime_status, "rewind")
+        await self._send(instance_id, rewind_request(text, _now()))
 
     async def restart(self, instance_id: str, new_instance_id: str | None = None) -> str:
         """As :meth:`Client.restart`."""
-        return await self._run(self.sync.restart, instance_id, new_instance_id)
+        if not self._plain_starts:
+            return await self._run(self.sync.restart, instance_id, new_instance_id)
+        record = await self._existing(instance_id)
+        if new_instance_id is None:
+            if not record.runtime_status.is_terminal:
+                raise InvalidInstanceStateError(instance_id, record.runtime_status, "restart")
+            target = instance_id
+        else:
+            target = validate_instance_id(new_instance_id)
+        new = self.sync._new_instance(record.name, target, record.input)
+        await self._store.create_instance(new)
+        return target
 
     # -- queries -----------------------------------------------------------------------
     async def get_status(
@@ -148,14 +202,10 @@ class AsyncClient:
         show_input: bool = True,
     ) -> DurableOrchestrationStatus | None:
         """As :meth:`Client.get_status`."""
-        if self._reads is None:
-            return await self._run(
-                self.sync.get_status, instance_id, show_history, show_history_output, show_input
-            )
-        record = await self._reads.get_instance(_checked(instance_id))
+        record = await self._store.get_instance(_checked(instance_id))
         if record is None:
             return None
-        history = await self._reads.get_history(instance_id) if show_history else None
+        history = await self._store.get_history(instance_id) if show_history else None
         return DurableOrchestrationStatus.from_record(
             record,
             show_input=show_input,
@@ -166,11 +216,8 @@ class AsyncClient:
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
         """As :meth:`Client.get_history`."""
-        if self._reads is None:
-            return await self._run(self.sync.get_history, instance_id)
-        if await self._reads.get_instance(_checked(instance_id)) is None:
-            raise InstanceNotFoundError(instance_id)
-        return await self._reads.get_history(instance_id)
+        await self._existing(instance_id)
+        return await self._store.get_history(instance_id)
 
     async def list_instances(
         self,
@@ -183,7 +230,7 @@ class AsyncClient:
         continuation_token: str | None = None,
     ) -> InstancePage:
         """As :meth:`Client.list_instances`."""
-        arguments = (
+        query = self.sync.instance_query(
             runtime_status,
             name,
             instance_id_prefix,
@@ -192,16 +239,14 @@ class AsyncClient:
             page_size,
             continuation_token,
         )
-        if self._reads is None:
-            return await self._run(self.sync.list_instances, *arguments)
-        page = await self._reads.list_instances(self.sync.instance_query(*arguments))
+        page = await self._store.list_instances(query)
         codec = self.sync.codec
         statuses = [DurableOrchestrationStatus.from_record(r, codec=codec) for r in page.instances]
         return InstancePage(instances=statuses, continuation_token=page.continuation_token)
 
     async def get_status_all(self) -> list[DurableOrchestrationStatus]:
         """As :meth:`Client.get_status_all`."""
-        return await self._run(self.sync.get_status_all)
+        return await self._all_pages()
 
     async def get_status_by(
         self,
@@ -210,8 +255,10 @@ class AsyncClient:
         runtime_status: StatusFilter = None,
     ) -> list[DurableOrchestrationStatus]:
         """As :meth:`Client.get_status_by`."""
-        return await self._run(
-            self.sync.get_status_by, created_time_from, created_time_to, runtime_status
+        return await self._all_pages(
+            created_time_from=created_time_from,
+            created_time_to=created_time_to,
+            runtime_status=runtime_status,
         )
 
     # -- purging -----------------------------------------------------------------------
@@ -219,7 +266,18 @@ class AsyncClient:
         self, instance_id: str, *, recursive: bool = False
     ) -> PurgeHistoryResult:
         """As :meth:`Client.purge_instance_history`."""
-        return await self._run(self.sync.purge_instance_history, instance_id, recursive=recursive)
+        record = await self._existing(instance_id)
+        if not record.runtime_status.is_terminal:
+            raise InvalidInstanceStateError(instance_id, record.runtime_status, "purge")
+        doomed = await self._descendants(instance_id) if recursive else []
+        deleted = 0
+        for child in reversed(doomed):
+            found = await self._store.get_instance(child)
+            if found is not None and found.runtime_status.is_terminal:
+                deleted += await self._store.purge_instance(child)
+        if not await self._store.purge_instance(instance_id):
+            raise InstanceNotFoundError(instance_id)
+        return PurgeHistoryResult(deleted + 1)
 
     async def purge_instance_history_by(
         self,
@@ -228,16 +286,10 @@ class AsyncClient:
         runtime_status: StatusFilter = None,
     ) -> PurgeHistoryResult:
         """As :meth:`Client.purge_instance_history_by`."""
-        return await self._run(
-            self.sync.purge_instance_history_by, created_time_from, created_time_to, runtime_status
-        )
+        query = purge_query(created_time_from, created_time_to, runtime_status)
+        return PurgeHistoryResult(await self._store.purge_instances(query))
 
     # -- waiting -----------------------------------------------------------------------
-    async def _record(self, instance_id: str) -> InstanceRecord | None:
-        if self._reads is not None:
-            return await self._reads.get_instance(instance_id)
-        return await self._run(self.backend.get_instance, instance_id)
-
     async def wait_for_completion(
         self, instance_id: str, timeout: float | None = None
     ) -> DurableOrchestrationStatus:
@@ -248,7 +300,7 @@ class AsyncClient:
         pause = 0.01
         with self.backend.watch_status(instance_id) as watch:
             while True:
-                record = watch.record or await self._record(instance_id)
+                record = watch.record or await self._store.get_instance(instance_id)
                 if record is None:
                     raise InstanceNotFoundError(instance_id)
                 if record.runtime_status.is_terminal:
@@ -262,6 +314,48 @@ class AsyncClient:
                 await self._wakes.wait(pause if remaining is None else min(pause, remaining))
                 pause = min(pause * 2, LONGEST_PAUSE)
 
+    # -- helpers -----------------------------------------------------------------------
+    async def _existing(self, instance_id: str) -> InstanceRecord:
+        record = await self._store.get_instance(_checked(instance_id))
+        if record is None:
+            raise InstanceNotFoundError(instance_id)
+        return record
+
+    async def _require_active(self, instance_id: str, operation: str) -> None:
+        record = await self._existing(instance_id)
+        if record.runtime_status.is_terminal:
+            raise InvalidInstanceStateError(instance_id, record.runtime_status, operation)
+
+    async def _send(self, instance_id: str, event: HistoryEvent) -> None:
+        message = NewMessage(instance_id=instance_id, event=event, visible_at=_now())
+        await self._store.send_message(message)
+
+    async def _all_pages(self, **filters: Any) -> list[DurableOrchestrationStatus]:
+        found: list[DurableOrchestrationStatus] = []
+        token: str | None = None
+        while True:
+            page = await self.list_instances(
+                **filters, page_size=MAX_PAGE_SIZE, continuation_token=token
+            )
+            found.extend(page.instances)
+            token = page.continuation_token
+            if token is None:
+                return found
+
+    async def _descendants(self, instance_id: str) -> list[str]:
+        """As :meth:`Client._descendants`."""
+        found: list[str] = []
+        parents = [instance_id]
+        while parents:
+            parent = parents.pop(0)
+            for child in started_children(await self._store.get_history(parent)):
+                record = await self._store.get_instance(child)
+                is_child = record is not None and record.parent_instance_id == parent
+                if is_child and child not in found:
+                    found.append(child)
+                    parents.append(child)
+        return found
+
 
 POSTGRES_THREADS = 8
 """Store calls under way at once on PostgreSQL, by default."""
@@ -272,13 +366,62 @@ def _is_postgres(backend: FastBackend) -> bool:
     return any(cls.__name__ == "PostgresBackend" for cls in type(backend).__mro__)
 
 
-def _async_reads(backend: FastBackend) -> AsyncReads | None:
-    """The async reads of a PostgreSQL store (None for the others)."""
-    if not _is_postgres(backend):
-        return None
-    from durably.backends._pg_async import AsyncReads
+class AsyncStore(Protocol):
+    """The store calls an AsyncClient makes, as coroutines."""
 
-    return AsyncReads(backend)  # type: ignore[arg-type]
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None: ...
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]: ...
+    async def list_instances(self, query: InstanceQuery) -> RecordPage: ...
+    async def create_instance(self, new: NewInstance) -> None: ...
+    async def send_message(self, message: NewMessage) -> None: ...
+    async def purge_instance(self, instance_id: str) -> bool: ...
+    async def purge_instances(self, query: InstanceQuery) -> int: ...
+    async def close(self) -> None: ...
+
+
+def _async_store(backend: FastBackend, thread: ThreadPoolExecutor) -> AsyncStore:
+    """PostgreSQL's calls on async connections; any other store's on ``thread``."""
+    if _is_postgres(backend):
+        from durably.backends._pg_async import PgAsyncStore
+
+        return PgAsyncStore(backend)  # type: ignore[arg-type]
+    return _ThreadedStore(backend, thread)
+
+
+class _ThreadedStore:
+    """A blocking store's calls, each run on the client's threads."""
+
+    def __init__(self, backend: FastBackend, thread: ThreadPoolExecutor) -> None:
+        self._backend = backend
+        self._thread = thread
+
+    async def _run(self, call: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, functools.partial(call, *args))
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        return await self._run(self._backend.get_instance, instance_id)
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        return await self._run(self._backend.get_history, instance_id)
+
+    async def list_instances(self, query: InstanceQuery) -> RecordPage:
+        return await self._run(self._backend.list_instances, query)
+
+    async def create_instance(self, new: NewInstance) -> None:
+        await self._run(self._backend.create_instance, new)
+
+    async def send_message(self, message: NewMessage) -> None:
+        await self._run(self._backend.send_message, message)
+
+    async def purge_instance(self, instance_id: str) -> bool:
+        return await self._run(self._backend.purge_instance, instance_id)
+
+    async def purge_instances(self, query: InstanceQuery) -> int:
+        return await self._run(self._backend.purge_instances, query)
+
+    async def close(self) -> None:
+        pass
 
 
 class _StatusWakes:

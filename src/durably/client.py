@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from durably import backends, payload
@@ -35,12 +35,11 @@ from durably.history import (
 )
 from durably.ids import new_instance_id, validate_instance_id
 from durably.limits import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_limit
+from durably.queries import MAX_PAGE_SIZE, StatusFilter, parse_statuses, purge_query
 from durably.status import DurableOrchestrationStatus, InstancePage, PurgeHistoryResult
 
 Status = OrchestrationRuntimeStatus
-StatusFilter = Status | str | Iterable[Status | str] | None
-"""A runtime-status filter: one status, or several (names or enum members)."""
-MAX_PAGE_SIZE = 1000
+__all__ = ["MAX_PAGE_SIZE", "Client", "StatusFilter", "connect", "parse_statuses"]
 
 
 def _now() -> _dt.datetime:
@@ -334,15 +333,7 @@ class Client:
     ) -> PurgeHistoryResult:
         """Delete every finished instance created in the range (and with one of the
         statuses, which must be Completed, Failed, Terminated or Canceled)."""
-        statuses = parse_statuses(runtime_status)
-        active = sorted(s.value for s in statuses or () if not s.is_terminal)
-        if active:
-            raise ValueError(f"only finished instances can be purged, not {', '.join(active)}")
-        query = InstanceQuery(
-            runtime_status=statuses,
-            created_time_from=created_time_from,
-            created_time_to=created_time_to,
-        )
+        query = purge_query(created_time_from, created_time_to, runtime_status)
         return PurgeHistoryResult(self.backend.purge_instances(query))
 
     def wait_for_completion(
@@ -391,6 +382,13 @@ class Client:
     def _create(
         self, orchestrator: str, instance_id: str, text: str | None, *, fresh_id: bool = False
     ) -> str:
+        new = self._new_instance(orchestrator, instance_id, text)
+        self._create_instance(new, fresh_id=fresh_id)
+        return instance_id
+
+    def _new_instance(self, orchestrator: str, instance_id: str, text: str | None) -> NewInstance:
+        """The new Pending instance of a start (``ValueError`` for an orchestrator the
+        client's app lacks)."""
         if self._app is not None and orchestrator not in self._app.orchestrators:
             raise self._app.unknown_orchestrator(orchestrator)
         now = _now()
@@ -398,7 +396,7 @@ class Client:
         start = ExecutionStarted(
             timestamp=now, name=orchestrator, instance_id=instance_id, input=text, version=version
         )
-        new = NewInstance(
+        return NewInstance(
             version=version,
             instance_id=instance_id,
             name=orchestrator,
@@ -408,8 +406,6 @@ class Client:
             start_event=start,
             visible_at=now,
         )
-        self._create_instance(new, fresh_id=fresh_id)
-        return instance_id
 
     def _dumps(self, value: Any, what: str) -> str | None:
         return payload.dumps(value, what=what, limit=self.max_payload_bytes, codec=self._codec)
@@ -456,7 +452,7 @@ class Client:
         parents = [instance_id]
         while parents:
             parent = parents.pop(0)
-            for child in _started_children(self.backend.get_history(parent)):
+            for child in started_children(self.backend.get_history(parent)):
                 record = self.backend.get_instance(child)
                 if (
                     record is not None
@@ -484,21 +480,6 @@ def _checked(instance_id: object) -> str:
     return instance_id
 
 
-def parse_statuses(value: StatusFilter) -> frozenset[Status] | None:
-    """A runtime-status filter as a set; ``ValueError`` names the valid statuses."""
-    if value is None:
-        return None
-    items = [value] if isinstance(value, str) else list(value)
-    out = set()
-    for item in items:
-        try:
-            out.add(Status(item))
-        except ValueError:
-            known = ", ".join(s.value for s in Status)
-            raise ValueError(f"unknown runtime status {item!r}; use one of {known}") from None
-    return frozenset(out)
-
-
-def _started_children(history: list[HistoryEvent]) -> list[str]:
+def started_children(history: list[HistoryEvent]) -> list[str]:
     ids = (e.instance_id for e in history if isinstance(e, SubOrchestrationInstanceCreated))
     return list(dict.fromkeys(ids))

@@ -111,3 +111,29 @@ def test_a_write_whose_answer_was_lost_is_checked_not_repeated(url: str) -> None
         assert backend._has(sent) is True
     finally:
         backend.close()
+
+
+def test_the_async_client_goes_on_while_its_connections_are_cut(url: str, name: str) -> None:
+    # The AsyncClient's own async pool: reads are tried again, and events whose answer
+    # may have been lost are checked, so each lands exactly once.
+    import asyncio
+
+    async def main() -> tuple[str, int]:
+        async with durably.AsyncClient(url, app=app) as client:
+            instance_id = await client.start_new(waits)
+            sent = 0
+            for n in range(20):
+                await asyncio.to_thread(pg.terminate, url, name)
+                assert await client.get_status(instance_id) is not None
+                await client.list_instances()
+                await client.raise_event(instance_id, "note", n)
+                sent += 1
+            await client.raise_event(instance_id, "go", "after the cuts")
+            return instance_id, sent
+
+    instance_id, sent = asyncio.run(main())
+    with durably.Worker(app, store=url) as worker:
+        client = worker.client()
+        assert client.wait_for_completion(instance_id, timeout=30).output == "after the cuts"
+        notes = [e for e in client.get_history(instance_id) if e.event_type == "EventRaised"]
+    assert sorted(e.input for e in notes if e.name == "note") == sorted(map(str, range(sent)))

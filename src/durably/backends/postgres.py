@@ -289,7 +289,7 @@ class PostgresBackend(SqlBackend):
     def _create_at_once(self, instance: NewInstance) -> bool:
         event = rows.event_text(instance.start_event, instance.input)
         row = (*rows.new_instance(self.task_hub, instance), to_micros(instance.visible_at), event)
-        if not self._at_once(_CREATE_AT_ONCE, row, instance.visible_at):
+        if not self._at_once(CREATE_AT_ONCE, row, instance.visible_at):
             super().create_instance(instance)  # the id is taken: replace, or refuse
             return True
         self._notifier.notify("orchestration", visible_at=instance.visible_at)
@@ -307,7 +307,7 @@ class PostgresBackend(SqlBackend):
 
     def _send_at_once(self, message: NewMessage, event: str) -> bool:
         params = (message.execution_id, to_micros(message.visible_at), event, self.task_hub)
-        if not self._at_once(_ENQUEUE_AT_ONCE, (*params, message.instance_id), message.visible_at):
+        if not self._at_once(ENQUEUE_AT_ONCE, (*params, message.instance_id), message.visible_at):
             raise InstanceNotFoundError(message.instance_id)
         self._notifier.notify("orchestration", visible_at=message.visible_at)
         return True
@@ -316,7 +316,7 @@ class PostgresBackend(SqlBackend):
         """True if ``message``'s event is in its instance's inbox or history, else None."""
         text = message.event.to_json()
         params = (self.task_hub, message.instance_id, text) * 2
-        found = self._reading(lambda tx: tx.one(_SENT, *params))
+        found = self._reading(lambda tx: tx.one(SENT, *params))
         return True if found else None
 
     def _at_once(self, template: str, params: tuple[Any, ...], visible_at: _dt.datetime) -> int:
@@ -326,6 +326,20 @@ class PostgresBackend(SqlBackend):
         with self._translated(), self._connection() as connection:
             row = connection.execute(template, (*params, self._channel, payload)).fetchone()
         return int(row[0]) if row is not None else 0
+
+    # -- for the AsyncClient's own connections (durably.backends._pg_async) -------------
+    def notice(self, kind: WorkKind, visible_at: _dt.datetime | None = None) -> tuple[str, str]:
+        """The channel and payload of a NOTIFY that wakes other processes' ``kind``
+        waiters, for a write made on another connection."""
+        return self._channel, encode_payload(self._sender, [(kind, visible_at)])
+
+    def wrote(
+        self, kind: WorkKind, visible_at: _dt.datetime | None = None, *, created: int = 0
+    ) -> None:
+        """A write made on another connection committed: wake this process's waiters."""
+        self._notifier.notify(kind, visible_at=visible_at)
+        if created:
+            self._grew(created)
 
     def _grew(self, created: int) -> None:
         # A new database has no planner statistics until autovacuum's first analyze
@@ -386,7 +400,7 @@ class PostgresBackend(SqlBackend):
 # -- helpers ---------------------------------------------------------------------------
 
 log = logging.getLogger("durably.backends.postgres")
-_CREATE_AT_ONCE = (
+CREATE_AT_ONCE = (
     # The instance, then its start message and the NOTIFY only if the row was inserted.
     "WITH created AS (INSERT INTO durably_instances (task_hub, instance_id, name,"
     " execution_id, runtime_status, input, created_time, last_updated_time,"
@@ -398,14 +412,14 @@ _CREATE_AT_ONCE = (
     " event) SELECT task_hub, instance_id, execution_id, %s, %s FROM created RETURNING 1)"
     " SELECT count(*), pg_notify(%s, %s) FROM message HAVING count(*) > 0"
 )
-_ENQUEUE_AT_ONCE = (
+ENQUEUE_AT_ONCE = (
     # The message and the NOTIFY only if the instance exists.
     "WITH message AS (INSERT INTO durably_inbox (task_hub, instance_id, execution_id,"
     " visible_at, event) SELECT task_hub, instance_id, %s, %s, %s FROM durably_instances"
     " WHERE task_hub = %s AND instance_id = %s RETURNING 1)"
     " SELECT count(*), pg_notify(%s, %s) FROM message HAVING count(*) > 0"
 )
-_SENT = (
+SENT = (
     # A message's event, still in the inbox or already in history (a history row holds
     # one event's JSON, or an array of them: the event's text is part of it either way).
     "SELECT 1 FROM durably_inbox WHERE task_hub = ? AND instance_id = ? AND event = ?"
