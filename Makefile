@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,postgres,http
 
-.PHONY: help venv demo test lint unit bench bench-dashboard bench-forms bench-peers chaos overload golden clean
+.PHONY: help venv demo test lint unit bench bench-dashboard bench-forms bench-tracing bench-peers chaos overload golden clean
 
 help:
-	@echo "make demo | test | lint | bench | bench-dashboard | bench-forms | bench-peers | chaos | overload | golden | clean"
+	@echo "make demo | test | lint | bench | bench-dashboard | bench-forms | bench-tracing | bench-peers | chaos | overload | golden | clean"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,10 +40,12 @@ test: lint unit
 
 # BENCH_ARGS passes runner options, e.g. make bench BENCH_ARGS="--runs 3 --only chain,hello5".
 # PostgreSQL joins when DURABLY_TEST_POSTGRES is set; DBOS's venv is made on demand.
-# The benchmarks, then the same workloads with async def orchestrators beside generator ones.
+# The benchmarks, then the same workloads with async def orchestrators beside generator
+# ones, and with OpenTelemetry tracing exporting beside none.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-forms BENCH_ARGS=
+	$(MAKE) --no-print-directory bench-tracing BENCH_ARGS=
 
 # The dashboard and API with 100,000 instances: page times to benchmarks/results/.
 bench-dashboard: $(STAMP)
@@ -54,6 +56,16 @@ bench-forms: $(STAMP)
 	$(BIN)/python -m benchmarks.ab --base-tree . --new-env DURABLY_BENCH_FORM=async \
 		--only latency,chain,chain-inflight,hello5 --rounds 3 --store sqlite \
 		--out benchmarks/results/forms $(BENCH_ARGS)
+
+# No tracer provider against an SDK provider exporting every span, then one sampling a
+# trace in ten, interleaved on SQLite (docs/observability.md).
+bench-tracing: $(STAMP)
+	$(BIN)/python -m benchmarks.ab --base-tree . --new-env DURABLY_BENCH_TRACING=export \
+		--only latency,chain,hello5 --rounds 3 --store sqlite \
+		--out benchmarks/results/tracing $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.ab --base-tree . --new-env DURABLY_BENCH_TRACING=sampled \
+		--only latency,chain,hello5 --rounds 3 --store sqlite \
+		--out benchmarks/results/tracing-sampled $(BENCH_ARGS)
 
 bench-peers: $(STAMP)
 	$(BIN)/python -m benchmarks.run --peers $(BENCH_ARGS)

@@ -24,6 +24,38 @@ PENDING = durably.OrchestrationRuntimeStatus.Pending
 app = durably.App()
 FORM = os.environ.get("DURABLY_BENCH_FORM", "generator")
 """The orchestrators' form: ``generator`` or ``async`` (``async def``, the same steps)."""
+TRACING = os.environ.get("DURABLY_BENCH_TRACING", "off")
+"""``export``: an OpenTelemetry SDK provider whose batch processor hands every span to an
+exporter that encodes it as OTLP-style JSON and drops it (the work of a real exporter
+without a collector to send it to); ``drop``: the same exporter dropping spans unencoded
+(the cost of making spans alone); ``sampled``: as ``export``, one trace in ten sampled;
+``off``: no provider."""
+
+
+def _trace_to_nowhere() -> None:
+    from collections.abc import Sequence
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class EncodingExporter(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            if TRACING != "drop":
+                for span in spans:
+                    span.to_json(indent=None)
+            return SpanExportResult.SUCCESS
+
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    sampled = TRACING == "sampled"
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.1)) if sampled else None)
+    provider.add_span_processor(BatchSpanProcessor(EncodingExporter()))
+    trace.set_tracer_provider(provider)
+
+
+if TRACING in ("export", "drop", "sampled"):
+    _trace_to_nowhere()
 
 
 @app.activity

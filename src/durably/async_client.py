@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as _dt
 import functools
 import threading
@@ -105,7 +106,9 @@ class AsyncClient:
 
     async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, functools.partial(call, *args, **kwargs))
+        # In the caller's context: a start made there continues the caller's trace.
+        bound = functools.partial(contextvars.copy_context().run, call, *args, **kwargs)
+        return await loop.run_in_executor(self._thread, bound)
 
     async def close(self) -> None:
         """Release the thread and, if this client opened it, the store connection."""

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from durably import backends, payload
+from durably import backends, payload, tracing
 from durably.app import App
 from durably.backends.base import (
     Backend,
@@ -394,7 +394,12 @@ class Client:
         now = _now()
         version = self._app.version if self._app is not None else None
         start = ExecutionStarted(
-            timestamp=now, name=orchestrator, instance_id=instance_id, input=text, version=version
+            timestamp=now,
+            name=orchestrator,
+            instance_id=instance_id,
+            input=text,
+            version=version,
+            parent_trace_context=tracing.caller_context(),  # the caller's span, if any
         )
         return NewInstance(
             version=version,

@@ -99,6 +99,8 @@ class HistoryEvent:
         out: dict[str, Any] = {"EventType": self.event_type}
         for attr, key, encode, _ in _plan(type(self)):
             value = getattr(self, attr)
+            if value is None and attr in _OMITTED:
+                continue
             out[key] = value if encode is None or value is None else encode(value)
         return out
 
@@ -128,6 +130,9 @@ class HistoryEvent:
         return cls.from_dict(_loads(text))
 
 
+_OMITTED = frozenset({"parent_trace_context"})
+"""Fields the JSON leaves out while they are None: added later, so that the events of
+those who do not use them stay as they were."""
 _compact = json.JSONEncoder(separators=(",", ":"))
 _loads = json.loads
 _Codec = Callable[[Any], Any] | None
@@ -194,7 +199,9 @@ def _make_writer(kind: type) -> Callable[[Any], str]:
         head = repr(f",{_quote(key)}:")
         v = f"self.{attr}"
         other = f"_value(self, {attr!r}, _plan_{attr})"  # a value of another type than hinted
-        if hint is int:
+        if attr in _OMITTED:
+            parts += [f"('' if {v} is None else {head} + {other})"]
+        elif hint is int:
             parts += [head, f"(str({v}) if {v}.__class__ is int else {other})"]
         elif hint is bool:
             parts += [head, f"('true' if {v} is True else 'false' if {v} is False else {other})"]
@@ -253,6 +260,9 @@ class ExecutionStarted(HistoryEvent):
     parent_task_id: int = -1
     version: str | None = None
     """The version of the app that started the execution (``App(version=...)``)."""
+    parent_trace_context: str | None = None
+    """The W3C traceparent of the span that started the execution (its caller's, or its
+    parent orchestration's); absent from the JSON when None."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

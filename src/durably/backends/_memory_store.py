@@ -230,6 +230,7 @@ class Store:
             input=task.input,
             lock_token=token,
             dequeue_count=activity.dequeue_count,
+            trace_context=task.trace_context,
         )
 
     def move_activity(self, activity: Activity, visible_at: int) -> None:

@@ -101,6 +101,8 @@ class ActivityTask:
     name: str
     input: str | None = None
     visible_at: _dt.datetime
+    trace_context: str | None = None
+    """The W3C traceparent of the orchestration's span (None when nothing is traced)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +118,8 @@ class ActivityWorkItem:
     lock_token: str
     dequeue_count: int = 1
     """How many times this request was handed out (1 on the first try)."""
+    trace_context: str | None = None
+    """The W3C traceparent of the orchestration's span (None when nothing is traced)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

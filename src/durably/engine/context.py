@@ -285,7 +285,7 @@ class OrchestrationContext:
         elif fire_at.tzinfo is None:
             fire_at = fire_at.replace(tzinfo=_dt.UTC)
         action = CreateTimer(task_id=state.take_task_id(), fire_at=fire_at)
-        timer = TimerTask(action, fire_at, state.cancel_timer)
+        timer = TimerTask(action, fire_at, state.cancel_timer, state.now)
         state.register(timer)
         return timer
 

@@ -116,6 +116,10 @@ class OrchestrationExecutor:
         self._now: _dt.datetime | None = None  # the episode's time until the state holds it
         self.parent: tuple[str, int] | None = None
         """(parent instance id, task id) when this is a sub-orchestration."""
+        self.started: ExecutionStarted | None = None
+        """The start event of the execution (once seen)."""
+        self.timers_fired: list[TimerTask] = []
+        """The timers that fired in the last episode (for their trace spans)."""
 
     @property
     def is_done(self) -> bool:
@@ -150,6 +154,7 @@ class OrchestrationExecutor:
         """Apply an episode's new events and return what to commit."""
         started = OrchestratorStarted(timestamp=now)
         recorded: list[HistoryEvent] = [started]
+        self.timers_fired = []
         self._apply(started, replaying=False)
         for event in _concrete(new_events):
             if self._apply(event, replaying=False):
@@ -289,6 +294,8 @@ class OrchestrationExecutor:
                 if timer is None:
                     return False
                 timer._complete(None)
+                if not state.is_replaying and isinstance(timer, TimerTask):
+                    self.timers_fired.append(timer)
             case EventRaised():
                 state.deliver_event(event.name, event.input)
             case _:
@@ -327,6 +334,7 @@ class OrchestrationExecutor:
     def _apply_execution_started(self, event: ExecutionStarted, replaying: bool) -> bool:
         if self._state is not None:
             return False  # a duplicate start: the execution is already running
+        self.started = event
         if event.parent_instance_id is not None:
             self.parent = (event.parent_instance_id, event.parent_task_id)
         now = self._now or event.timestamp

@@ -114,13 +114,19 @@ class AtomicTask(Task[Any]):
 class TimerTask(AtomicTask):
     """A durable timer; ``cancel()`` makes the orchestration stop waiting for it."""
 
-    __slots__ = ("_on_cancel", "fire_at", "is_cancelled")
+    __slots__ = ("_on_cancel", "created_at", "fire_at", "is_cancelled")
 
     def __init__(
-        self, action: AnyAction, fire_at: _dt.datetime, on_cancel: Callable[[TimerTask], None]
+        self,
+        action: AnyAction,
+        fire_at: _dt.datetime,
+        on_cancel: Callable[[TimerTask], None],
+        created_at: _dt.datetime | None = None,
     ) -> None:
         super().__init__(action)
         self.fire_at = fire_at
+        self.created_at = created_at
+        """The orchestration's time when it created the timer."""
         self.is_cancelled = False
         self._on_cancel = on_cancel
 

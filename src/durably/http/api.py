@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
+from durably import tracing
 from durably.async_client import AsyncClient
 from durably.client import MAX_PAGE_SIZE
 from durably.errors import InstanceNotFoundError, InvalidInstanceStateError
@@ -181,7 +182,8 @@ def build_router(client: AsyncClient, auth: TokenAuth, max_body: int) -> APIRout
 
     async def _start(request: Request, name: str, instance_id: str | None) -> JSONResponse:
         data = _body_json(await read_body(request), "orchestration input")
-        started = await client.start_new(name, instance_id, data)
+        with tracing.incoming(request.headers):  # the request's trace continues
+            started = await client.start_new(name, instance_id, data)
         return accepted(request, started)
 
     # -- reading ----------------------------------------------------------------------

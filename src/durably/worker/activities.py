@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from durably import codecs, logs, payload
+from durably import codecs, logs, payload, tracing
 from durably.app import App
 from durably.backends.base import ActivityResult, ActivityWorkItem, Backend
 from durably.errors import PayloadTooLargeError, PoisonWorkError
@@ -72,7 +72,8 @@ class ActivityDispatcher:
         """Run the activity here (an ``async def`` one on a fresh event loop), or in a
         child process for ``isolation="process"``."""
         started = time.perf_counter()
-        outcome = self._execute(item)
+        with tracing.activity_span(item) as span:
+            outcome = span.set(self._execute(item))
         _report(item, outcome, started)
         return outcome
 
@@ -94,7 +95,8 @@ class ActivityDispatcher:
         """Run an ``async def`` activity on the running event loop (cancelled, and failed
         with ``TimeoutError``, if it runs past its timeout)."""
         started = time.perf_counter()
-        outcome = await self._execute_async(item)
+        with tracing.activity_span(item) as span:
+            outcome = span.set(await self._execute_async(item))
         _report(item, outcome, started)
         return outcome
 

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import assert_never
 
+from durably import tracing
 from durably.actions import (
     AnyAction,
     CompleteOrchestration,
@@ -59,24 +60,30 @@ def build_commit(
     completed_activities: tuple[int, ...] = (),
     claim: ClaimActivities | None = None,
     version: str | None = None,
+    started: ExecutionStarted | None = None,
 ) -> OrchestrationCommit:
     """The commit for ``result``; ``parent`` is (parent instance id, task id) if any.
 
     ``completed_activities`` are the activity requests whose results the episode applied
     directly; ``claim`` may claim the scheduled activities for this worker. ``version``
     is the worker's app's: the sub-orchestrations it starts and the execution it
-    continues as new get it (the instance's own without one).
+    continues as new get it (the instance's own without one). ``started`` is the
+    execution's start event: the trace context its work carries comes from it.
     """
     instance = item.instance
     completion = result.completion
     version = version if version is not None else instance.version
     if completion is not None and completion.status is Status.ContinuedAsNew:
-        return _continue_as_new(item, completion, result.custom_status, parent, now, version)
+        trace_parent = started.parent_trace_context if started is not None else None
+        return _continue_as_new(
+            item, completion, result.custom_status, parent, now, version, trace_parent
+        )
     activities: list[ActivityTask] = []
     messages: list[NewMessage] = []
     new_instances: list[NewInstance] = []
+    trace = tracing.started_context(started, instance.execution_id) if result.actions else None
     for action in result.actions:
-        _route(action, instance, now, activities, messages, new_instances, version)
+        _route(action, instance, now, activities, messages, new_instances, version, trace)
     if completion is not None and parent is not None:
         messages.append(_notify_parent(parent, completion, now))
     return OrchestrationCommit(
@@ -129,6 +136,7 @@ def _route(
     messages: list[NewMessage],
     new_instances: list[NewInstance],
     version: str | None,
+    trace: str | None,
 ) -> None:
     match action:
         case ScheduleTask():
@@ -140,6 +148,7 @@ def _route(
                     name=action.name,
                     input=action.input,
                     visible_at=now,
+                    trace_context=trace,
                 )
             )
         case CreateTimer():
@@ -148,7 +157,8 @@ def _route(
             )
             messages.append(_message(instance, fired, action.fire_at))
         case StartSubOrchestration():
-            new_instances.append(sub_orchestration_instance(action, instance, now, version))
+            child = sub_orchestration_instance(action, instance, now, version, trace)
+            new_instances.append(child)
         case SendEvent():
             raised = EventRaised(timestamp=now, name=action.name, input=action.input)
             messages.append(
@@ -174,8 +184,10 @@ def sub_orchestration_instance(
     instance: InstanceRecord,
     now: _dt.datetime,
     version: str | None = None,
+    trace: str | None = None,
 ) -> NewInstance:
-    """The child instance to create for ``action``; a conflict fails the parent's task."""
+    """The child instance to create for ``action``; a conflict fails the parent's task.
+    ``trace``: the parent's orchestration span (the child's span is its child)."""
     conflict = InstanceExistsError(action.instance_id, "running")
     failed = SubOrchestrationInstanceFailed(
         timestamp=now,
@@ -197,6 +209,7 @@ def sub_orchestration_instance(
             parent_instance_id=instance.instance_id,
             parent_task_id=action.task_id,
             version=version,
+            parent_trace_context=trace,
         ),
         visible_at=now,
         on_conflict=_message(instance, failed, now),
@@ -231,6 +244,7 @@ def _continue_as_new(
     parent: tuple[str, int] | None,
     now: _dt.datetime,
     version: str | None,
+    trace_parent: str | None,
 ) -> OrchestrationCommit:
     instance = item.instance
     execution_id = uuid.uuid4().hex
@@ -242,6 +256,7 @@ def _continue_as_new(
         parent_instance_id=parent[0] if parent else None,
         parent_task_id=parent[1] if parent else -1,
         version=version,
+        parent_trace_context=trace_parent,  # the new execution's span: the same parent
     )
     carried = [EventRaised(timestamp=now, name=n, input=i) for n, i in completion.carryover_events]
     messages = tuple(

@@ -76,7 +76,7 @@ def rewind_commit(
         if m.event is not request and m.execution_id in (None, instance.execution_id)
     ]
     result = executor.execute(events, now)
-    commit = build_commit(item, result, parent=executor.parent, now=now)
+    commit = build_commit(item, result, parent=executor.parent, now=now, started=executor.started)
     if commit.reset_history:  # continued as new at once: the new execution starts clean
         return commit
     activities: list[ActivityTask] = []

@@ -194,6 +194,7 @@ class OrchestrationDispatcher:
                 completed_activities=(activity.message_id,),
                 claim=claims.take,
                 version=self._app.version,
+                started=cached.executor.started,
             )
         write = functools.partial(self._backend.commit_if_unchanged, commit, now=now)
         return self._write_alone(commit, cached.executor, claims, write)
@@ -250,7 +251,7 @@ class OrchestrationDispatcher:
         claims.settle(batch.claimed if batch is not None else ())
         if batch is None:
             return False
-        log_committed(commit)
+        log_committed(commit, executor)
         if executor is not None and not executor.is_done:
             with self._running:
                 self._cache.remember(commit, executor)
@@ -321,7 +322,7 @@ class OrchestrationDispatcher:
                         extra=fields_of(commit.work_item),
                     )
                     continue
-                log_committed(commit)
+                log_committed(commit, executor)
                 if executor is not None and not executor.is_done:
                     self._cache.remember(commit, executor)
         return batch
@@ -372,9 +373,15 @@ class OrchestrationDispatcher:
     ) -> OrchestrationCommit:
         """The commit that fails the instance of ``item`` with ``error`` (a finished one
         only has its messages consumed)."""
+        return self._failure(item, now, error)[0]
+
+    def _failure(
+        self, item: OrchestrationWorkItem, now: _dt.datetime, error: BaseException
+    ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
+        """:meth:`_failed`, with the executor that failed it (None if none ran)."""
         instance = item.instance
         if instance.runtime_status.is_terminal:
-            return consume_only(item, now)
+            return consume_only(item, now), None
         executor = self._new_executor(instance.name, instance.instance_id)
         try:  # to learn its parent, which is told of the failure
             if instance.history_length:
@@ -387,13 +394,15 @@ class OrchestrationDispatcher:
                 extra=fields_of(item),
             )
         executor.fail(error)
-        return build_commit(
+        commit = build_commit(
             item,
             executor.execute([], now),
             parent=executor.parent,
+            started=executor.started,
             now=now,
             version=self._app.version,
         )
+        return commit, executor
 
     def _process(
         self,
@@ -412,7 +421,7 @@ class OrchestrationDispatcher:
             raise  # the store failed: the whole batch waits and runs again
         except Exception as exc:  # this instance's own failure: it fails, nothing else
             self._cache.take(item.instance.instance_id)
-            commit, executor = self._failed(item, now, exc), None
+            commit, executor = self._failure(item, now, exc)
         if commit.completed_activities != done:  # the rare paths: rewind, terminate, ...
             commit = dataclasses.replace(commit, completed_activities=done)
         if observer is not None:
@@ -467,6 +476,7 @@ class OrchestrationDispatcher:
             completed_activities=done,
             claim=claim,
             version=self._app.version,
+            started=executor.started,
         )
         if result.runtime_status is Status.Terminated:
             commit = terminate_children(commit, events, self._backend, now)

@@ -1,14 +1,16 @@
 """What the orchestration dispatcher reports of its commits: log lines (with the
-instance's fields, :mod:`durably.logs`) and, when one is installed, the observer's
-figures (:mod:`durably.worker.observe`)."""
+instance's fields, :mod:`durably.logs`), when one is installed the observer's figures
+(:mod:`durably.worker.observe`), and when tracing is on the spans of what finished
+(:mod:`durably.tracing`)."""
 
 from __future__ import annotations
 
 import logging
 
-from durably import logs, payload
+from durably import logs, payload, tracing
 from durably.backends.base import OrchestrationCommit, OrchestrationWorkItem
-from durably.history import OrchestrationRuntimeStatus
+from durably.engine.replay import OrchestrationExecutor
+from durably.history import ExecutionCompleted, ExecutionStarted, OrchestrationRuntimeStatus
 from durably.worker import observe
 
 log = logging.getLogger("durably.worker")
@@ -21,10 +23,15 @@ def fields_of(item: OrchestrationWorkItem) -> dict[str, str | None]:
     return logs.fields(record.instance_id, record.execution_id, record.name)
 
 
-def log_committed(commit: OrchestrationCommit) -> None:
+def log_committed(
+    commit: OrchestrationCommit, executor: OrchestrationExecutor | None = None
+) -> None:
     """A committed episode at debug level, and a Failed instance as a warning; a
-    finished execution is reported to the observer, if any."""
+    finished execution is reported to the observer, if any, and traced (``executor``:
+    the one that ran the episode, if any)."""
     instance = commit.work_item.instance
+    if tracing.active():
+        trace_committed(commit, executor)
     extra = logs.fields(instance.instance_id, commit.execution_id, instance.name)
     observer = observe.current()
     if observer is not None and commit.finishes:
@@ -50,3 +57,37 @@ def log_committed(commit: OrchestrationCommit) -> None:
             commit.runtime_status,
             extra=extra,
         )
+
+
+def trace_committed(commit: OrchestrationCommit, executor: OrchestrationExecutor | None) -> None:
+    """The spans a landed commit closes: the timers that fired in its episode and, if the
+    execution ended (or continued as new), the orchestration's."""
+    instance = commit.work_item.instance
+    fired = executor.timers_fired if executor is not None else ()
+    ended = commit.finishes or commit.runtime_status is Status.ContinuedAsNew
+    if not fired and not ended:
+        return
+    started = executor.started if executor is not None else None
+    if started is None:
+        started = next((e for e in commit.new_events if isinstance(e, ExecutionStarted)), None)
+    context = tracing.orchestration_context(
+        instance.execution_id, started.parent_trace_context if started else None
+    )
+    for timer in fired:
+        created = timer.created_at or commit.last_updated_time
+        tracing.timer_span(
+            instance.instance_id, context, timer.task_id, created, commit.last_updated_time
+        )
+    if not ended or instance.runtime_status.is_terminal:
+        return
+    completed = next((e for e in commit.new_events if isinstance(e, ExecutionCompleted)), None)
+    tracing.orchestration_span(
+        instance.name,
+        instance.instance_id,
+        instance.execution_id,
+        started,
+        started.timestamp if started is not None else instance.created_time,
+        commit.last_updated_time,
+        commit.runtime_status,
+        completed.failure_details if completed is not None else None,
+    )

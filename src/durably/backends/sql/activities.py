@@ -53,13 +53,32 @@ def queue(tx: Tx, commit: OrchestrationCommit, claims: Claimed | None) -> None:
         expires = to_micros(claim.expires)
         lease = (expires, claim.owner, claim.lock_token, expires)
         reuse = [
-            (i, tx.hub, a.instance_id, a.execution_id, a.task_id, a.name, a.input, *lease)
+            (
+                i,
+                tx.hub,
+                a.instance_id,
+                a.execution_id,
+                a.task_id,
+                a.name,
+                a.input,
+                a.trace_context,
+                *lease,
+            )
             for a, i in zip(claimed, reused, strict=False)
         ]
         tx.executemany(q.REUSE_ACTIVITY, reuse)
     queued = commit.activities[len(claimed) :]
     inserted = [
-        (tx.hub, a.instance_id, a.execution_id, a.task_id, a.name, a.input, to_micros(a.visible_at))
+        (
+            tx.hub,
+            a.instance_id,
+            a.execution_id,
+            a.task_id,
+            a.name,
+            a.input,
+            a.trace_context,
+            to_micros(a.visible_at),
+        )
         for a in queued
     ]
     tx.executemany(q.INSERT_ACTIVITY, inserted)
@@ -84,7 +103,7 @@ def insert_claimed(tx: Tx, claims: Claimed) -> Callable[[], list[ActivityWorkIte
         for a, claim in chunk:
             expires = to_micros(claim.expires)
             params += (tx.hub, a.instance_id, a.execution_id, a.task_id, a.name, a.input)
-            params += (expires, claim.owner, claim.lock_token, expires)
+            params += (a.trace_context, expires, claim.owner, claim.lock_token, expires)
         tx.rows_at_commit(q.insert_claimed_activities(len(chunk)), *params, then=keep)
 
     def work_items() -> list[ActivityWorkItem]:
@@ -97,6 +116,7 @@ def insert_claimed(tx: Tx, claims: Claimed) -> Callable[[], list[ActivityWorkIte
                 name=a.name,
                 input=a.input,
                 lock_token=claim.lock_token,
+                trace_context=a.trace_context,
             )
             for a, claim, reused in claims
         ]

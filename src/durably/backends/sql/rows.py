@@ -201,4 +201,5 @@ def activity_item(row: tuple[Any, ...], token: str) -> ActivityWorkItem:
         input=row[5],
         lock_token=token,
         dequeue_count=row[6],
+        trace_context=row[7],
     )

@@ -23,6 +23,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "0004_input_once.sql",
         "0005_version.sql",
         "0006_waiting.sql",
+        "0007_trace_context.sql",
     ),
     "postgresql": (
         "0001_initial.sql",
@@ -31,6 +32,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "0004_input_once.sql",
         "0005_version.sql",
         "0006_waiting.sql",
+        "0007_trace_context.sql",
     ),
 }
 """Each database's schema scripts, in order."""

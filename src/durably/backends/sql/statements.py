@@ -311,7 +311,7 @@ DELETE_INBOX = "DELETE FROM durably_inbox WHERE task_hub = ? AND instance_id = ?
 
 INSERT_ACTIVITY = (
     "INSERT INTO durably_activities (task_hub, instance_id, execution_id, task_id, name, input,"
-    " visible_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " trace_context, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -319,10 +319,10 @@ INSERT_ACTIVITY = (
 def insert_claimed_activities(rows: int) -> str:
     """Insert ``rows`` claimed requests as :data:`LOCK_ACTIVITIES` leaves a request:
     locked, handed out once, visible again at lease expiry; returns their ids."""
-    row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
+    row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
     return (
         "INSERT INTO durably_activities (task_hub, instance_id, execution_id, task_id, name,"
-        " input, visible_at, lock_owner, lock_token, lock_expires, dequeue_count)"
+        " input, trace_context, visible_at, lock_owner, lock_token, lock_expires, dequeue_count)"
         f" VALUES {', '.join([row] * rows)} RETURNING id, instance_id, task_id"
     )
 
@@ -335,10 +335,11 @@ REUSE_ACTIVITY = (
     # there is that instance's own: its task hub and instance id stay out of SET (an
     # indexed column in SET rewrites its index entry, a page, even for the same value).
     "INSERT INTO durably_activities (id, task_hub, instance_id, execution_id, task_id, name,"
-    " input, visible_at, lock_owner, lock_token, lock_expires, dequeue_count)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
+    " input, trace_context, visible_at, lock_owner, lock_token, lock_expires, dequeue_count)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
     " ON CONFLICT (id) DO UPDATE SET execution_id = excluded.execution_id,"
     " task_id = excluded.task_id, name = excluded.name, input = excluded.input,"
+    " trace_context = excluded.trace_context,"
     " visible_at = excluded.visible_at, lock_owner = excluded.lock_owner,"
     " lock_token = excluded.lock_token, lock_expires = excluded.lock_expires,"
     " dequeue_count = 1"
@@ -357,7 +358,8 @@ LOCK_ACTIVITIES = (
     " UPDATE durably_activities SET lock_owner = ?, lock_token = ?, lock_expires = ?,"
     " visible_at = ?, dequeue_count = dequeue_count + 1"
     " WHERE task_hub = ? AND id IN (SELECT id FROM picked)"
-    " RETURNING id, instance_id, execution_id, task_id, name, input, dequeue_count"
+    " RETURNING id, instance_id, execution_id, task_id, name, input, dequeue_count,"
+    " trace_context"
 )
 RENEW_ACTIVITY = (
     "UPDATE durably_activities SET lock_expires = ?, visible_at = ?"
