@@ -191,8 +191,7 @@ def test_the_http_start_route_continues_the_request_trace(
 # -- two worker processes ----------------------------------------------------------
 def _worker(store: str, spans: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "durably.cli", "worker", "tests.tracing.app:app"]
-        + ["--store", store],
+        [sys.executable, "-m", "durably.cli", "worker", "tests.tracing.app:app", "--store", store],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "DURABLY_TEST_SPANS": str(spans)},
         stdout=subprocess.PIPE,
