@@ -29,7 +29,8 @@ TRACING = os.environ.get("DURABLY_BENCH_TRACING", "off")
 exporter that encodes it as OTLP-style JSON and drops it (the work of a real exporter
 without a collector to send it to); ``drop``: the same exporter dropping spans unencoded
 (the cost of making spans alone); ``sampled``: as ``export``, one trace in ten sampled;
-``off``: no provider."""
+``unsampled``: none sampled (what durably itself costs once a provider is set); ``off``:
+no provider."""
 
 
 def _trace_to_nowhere() -> None:
@@ -46,15 +47,15 @@ def _trace_to_nowhere() -> None:
                     span.to_json(indent=None)
             return SpanExportResult.SUCCESS
 
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 
-    sampled = TRACING == "sampled"
-    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.1)) if sampled else None)
+    samplers = {"sampled": ParentBased(TraceIdRatioBased(0.1)), "unsampled": ALWAYS_OFF}
+    provider = TracerProvider(sampler=samplers.get(TRACING))
     provider.add_span_processor(BatchSpanProcessor(EncodingExporter()))
     trace.set_tracer_provider(provider)
 
 
-if TRACING in ("export", "drop", "sampled"):
+if TRACING in ("export", "drop", "sampled", "unsampled"):
     _trace_to_nowhere()
 
 

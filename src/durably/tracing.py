@@ -1,7 +1,8 @@
 """OpenTelemetry spans of orchestrations, activities and timers (DESIGN section 9).
 
 A no-op unless ``opentelemetry-api`` is installed (``durably[otel]``) and a tracer
-provider is set: then each check below is a global lookup and an ``isinstance``.
+provider is set. durably never imports OpenTelemetry itself (45 ms at every start): a
+process that set a provider has imported it, so until then each check is a dict lookup.
 
 An orchestration's span covers its execution from start to completion, across episodes,
 worker processes and hosts, so no process holds it open. Its identity is derived
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -36,20 +38,29 @@ from durably.history import (
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, SpanContext
 
-try:
-    from opentelemetry import context as _otel_context
-    from opentelemetry import trace as _trace
-except ImportError:  # tracing is optional: durably[otel]
-    _trace = None  # type: ignore[assignment]
-    _otel_context = None  # type: ignore[assignment]
+_trace: Any = None  # opentelemetry.trace, once the process has imported it
+_otel_context: Any = None  # opentelemetry.context, likewise
+
+
+def _api() -> bool:
+    """Whether the OpenTelemetry API is imported (binding it here the first time)."""
+    global _trace, _otel_context
+    if _trace is None:
+        module = sys.modules.get("opentelemetry.trace")
+        if module is None:
+            return False
+        from opentelemetry import context
+
+        _trace, _otel_context = module, context
+    return True
 
 TRACER = "durably"
 Status = OrchestrationRuntimeStatus
 
 
 def active() -> bool:
-    """Whether spans go anywhere: OpenTelemetry is installed and a provider is set."""
-    if _trace is None:
+    """Whether spans go anywhere: OpenTelemetry is imported and a provider is set."""
+    if _trace is None and not _api():
         return False
     global _seen
     provider = _trace.get_tracer_provider()
@@ -64,7 +75,7 @@ _seen: tuple[object, bool] = (None, False)  # the provider last looked at, and t
 
 def caller_context() -> str | None:
     """The W3C traceparent of the current span (a ``start_new`` caller's), or None."""
-    if _trace is None:
+    if _trace is None and not _api():
         return None
     span_context = _trace.get_current_span().get_span_context()
     if not span_context.is_valid:
@@ -77,7 +88,7 @@ def incoming(headers: Mapping[str, str]) -> Iterator[None]:
     """Make the trace context of a request's headers (``traceparent``, by the configured
     propagators) current while a start is made, unless a span is current already (a
     server instrumentation's, itself a child of those headers)."""
-    if _trace is None or _trace.get_current_span().get_span_context().is_valid:
+    if not _api() or _trace.get_current_span().get_span_context().is_valid:
         yield
         return
     from opentelemetry import propagate
