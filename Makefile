@@ -57,8 +57,8 @@ bench-forms: $(STAMP)
 		--only latency,chain,chain-inflight,hello5 --rounds 3 --store sqlite \
 		--out benchmarks/results/forms $(BENCH_ARGS)
 
-# No tracer provider against an SDK provider exporting every span, then one sampling a
-# trace in ten, interleaved on SQLite (docs/observability.md).
+# No tracer provider against an SDK provider exporting every span, one sampling a trace
+# in ten, and one sampling none, interleaved on SQLite (docs/observability.md).
 bench-tracing: $(STAMP)
 	$(BIN)/python -m benchmarks.ab --base-tree . --new-env DURABLY_BENCH_TRACING=export \
 		--only latency,chain,hello5 --rounds 3 --store sqlite \
@@ -66,6 +66,9 @@ bench-tracing: $(STAMP)
 	$(BIN)/python -m benchmarks.ab --base-tree . --new-env DURABLY_BENCH_TRACING=sampled \
 		--only latency,chain,hello5 --rounds 3 --store sqlite \
 		--out benchmarks/results/tracing-sampled $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.ab --base-tree . --new-env DURABLY_BENCH_TRACING=unsampled \
+		--only latency,chain,hello5 --rounds 3 --store sqlite \
+		--out benchmarks/results/tracing-unsampled $(BENCH_ARGS)
 
 bench-peers: $(STAMP)
 	$(BIN)/python -m benchmarks.run --peers $(BENCH_ARGS)
