@@ -54,6 +54,7 @@ def _api() -> bool:
         _trace, _otel_context = module, context
     return True
 
+
 TRACER = "durably"
 Status = OrchestrationRuntimeStatus
 
