@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from durably.engine.context import OrchestrationContext
     from durably.engine.retry import RetryOptions
     from durably.engine.tasks import Task, TimerTask
+    from durably.entities import EntityContext, EntityId, EntityStateResponse
     from durably.errors import (
         DurablyError,
         HistoryTooLongError,
@@ -46,6 +47,9 @@ _LAZY = {
     "RetryOptions": "durably.engine.retry",
     "Task": "durably.engine.tasks",
     "TimerTask": "durably.engine.tasks",
+    "EntityContext": "durably.entities",
+    "EntityId": "durably.entities",
+    "EntityStateResponse": "durably.entities",
     "DurablyError": "durably.errors",
     "HistoryTooLongError": "durably.errors",
     "InstanceExistsError": "durably.errors",
@@ -90,6 +94,9 @@ __all__ = [
     "Client",
     "DurableOrchestrationStatus",
     "DurablyError",
+    "EntityContext",
+    "EntityId",
+    "EntityStateResponse",
     "FailureDetails",
     "HistoryEvent",
     "HistoryTooLongError",

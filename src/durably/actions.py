@@ -48,6 +48,18 @@ class SendEvent(Action):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallEntity(Action):
+    """Run ``operation`` on the entity stored as ``instance_id``; a call waits for the
+    answer to ``request_id``, a ``signal`` gets none."""
+
+    instance_id: str
+    operation: str
+    input: str | None = None
+    request_id: str
+    signal: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CompleteOrchestration(Action):
     """The execution ended: Completed, Failed, Terminated or ContinuedAsNew.
 
@@ -62,6 +74,11 @@ class CompleteOrchestration(Action):
 
 
 AnyAction: TypeAlias = (
-    ScheduleTask | CreateTimer | StartSubOrchestration | SendEvent | CompleteOrchestration
+    ScheduleTask
+    | CreateTimer
+    | StartSubOrchestration
+    | SendEvent
+    | CallEntity
+    | CompleteOrchestration
 )
 """Every concrete action: ``match`` on it with class patterns ending in ``assert_never``."""

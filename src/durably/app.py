@@ -89,6 +89,8 @@ class App:
         self.orchestrators: dict[str, Callable[..., Any]] = {}
         self.activities: dict[str, Callable[..., Any]] = {}
         self.activity_options: dict[str, ActivityOptions] = {}
+        self.entities: dict[str, Callable[..., Any]] = {}
+        """Entities by (lower-cased) name: functions ``f(ctx)`` or classes."""
 
     @overload
     def orchestrator(self, function: F) -> F: ...
@@ -140,6 +142,25 @@ class App:
             registered = self._register(self.activities, "activity", fn, name)
             self.activity_options[registered.durably_name] = options
             return registered  # type: ignore[no-any-return]
+
+        return decorate(function) if function is not None else decorate
+
+    @overload
+    def entity(self, function: F) -> F: ...
+    @overload
+    def entity(self, *, name: str | None = None) -> Callable[[F], F]: ...
+
+    def entity(self, function: Any = None, *, name: str | None = None) -> Any:
+        """Register a durable entity: a function ``f(ctx)`` (an
+        :class:`~durably.entities.EntityContext`) or a class whose public methods are
+        the operations and whose instance attributes are the state. Its name (the
+        function's or class's, lower-cased) is the ``name`` of its ``EntityId``s."""
+
+        def decorate(fn: F) -> F:
+            key = validate_name(name or fn.__name__, "an entity's name").lower()
+            if "@" in key:
+                raise ValueError(f"an entity's name must not contain '@': {key!r}")
+            return self._register(self.entities, "entity", fn, key)  # type: ignore[no-any-return]
 
         return decorate(function) if function is not None else decorate
 

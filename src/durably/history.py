@@ -381,6 +381,51 @@ class GenericEvent(HistoryEvent):
     data: str | None = None
 
 
+# -- durable entities (the DTFx names) -----------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityOperationCalled(HistoryEvent):
+    """An orchestration called an entity's operation and waits for its result (in the
+    caller's history; also the request message the entity receives)."""
+
+    event_type: ClassVar[str] = "EntityOperationCalled"
+    request_id: str
+    operation: str
+    input: str | None = None
+    parent_instance_id: str | None = None
+    parent_execution_id: str | None = None
+    target_instance_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityOperationSignaled(HistoryEvent):
+    """A one-way operation request to an entity (no result comes back)."""
+
+    event_type: ClassVar[str] = "EntityOperationSignaled"
+    request_id: str
+    operation: str
+    input: str | None = None
+    scheduled_time: _dt.datetime | None = None
+    target_instance_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityOperationCompleted(HistoryEvent):
+    """The result of a called operation, delivered to the caller."""
+
+    event_type: ClassVar[str] = "EntityOperationCompleted"
+    request_id: str
+    output: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityOperationFailed(HistoryEvent):
+    """The error of a called operation, delivered to the caller."""
+
+    event_type: ClassVar[str] = "EntityOperationFailed"
+    request_id: str
+    failure_details: FailureDetails
+
+
 AnyHistoryEvent: TypeAlias = (
     OrchestratorStarted
     | OrchestratorCompleted
@@ -401,6 +446,10 @@ AnyHistoryEvent: TypeAlias = (
     | SubOrchestrationInstanceCompleted
     | SubOrchestrationInstanceFailed
     | GenericEvent
+    | EntityOperationCalled
+    | EntityOperationSignaled
+    | EntityOperationCompleted
+    | EntityOperationFailed
 )
 """Every concrete event class (``HistoryEvent`` is only their base): ``match`` on it with
 class patterns ending in ``assert_never``, so that mypy proves every event is handled."""

@@ -10,6 +10,10 @@ import pytest
 from durably.history import (
     EVENT_TYPES,
     ContinueAsNew,
+    EntityOperationCalled,
+    EntityOperationCompleted,
+    EntityOperationFailed,
+    EntityOperationSignaled,
     EventSent,
     ExecutionCompleted,
     GenericEvent,
@@ -62,6 +66,24 @@ EVERY_KIND: list[HistoryEvent] = [
         failure_details=failure(),
     ),
     GenericEvent(timestamp=at(3), data="rewound"),
+    EntityOperationCalled(
+        event_id=4,
+        timestamp=at(0),
+        request_id="r1",
+        operation="add",
+        input="1",
+        target_instance_id="@counter@k",
+    ),
+    EntityOperationSignaled(
+        event_id=5,
+        timestamp=at(0),
+        request_id="r2",
+        operation="add",
+        scheduled_time=at(9),
+        target_instance_id="@counter@k",
+    ),
+    EntityOperationCompleted(timestamp=at(1), request_id="r1", output="2"),
+    EntityOperationFailed(timestamp=at(1), request_id="r1", failure_details=failure()),
 ]
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar, overload
 
 from durably import payload
-from durably.actions import CreateTimer, ScheduleTask, StartSubOrchestration
+from durably.actions import CallEntity, CreateTimer, ScheduleTask, StartSubOrchestration
 from durably.engine.retry import RetryOptions
 from durably.engine.state import OrchestrationState
 from durably.engine.tasks import (
@@ -27,6 +27,7 @@ from durably.engine.tasks import (
     WhenAllTask,
     WhenAnyTask,
 )
+from durably.entities.ids import EntityId, entity_id
 from durably.ids import validate_instance_id, validate_name
 from durably.typed import NO_TYPE, convert, return_type
 
@@ -270,6 +271,52 @@ class OrchestrationContext:
         orchestrator = function_name(name)
         return self._retrying(
             lambda: self._schedule_sub(orchestrator, text, instance_id), retry_options
+        )
+
+    # -- entities ------------------------------------------------------------------------
+    def call_entity(
+        self,
+        entity: EntityId | tuple[str, str],
+        operation: str,
+        input_: Any = None,
+        *,
+        return_type: Any = NO_TYPE,
+    ) -> Task[Any]:
+        """Run ``operation`` on the entity and wait for its result (the operation's
+        error is raised as ``TaskFailedError``). The entity exists from its first
+        operation; operations on one entity run one at a time, in the order sent."""
+        target = entity_id(entity)
+        text = self._dumps(input_, "entity operation input")
+        action = self._entity_action(target, operation, text, signal=False)
+        task: AtomicTask = AtomicTask(action)
+        self._state.register(task)
+        self._state.entity_requests[action.request_id] = task.task_id
+        task.return_type = return_type
+        return task
+
+    def signal_entity(
+        self, entity: EntityId | tuple[str, str], operation: str, input_: Any = None
+    ) -> None:
+        """Send ``operation`` to the entity without waiting (nothing to ``yield``)."""
+        target = entity_id(entity)
+        text = self._dumps(input_, "entity operation input")
+        action = self._entity_action(target, operation, text, signal=True)
+        self._state.unmatched[action.task_id] = action
+
+    def _entity_action(
+        self, target: EntityId, operation: str, text: str | None, *, signal: bool
+    ) -> CallEntity:
+        state = self._state
+        task_id = state.take_task_id()
+        # Named by the caller and the call, so that replay gives the same id.
+        request = uuid.uuid5(_UUID_NAMESPACE, f"{self._instance_id}/{task_id}/{state.now}")
+        return CallEntity(
+            task_id=task_id,
+            instance_id=target.instance_id,
+            operation=validate_name(operation, "an entity operation's name"),
+            input=text,
+            request_id=str(request),
+            signal=signal,
         )
 
     def create_timer(self, fire_at: _dt.datetime | _dt.timedelta) -> TimerTask:

@@ -11,6 +11,7 @@ from typing import TypeAlias, assert_never
 
 from durably.actions import (
     AnyAction,
+    CallEntity,
     CompleteOrchestration,
     CreateTimer,
     ScheduleTask,
@@ -18,10 +19,22 @@ from durably.actions import (
     StartSubOrchestration,
 )
 from durably.errors import NonDeterministicOrchestrationError
-from durably.history import EventSent, SubOrchestrationInstanceCreated, TaskScheduled, TimerCreated
+from durably.history import (
+    EntityOperationCalled,
+    EntityOperationSignaled,
+    EventSent,
+    SubOrchestrationInstanceCreated,
+    TaskScheduled,
+    TimerCreated,
+)
 
 ScheduledEvent: TypeAlias = (
-    TaskScheduled | TimerCreated | SubOrchestrationInstanceCreated | EventSent
+    TaskScheduled
+    | TimerCreated
+    | SubOrchestrationInstanceCreated
+    | EventSent
+    | EntityOperationCalled
+    | EntityOperationSignaled
 )
 """The history events that record an action the orchestrator asked for."""
 
@@ -54,6 +67,9 @@ def _kind_and_name(action: AnyAction) -> tuple[str, str]:
             return ("sub-orchestration", action.name)
         case SendEvent():
             return ("event", action.name)
+        case CallEntity():
+            kind = "entity signal" if action.signal else "entity call"
+            return (kind, f"{action.instance_id} {action.operation}")
         case CompleteOrchestration():
             return ("completion", "")
         case _:
@@ -70,6 +86,10 @@ def _kind_and_name_of_event(event: ScheduledEvent) -> tuple[str, str]:
             return ("sub-orchestration", event.name)
         case EventSent():
             return ("event", event.name)
+        case EntityOperationCalled():
+            return ("entity call", f"{event.target_instance_id} {event.operation}")
+        case EntityOperationSignaled():
+            return ("entity signal", f"{event.target_instance_id} {event.operation}")
         case _:
             assert_never(event)
 

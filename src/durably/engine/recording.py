@@ -14,6 +14,7 @@ from typing import assert_never
 from durably import payload
 from durably.actions import (
     AnyAction,
+    CallEntity,
     CompleteOrchestration,
     CreateTimer,
     ScheduleTask,
@@ -23,6 +24,8 @@ from durably.actions import (
 from durably.errors import HistoryTooLongError
 from durably.history import (
     ContinueAsNew,
+    EntityOperationCalled,
+    EntityOperationSignaled,
     EventSent,
     ExecutionCompleted,
     FailureDetails,
@@ -85,6 +88,24 @@ def action_event(action: AnyAction, now: _dt.datetime) -> HistoryEvent:
                 instance_id=action.instance_id,
                 name=action.name,
                 input=action.input,
+            )
+        case CallEntity(signal=True):
+            return EntityOperationSignaled(
+                event_id=action.task_id,
+                timestamp=now,
+                request_id=action.request_id,
+                operation=action.operation,
+                input=action.input,
+                target_instance_id=action.instance_id,
+            )
+        case CallEntity():
+            return EntityOperationCalled(
+                event_id=action.task_id,
+                timestamp=now,
+                request_id=action.request_id,
+                operation=action.operation,
+                input=action.input,
+                target_instance_id=action.instance_id,
             )
         case CompleteOrchestration():
             raise AssertionError("completion is not a scheduling action")

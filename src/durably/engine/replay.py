@@ -39,6 +39,10 @@ from durably.errors import PayloadTooLargeError, TaskFailedError
 from durably.history import (
     AnyHistoryEvent,
     ContinueAsNew,
+    EntityOperationCalled,
+    EntityOperationCompleted,
+    EntityOperationFailed,
+    EntityOperationSignaled,
     EventRaised,
     EventSent,
     ExecutionCompleted,
@@ -71,6 +75,8 @@ _Message: TypeAlias = (
     | EventRaised
     | SubOrchestrationInstanceCompleted
     | SubOrchestrationInstanceFailed
+    | EntityOperationCompleted
+    | EntityOperationFailed
 )
 """Events sent to the instance that settle what the orchestrator may wait on."""
 
@@ -198,7 +204,14 @@ class OrchestrationExecutor:
         match event:  # the arms are tried in turn: the most frequent events come first
             case OrchestratorStarted():
                 return self._apply_orchestrator_started(event)
-            case TaskScheduled() | TimerCreated() | SubOrchestrationInstanceCreated() | EventSent():
+            case (
+                TaskScheduled()
+                | TimerCreated()
+                | SubOrchestrationInstanceCreated()
+                | EventSent()
+                | EntityOperationCalled()
+                | EntityOperationSignaled()
+            ):
                 return self._apply_scheduled(event)
             case (
                 TaskCompleted()
@@ -207,6 +220,8 @@ class OrchestrationExecutor:
                 | EventRaised()
                 | SubOrchestrationInstanceCompleted()
                 | SubOrchestrationInstanceFailed()
+                | EntityOperationCompleted()
+                | EntityOperationFailed()
             ):
                 return self._apply_message(event)
             case OrchestratorCompleted() | ExecutionCompleted() | ContinueAsNew() | GenericEvent():
@@ -233,7 +248,14 @@ class OrchestrationExecutor:
         completion = self._completion
         assert completion is not None
         match event:
-            case TaskScheduled() | TimerCreated() | SubOrchestrationInstanceCreated() | EventSent():
+            case (
+                TaskScheduled()
+                | TimerCreated()
+                | SubOrchestrationInstanceCreated()
+                | EventSent()
+                | EntityOperationCalled()
+                | EntityOperationSignaled()
+            ):
                 return self._apply_scheduled(event)
             case EventRaised():
                 if completion.status is not Status.ContinuedAsNew:
@@ -256,6 +278,8 @@ class OrchestrationExecutor:
                 | ExecutionResumed()
                 | ContinueAsNew()
                 | GenericEvent()
+                | EntityOperationCompleted()
+                | EntityOperationFailed()
             ):
                 return False
             case _:
@@ -279,8 +303,17 @@ class OrchestrationExecutor:
                 if task is None:
                     return False
                 task.complete_json(event.result, state.codec)
-            case TaskFailed() | SubOrchestrationInstanceFailed():
-                task = state.pending.pop(event.task_scheduled_id, None)
+            case EntityOperationCompleted():
+                task = state.pending.pop(state.entity_requests.pop(event.request_id, -1), None)
+                if task is None:
+                    return False
+                task.complete_json(event.output, state.codec)
+            case TaskFailed() | SubOrchestrationInstanceFailed() | EntityOperationFailed():
+                if isinstance(event, EntityOperationFailed):
+                    task_id = state.entity_requests.pop(event.request_id, -1)
+                else:
+                    task_id = event.task_scheduled_id
+                task = state.pending.pop(task_id, None)
                 if task is None:
                     return False
                 failure = event.failure_details
@@ -512,7 +545,7 @@ def _completed_task_id(event: _Message) -> int | None:
             return event.task_scheduled_id
         case TimerFired():
             return event.timer_id
-        case EventRaised():
-            return None
+        case EventRaised() | EntityOperationCompleted() | EntityOperationFailed():
+            return None  # (an entity's answer names its request, not a task)
         case _:
             assert_never(event)

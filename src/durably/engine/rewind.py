@@ -25,6 +25,10 @@ from typing import Any, assert_never, cast
 from durably.history import (
     AnyHistoryEvent,
     ContinueAsNew,
+    EntityOperationCalled,
+    EntityOperationCompleted,
+    EntityOperationFailed,
+    EntityOperationSignaled,
     EventRaised,
     EventSent,
     ExecutionCompleted,
@@ -172,8 +176,12 @@ def _result_of(event: AnyHistoryEvent) -> int | None:
             | EventSent()
             | SubOrchestrationInstanceCreated()
             | GenericEvent()
+            | EntityOperationCalled()
+            | EntityOperationSignaled()
+            | EntityOperationCompleted()
+            | EntityOperationFailed()
         ):
-            return None
+            return None  # (an entity's failed answer is not rewound: entities keep state)
         case _:
             assert_never(event)
 

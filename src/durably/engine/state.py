@@ -41,6 +41,8 @@ class OrchestrationState:
     """The next execution's input (JSON text) when ``continues_as_new``."""
     pending: dict[int, AtomicTask] = field(default_factory=dict)
     """Tasks waiting for a completion event, by task id."""
+    entity_requests: dict[str, int] = field(default_factory=dict)
+    """Entity calls waiting for their answer: request id -> task id."""
     unmatched: dict[int, AnyAction] = field(default_factory=dict)
     """Actions asked for and not yet matched to a history event, by task id."""
     waiters: dict[str, deque[ExternalEventTask]] = field(default_factory=dict)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, assert_never, cast
 from durably.actions import (
     Action,
     AnyAction,
+    CallEntity,
     CompleteOrchestration,
     CreateTimer,
     ScheduleTask,
@@ -252,6 +253,9 @@ def _describe_action(action: AnyAction) -> str:
             what = f"sub-orchestration {action.name!r} with input {_short(action.input)}"
         case SendEvent():
             what = f"event {action.name!r} to instance {action.instance_id!r}"
+        case CallEntity():
+            verb = "signal" if action.signal else "call"
+            what = f"entity {verb} {action.operation!r} on {action.instance_id!r}"
         case CompleteOrchestration():
             what = "its completion"
         case _:

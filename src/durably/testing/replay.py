@@ -35,6 +35,10 @@ from durably.errors import NonDeterministicOrchestrationError
 from durably.history import (
     AnyHistoryEvent,
     ContinueAsNew,
+    EntityOperationCalled,
+    EntityOperationCompleted,
+    EntityOperationFailed,
+    EntityOperationSignaled,
     EventRaised,
     EventSent,
     ExecutionCompleted,
@@ -331,6 +335,10 @@ def _recorded_outcome(
                 | SubOrchestrationInstanceCompleted()
                 | SubOrchestrationInstanceFailed()
                 | GenericEvent()
+                | EntityOperationCalled()
+                | EntityOperationSignaled()
+                | EntityOperationCompleted()
+                | EntityOperationFailed()
             ):
                 pass  # the outcome does not change
             case _:

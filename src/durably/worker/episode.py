@@ -16,6 +16,7 @@ from typing import assert_never
 from durably import tracing
 from durably.actions import (
     AnyAction,
+    CallEntity,
     CompleteOrchestration,
     CreateTimer,
     ScheduleTask,
@@ -32,6 +33,7 @@ from durably.backends.base import (
     OrchestrationWorkItem,
 )
 from durably.engine.replay import EpisodeResult
+from durably.entities.messages import entity_instance, entity_request
 from durably.errors import InstanceExistsError
 from durably.history import (
     EventRaised,
@@ -163,6 +165,13 @@ def _route(
             raised = EventRaised(timestamp=now, name=action.name, input=action.input)
             messages.append(
                 NewMessage(instance_id=action.instance_id, event=raised, visible_at=now)
+            )
+        case CallEntity():
+            request = entity_request(action, instance, now)
+            if all(new.instance_id != action.instance_id for new in new_instances):
+                new_instances.append(entity_instance(action.instance_id, now))
+            messages.append(
+                NewMessage(instance_id=action.instance_id, event=request, visible_at=now)
             )
         case CompleteOrchestration():
             pass

@@ -28,6 +28,7 @@ from durably.backends.base import (
 )
 from durably.engine.context import OrchestrationContext
 from durably.engine.replay import OrchestrationExecutor
+from durably.entities.ids import is_entity
 from durably.errors import (
     InstanceExistsError,
     NonDeterministicOrchestrationError,
@@ -40,6 +41,7 @@ from durably.versions import InstanceFilter
 from durably.worker import observe
 from durably.worker.cache import ExecutorCache
 from durably.worker.claims import ActivityHandOff, Claims
+from durably.worker.entities import entity_commit
 from durably.worker.episode import ClaimActivities, build_commit, consume_only, hand_back
 from durably.worker.management import rewind_commit, rewind_requested, terminate_children
 from durably.worker.reporting import fields_of, log_committed
@@ -78,7 +80,7 @@ class OrchestrationDispatcher:
         self._reject = reject
         self._known_only = known_only
         self._only = InstanceFilter.taken_by(
-            versions if reject else None, frozenset(app.orchestrators) if known_only else None
+            versions if reject else None, _taken_names(app) if known_only else None
         )
         self._unlocked = unlocked_commits
         self._max_dequeue_count = max_dequeue_count
@@ -437,6 +439,8 @@ class OrchestrationDispatcher:
         claim: ClaimActivities | None,
     ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
         instance = item.instance
+        if is_entity(instance.instance_id):
+            return entity_commit(item, self._app, now), None
         if instance.runtime_status.is_terminal:
             request = rewind_requested(item)
             if request is None:
@@ -515,3 +519,9 @@ class OrchestrationDispatcher:
             raise error
 
         return unknown
+
+
+def _taken_names(app: App) -> frozenset[str]:
+    """The instance names a worker of ``app`` takes: its orchestrators and its entities'
+    rows (``@name``)."""
+    return frozenset(app.orchestrators) | {f"@{name}" for name in app.entities}

@@ -1,0 +1,114 @@
+"""Entities and orchestrations the entity tests run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import durably
+from durably import EntityContext, EntityId
+
+app = durably.App()
+COUNTER = EntityId("counter", "total")
+
+
+@app.entity
+def counter(ctx: EntityContext) -> None:
+    value = ctx.get_state(lambda: 0)
+    match ctx.operation_name:
+        case "add":
+            value += ctx.get_input()
+        case "fail_after_change":
+            ctx.set_state(-1)  # rolled back: the operation fails
+            raise ValueError("this operation fails")
+        case "reset":
+            value = 0
+        case "get":
+            pass
+        case "delete":
+            ctx.destruct_on_exit()
+            return
+        case other:
+            raise ValueError(f"unknown operation {other!r}")
+    ctx.set_state(value)
+    ctx.set_result(value)
+
+
+@app.entity
+def journal(ctx: EntityContext) -> None:
+    entries = ctx.get_state(list)
+    entries.append(ctx.get_input())
+    ctx.set_state(entries)
+
+
+@app.entity
+class Account:
+    """Class-based: public methods are the operations, attributes the state."""
+
+    def __init__(self) -> None:
+        self.balance = 0
+
+    def deposit(self, amount: int) -> int:
+        self.balance += amount
+        return self.balance
+
+    def withdraw(self, amount: int) -> int:
+        if amount > self.balance:
+            raise ValueError(f"balance {self.balance} is less than {amount}")
+        self.balance -= amount
+        return self.balance
+
+    def get(self) -> int:
+        return self.balance
+
+
+@app.orchestrator
+def add_many(context: durably.OrchestrationContext) -> Any:
+    count, amount = context.get_input()
+    for _ in range(count):
+        context.signal_entity(COUNTER, "add", amount)
+    return count
+    yield  # a generator orchestrator that yields nothing
+
+
+@app.orchestrator
+def call_and_fail(context: durably.OrchestrationContext) -> Any:
+    entity = EntityId("counter", context.instance_id)
+    first = yield context.call_entity(entity, "add", 5)
+    try:
+        yield context.call_entity(entity, "fail_after_change")
+        failed = None
+    except durably.TaskFailedError as exc:
+        failed = str(exc)
+    after = yield context.call_entity(entity, "get")
+    return [first, failed, after]
+
+
+@app.orchestrator
+def banking(context: durably.OrchestrationContext) -> Any:
+    account = EntityId("account", context.instance_id)
+    yield context.call_entity(account, "deposit", 100)
+    left = yield context.call_entity(account, "withdraw", 30)
+    try:
+        yield context.call_entity(account, "withdraw", 1000)
+    except durably.TaskFailedError as exc:
+        refused = str(exc)
+    return [left, refused, (yield context.call_entity(account, "get"))]
+
+
+@app.orchestrator
+async def awaits_an_entity(context: durably.OrchestrationContext) -> Any:
+    account = EntityId("account", context.instance_id)
+    return await context.call_entity(account, "deposit", 3)
+
+
+@app.orchestrator
+def in_order(context: durably.OrchestrationContext) -> Any:
+    for n in range(context.get_input()):
+        context.signal_entity(EntityId("journal", context.instance_id), "append", n)
+    return None
+    yield
+
+
+@app.orchestrator
+def calls_a_stranger(context: durably.OrchestrationContext) -> Any:
+    return (yield context.call_entity(EntityId("stranger", "x"), "hello"))

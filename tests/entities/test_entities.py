@@ -1,0 +1,181 @@
+"""Durable entities on every store: operations applied exactly once and in order,
+results and errors to callers, failed operations rolled back, state read by clients."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from typing import Any
+
+import pytest
+
+import durably
+from durably import EntityId
+from durably.backends.base import Backend
+from durably.entities.batch import run_batch
+from durably.history import (
+    EntityOperationCalled,
+    EntityOperationCompleted,
+    EntityOperationFailed,
+    EntityOperationSignaled,
+    FailureDetails,
+    HistoryEvent,
+)
+
+from .app import COUNTER, Account, app, counter
+
+NOW = _dt.datetime(2026, 12, 4, tzinfo=_dt.UTC)
+
+
+def _worker(backend: Backend) -> durably.Worker:
+    return durably.Worker(app, store=backend, poll_interval=0.02)
+
+
+def _until(check: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+# -- the batch, alone ------------------------------------------------------------------
+def _call(operation: str, input_: str | None = None, n: int = 0) -> EntityOperationCalled:
+    return EntityOperationCalled(
+        timestamp=NOW,
+        request_id=f"r{n}",
+        operation=operation,
+        input=input_,
+        parent_instance_id="caller",
+        parent_execution_id="e1",
+        target_instance_id=COUNTER.instance_id,
+    )
+
+
+def test_a_failed_operation_rolls_back_its_own_change_only() -> None:
+    requests = [_call("add", "2", 0), _call("fail_after_change", None, 1), _call("add", "3", 2)]
+    outcome = run_batch(counter, COUNTER, None, requests, NOW)
+    assert outcome.state == "5"
+    answers = [r.event for r in outcome.responses]
+    assert isinstance(answers[1], EntityOperationFailed)
+    assert answers[1].failure_details.message == "this operation fails"
+    assert [getattr(a, "output", None) for a in answers] == ["2", None, "5"]
+    assert {r.instance_id for r in outcome.responses} == {"caller"}
+
+
+def test_class_entities_keep_their_attributes_and_delete() -> None:
+    outcome = run_batch(Account, EntityId("account", "a"), None, [_call("deposit", "7")], NOW)
+    assert outcome.state == '{"balance":7}'
+    unknown = run_batch(Account, EntityId("account", "a"), outcome.state, [_call("nope")], NOW)
+    (answer,) = unknown.responses
+    assert isinstance(answer.event, EntityOperationFailed)
+    assert "operations: deposit, get, withdraw" in answer.event.failure_details.message
+    deleted = run_batch(Account, EntityId("account", "a"), outcome.state, [_call("delete")], NOW)
+    assert deleted.state is None
+
+
+def test_entity_events_round_trip_as_json() -> None:
+    events: list[HistoryEvent] = [
+        _call("add", "1"),
+        EntityOperationSignaled(
+            timestamp=NOW,
+            request_id="s",
+            operation="add",
+            scheduled_time=NOW,
+            target_instance_id="@counter@total",
+        ),
+        EntityOperationCompleted(timestamp=NOW, request_id="r", output="3"),
+        EntityOperationFailed(
+            timestamp=NOW,
+            request_id="r",
+            failure_details=FailureDetails(error_type="ValueError", message="no"),
+        ),
+    ]
+    for event in events:
+        assert HistoryEvent.from_json(event.to_json()) == event
+        assert event.to_dict()["EventType"] == event.event_type
+
+
+def test_entity_ids() -> None:
+    assert EntityId("Counter", "a@b").instance_id == "@counter@a@b"
+    assert EntityId.of("@counter@a@b") == EntityId("counter", "a@b")
+    with pytest.raises(ValueError, match="must not contain '@'"):
+        EntityId("a@b", "k")
+    with pytest.raises(ValueError, match="not an entity"):
+        EntityId.of("plain")
+
+
+# -- on every store --------------------------------------------------------------------
+def test_signals_from_many_orchestrations_add_up_exactly(backend: Backend) -> None:
+    # The aggregator pattern: 20 orchestrations send 50 signals each to one counter.
+    with _worker(backend) as worker:
+        client = worker.client()
+        ids = [client.start_new("add_many", client_input=[50, 1]) for _ in range(20)]
+        for instance_id in ids:
+            client.wait_for_completion(instance_id, timeout=60)
+        _until(lambda: client.read_entity_state(COUNTER).entity_state == 1000)
+        time.sleep(0.2)  # nothing more arrives: each signal was applied once
+        assert client.read_entity_state(COUNTER) == durably.EntityStateResponse(True, 1000)
+
+
+def test_calls_answer_results_and_errors_and_roll_back(backend: Backend) -> None:
+    with _worker(backend) as worker:
+        client = worker.client()
+        first = client.start_new("call_and_fail", "c1")
+        status = client.wait_for_completion(first, timeout=30)
+        assert status.output == [5, "ValueError: this operation fails", 5]
+        banked = client.wait_for_completion(client.start_new("banking", "b1"), timeout=30)
+        assert banked.output == [70, "ValueError: balance 70 is less than 1000", 70]
+        assert client.read_entity_state(EntityId("account", "b1")).entity_state == {"balance": 70}
+
+
+def test_operations_from_one_sender_apply_in_the_order_sent(backend: Backend) -> None:
+    with _worker(backend) as worker:
+        client = worker.client()
+        client.wait_for_completion(client.start_new("in_order", "o1", 30), timeout=30)
+        journal = EntityId("journal", "o1")
+        _until(lambda: len(client.read_entity_state(journal).entity_state or []) == 30)
+        assert client.read_entity_state(journal).entity_state == list(range(30))
+
+
+def test_clients_signal_read_and_schedule(backend: Backend) -> None:
+    entity = EntityId("counter", "from-client")
+    with _worker(backend) as worker:
+        client = worker.client()
+        assert client.read_entity_state(entity) == durably.EntityStateResponse(False, None)
+        later = _dt.datetime.now(_dt.UTC) + _dt.timedelta(seconds=1)
+        client.signal_entity(entity, "add", 100, signal_time=later)
+        client.signal_entity(entity, "add", 2)
+        _until(lambda: client.read_entity_state(entity).entity_state == 2)
+        _until(lambda: client.read_entity_state(entity).entity_state == 102)
+        assert _dt.datetime.now(_dt.UTC) >= later
+        client.signal_entity(("counter", "from-client"), "delete")
+        _until(lambda: not client.read_entity_state(entity).entity_exists)
+
+
+def test_async_orchestrators_await_entities(backend: Backend) -> None:
+    with _worker(backend) as worker:
+        client = worker.client()
+        status = client.wait_for_completion(client.start_new("awaits_an_entity", "a1"), 30)
+        assert status.output == 3
+
+
+def test_an_unknown_entity_fails_the_call_naming_the_known_ones(backend: Backend) -> None:
+    with _worker(backend) as worker:
+        client = worker.client()
+        status = client.wait_for_completion(client.start_new("calls_a_stranger"), timeout=30)
+        assert status.runtime_status.value == "Failed"
+        assert "no entity named 'stranger'" in str(status.output)
+        assert "account, counter, journal" in str(status.output)
+
+
+def test_the_entity_history_shows_its_last_batch(backend: Backend) -> None:
+    with _worker(backend) as worker:
+        client = worker.client()
+        client.wait_for_completion(client.start_new("call_and_fail", "h1"), timeout=30)
+        kinds = {e.event_type for e in client.get_history("@counter@h1")}
+        assert kinds <= {
+            "EntityOperationCalled",
+            "EntityOperationCompleted",
+            "EntityOperationFailed",
+        }
+        assert "EntityOperationCalled" in kinds
