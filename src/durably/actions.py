@@ -60,6 +60,22 @@ class CallEntity(Action):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LockEntities(Action):
+    """Take the locks of ``lock_set`` (entity instance ids, sorted) for a critical section."""
+
+    section_id: str
+    lock_set: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnlockEntity(Action):
+    """Release the critical section's lock on the entity stored as ``instance_id``."""
+
+    section_id: str
+    instance_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CompleteOrchestration(Action):
     """The execution ended: Completed, Failed, Terminated or ContinuedAsNew.
 
@@ -79,6 +95,8 @@ AnyAction: TypeAlias = (
     | StartSubOrchestration
     | SendEvent
     | CallEntity
+    | LockEntities
+    | UnlockEntity
     | CompleteOrchestration
 )
 """Every concrete action: ``match`` on it with class patterns ending in ``assert_never``."""

@@ -426,6 +426,38 @@ class EntityOperationFailed(HistoryEvent):
     failure_details: FailureDetails
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityLockRequested(HistoryEvent):
+    """An orchestration asked for the locks of ``lock_set`` (entity instance ids, in the
+    global order they are taken in); the request travels along the set, ``position``
+    naming the entity it is at."""
+
+    event_type: ClassVar[str] = "EntityLockRequested"
+    critical_section_id: str
+    lock_set: list[str]
+    position: int = 0
+    parent_instance_id: str | None = None
+    parent_execution_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityLockGranted(HistoryEvent):
+    """Every lock of the critical section is held (delivered to the orchestration)."""
+
+    event_type: ClassVar[str] = "EntityLockGranted"
+    critical_section_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityUnlockSent(HistoryEvent):
+    """The orchestration released its lock on ``target_instance_id``."""
+
+    event_type: ClassVar[str] = "EntityUnlockSent"
+    critical_section_id: str
+    parent_instance_id: str | None = None
+    target_instance_id: str
+
+
 AnyHistoryEvent: TypeAlias = (
     OrchestratorStarted
     | OrchestratorCompleted
@@ -450,6 +482,9 @@ AnyHistoryEvent: TypeAlias = (
     | EntityOperationSignaled
     | EntityOperationCompleted
     | EntityOperationFailed
+    | EntityLockRequested
+    | EntityLockGranted
+    | EntityUnlockSent
 )
 """Every concrete event class (``HistoryEvent`` is only their base): ``match`` on it with
 class patterns ending in ``assert_never``, so that mypy proves every event is handled."""

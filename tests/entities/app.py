@@ -112,3 +112,38 @@ def in_order(context: durably.OrchestrationContext) -> Any:
 @app.orchestrator
 def calls_a_stranger(context: durably.OrchestrationContext) -> Any:
     return (yield context.call_entity(EntityId("stranger", "x"), "hello"))
+
+
+@app.orchestrator
+def transfer(context: durably.OrchestrationContext) -> Any:
+    """Move an amount between two accounts under a critical section: no other
+    orchestration's operation runs on either in between."""
+    source, target, amount = context.get_input()
+    a, b = EntityId("account", source), EntityId("account", target)
+    with (yield context.lock([a, b])):
+        balance = yield context.call_entity(a, "get")
+        if balance < amount:
+            return False
+        yield context.call_entity(a, "withdraw", amount)
+        yield context.call_entity(b, "deposit", amount)
+    return True
+
+
+@app.orchestrator
+async def transfer_async(context: durably.OrchestrationContext) -> Any:
+    source, target, amount = context.get_input()
+    a, b = EntityId("account", source), EntityId("account", target)
+    async with context.lock([b, a]):
+        balance = await context.call_entity(a, "get")
+        if balance < amount:
+            return False
+        await context.call_entity(a, "withdraw", amount)
+        await context.call_entity(b, "deposit", amount)
+    return True
+
+
+@app.orchestrator
+def fails_holding_a_lock(context: durably.OrchestrationContext) -> Any:
+    with (yield context.lock([EntityId("account", "held")])):
+        yield context.call_entity(EntityId("account", "held"), "deposit", 1)
+        raise RuntimeError("failed inside the critical section")

@@ -179,3 +179,46 @@ def test_the_entity_history_shows_its_last_batch(backend: Backend) -> None:
             "EntityOperationFailed",
         }
         assert "EntityOperationCalled" in kinds
+
+
+# -- critical sections -----------------------------------------------------------------
+def test_concurrent_transfers_under_locks_preserve_the_total(backend: Backend) -> None:
+    accounts = ["x", "y", "z"]
+    with _worker(backend) as worker:
+        client = worker.client()
+        for name in accounts:
+            client.signal_entity(EntityId("account", name), "deposit", 100)
+        _until(
+            lambda: all(
+                client.read_entity_state(EntityId("account", n)).entity_exists for n in accounts
+            )
+        )
+        moves = [(accounts[i % 3], accounts[(i + 1) % 3], 7 + i % 5) for i in range(24)]
+        ids = [
+            client.start_new("transfer" if i % 2 else "transfer_async", client_input=list(m))
+            for i, m in enumerate(moves)
+        ]
+        outcomes = [client.wait_for_completion(i, timeout=120).output for i in ids]
+        balances = [
+            client.read_entity_state(EntityId("account", n)).entity_state["balance"]
+            for n in accounts
+        ]
+    assert sum(balances) == 300 and all(b >= 0 for b in balances)
+    assert outcomes.count(True) >= 1
+    expected = {n: 100 for n in accounts}
+    for (source, target, amount), moved in zip(moves, outcomes, strict=True):
+        if moved:
+            expected[source] -= amount
+            expected[target] += amount
+    assert balances == [expected[n] for n in accounts]
+
+
+def test_a_failing_holder_releases_its_locks(backend: Backend) -> None:
+    held = EntityId("account", "held")
+    with _worker(backend) as worker:
+        client = worker.client()
+        status = client.wait_for_completion(client.start_new("fails_holding_a_lock"), 30)
+        assert status.runtime_status.value == "Failed"
+        client.signal_entity(held, "deposit", 10)  # would wait forever on a lock kept
+        _until(lambda: client.read_entity_state(held).entity_state == {"balance": 11})
+        assert client.get_status("@account@held").custom_status is None

@@ -30,7 +30,8 @@ from durably.backends.base import (
 from durably.errors import InstanceExistsError
 from durably.history import ACTIVE_STATUSES, FailureDetails, HistoryEvent
 
-_ENCODABLE = (str, int, float, type(None), _dt.datetime, enum.Enum, FailureDetails)
+# (A list is a lock set: entity instance ids, which are strings.)
+_ENCODABLE = (str, int, float, type(None), _dt.datetime, enum.Enum, FailureDetails, list)
 _FIELD_NAMES: dict[type[HistoryEvent], tuple[str, ...]] = {}
 
 

@@ -15,7 +15,14 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar, overload
 
 from durably import payload
-from durably.actions import CallEntity, CreateTimer, ScheduleTask, StartSubOrchestration
+from durably.actions import (
+    CallEntity,
+    CreateTimer,
+    LockEntities,
+    ScheduleTask,
+    StartSubOrchestration,
+)
+from durably.engine.locks import LockTask
 from durably.engine.retry import RetryOptions
 from durably.engine.state import OrchestrationState
 from durably.engine.tasks import (
@@ -302,6 +309,25 @@ class OrchestrationContext:
         text = self._dumps(input_, "entity operation input")
         action = self._entity_action(target, operation, text, signal=True)
         self._state.unmatched[action.task_id] = action
+
+    def lock(self, entities: Sequence[EntityId | tuple[str, str]]) -> LockTask:
+        """A critical section: ``with (yield context.lock([a, b])):`` waits until the
+        locks of every entity are held, so no other orchestration's operations run on
+        them in between; leaving the block (or the end of the execution) releases them.
+        Locks are taken in one global order, so sections never deadlock."""
+        lock_set = tuple(sorted({entity_id(e).instance_id for e in entities}))
+        if not lock_set:
+            raise ValueError("context.lock needs at least one entity")
+        state = self._state
+        task_id = state.take_task_id()
+        section = str(
+            uuid.uuid5(_UUID_NAMESPACE, f"{self._instance_id}/lock/{task_id}/{state.now}")
+        )
+        task = LockTask(LockEntities(task_id=task_id, section_id=section, lock_set=lock_set))
+        state.register(task)
+        state.entity_requests[section] = task_id
+        state.sections[section] = lock_set
+        return task
 
     def _entity_action(
         self, target: EntityId, operation: str, text: str | None, *, signal: bool

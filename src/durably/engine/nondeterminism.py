@@ -14,14 +14,18 @@ from durably.actions import (
     CallEntity,
     CompleteOrchestration,
     CreateTimer,
+    LockEntities,
     ScheduleTask,
     SendEvent,
     StartSubOrchestration,
+    UnlockEntity,
 )
 from durably.errors import NonDeterministicOrchestrationError
 from durably.history import (
+    EntityLockRequested,
     EntityOperationCalled,
     EntityOperationSignaled,
+    EntityUnlockSent,
     EventSent,
     SubOrchestrationInstanceCreated,
     TaskScheduled,
@@ -35,6 +39,8 @@ ScheduledEvent: TypeAlias = (
     | EventSent
     | EntityOperationCalled
     | EntityOperationSignaled
+    | EntityLockRequested
+    | EntityUnlockSent
 )
 """The history events that record an action the orchestrator asked for."""
 
@@ -70,6 +76,10 @@ def _kind_and_name(action: AnyAction) -> tuple[str, str]:
         case CallEntity():
             kind = "entity signal" if action.signal else "entity call"
             return (kind, f"{action.instance_id} {action.operation}")
+        case LockEntities():
+            return ("entity lock", " ".join(action.lock_set))
+        case UnlockEntity():
+            return ("entity unlock", action.instance_id)
         case CompleteOrchestration():
             return ("completion", "")
         case _:
@@ -90,6 +100,10 @@ def _kind_and_name_of_event(event: ScheduledEvent) -> tuple[str, str]:
             return ("entity call", f"{event.target_instance_id} {event.operation}")
         case EntityOperationSignaled():
             return ("entity signal", f"{event.target_instance_id} {event.operation}")
+        case EntityLockRequested():
+            return ("entity lock", " ".join(event.lock_set))
+        case EntityUnlockSent():
+            return ("entity unlock", event.target_instance_id)
         case _:
             assert_never(event)
 

@@ -17,15 +17,19 @@ from durably.actions import (
     CallEntity,
     CompleteOrchestration,
     CreateTimer,
+    LockEntities,
     ScheduleTask,
     SendEvent,
     StartSubOrchestration,
+    UnlockEntity,
 )
 from durably.errors import HistoryTooLongError
 from durably.history import (
     ContinueAsNew,
+    EntityLockRequested,
     EntityOperationCalled,
     EntityOperationSignaled,
+    EntityUnlockSent,
     EventSent,
     ExecutionCompleted,
     FailureDetails,
@@ -105,6 +109,20 @@ def action_event(action: AnyAction, now: _dt.datetime) -> HistoryEvent:
                 request_id=action.request_id,
                 operation=action.operation,
                 input=action.input,
+                target_instance_id=action.instance_id,
+            )
+        case LockEntities():
+            return EntityLockRequested(
+                event_id=action.task_id,
+                timestamp=now,
+                critical_section_id=action.section_id,
+                lock_set=list(action.lock_set),
+            )
+        case UnlockEntity():
+            return EntityUnlockSent(
+                event_id=action.task_id,
+                timestamp=now,
+                critical_section_id=action.section_id,
                 target_instance_id=action.instance_id,
             )
         case CompleteOrchestration():

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias, assert_never, cast
 
 from durably import payload
-from durably.actions import AnyAction, CompleteOrchestration
+from durably.actions import AnyAction, CompleteOrchestration, UnlockEntity
 from durably.codecs import Codec
 from durably.engine.awaiting import awaited_by, needs_an_event_loop, not_a_task, raised_in
 from durably.engine.context import OrchestrationContext
+from durably.engine.locks import release_all
 from durably.engine.nondeterminism import ScheduledEvent, check_scheduled
 from durably.engine.recording import (
     action_event,
@@ -39,10 +40,13 @@ from durably.errors import PayloadTooLargeError, TaskFailedError
 from durably.history import (
     AnyHistoryEvent,
     ContinueAsNew,
+    EntityLockGranted,
+    EntityLockRequested,
     EntityOperationCalled,
     EntityOperationCompleted,
     EntityOperationFailed,
     EntityOperationSignaled,
+    EntityUnlockSent,
     EventRaised,
     EventSent,
     ExecutionCompleted,
@@ -77,6 +81,7 @@ _Message: TypeAlias = (
     | SubOrchestrationInstanceFailed
     | EntityOperationCompleted
     | EntityOperationFailed
+    | EntityLockGranted
 )
 """Events sent to the instance that settle what the orchestrator may wait on."""
 
@@ -165,6 +170,8 @@ class OrchestrationExecutor:
         for event in _concrete(new_events):
             if self._apply(event, replaying=False):
                 recorded.append(event)
+        if self._completion is not None and self._state is not None:
+            release_all(self._state)  # a section still held ends with the execution
         actions = self._take_new_actions()
         if self._state is not None:
             recorded.extend(self._state.take_patch_markers(now))
@@ -211,6 +218,8 @@ class OrchestrationExecutor:
                 | EventSent()
                 | EntityOperationCalled()
                 | EntityOperationSignaled()
+                | EntityLockRequested()
+                | EntityUnlockSent()
             ):
                 return self._apply_scheduled(event)
             case (
@@ -222,6 +231,7 @@ class OrchestrationExecutor:
                 | SubOrchestrationInstanceFailed()
                 | EntityOperationCompleted()
                 | EntityOperationFailed()
+                | EntityLockGranted()
             ):
                 return self._apply_message(event)
             case OrchestratorCompleted() | ExecutionCompleted() | ContinueAsNew() | GenericEvent():
@@ -255,6 +265,8 @@ class OrchestrationExecutor:
                 | EventSent()
                 | EntityOperationCalled()
                 | EntityOperationSignaled()
+                | EntityLockRequested()
+                | EntityUnlockSent()
             ):
                 return self._apply_scheduled(event)
             case EventRaised():
@@ -280,6 +292,7 @@ class OrchestrationExecutor:
                 | GenericEvent()
                 | EntityOperationCompleted()
                 | EntityOperationFailed()
+                | EntityLockGranted()
             ):
                 return False
             case _:
@@ -303,6 +316,11 @@ class OrchestrationExecutor:
                 if task is None:
                     return False
                 task.complete_json(event.result, state.codec)
+            case EntityLockGranted():
+                task = state.pending.pop(state.entity_requests.pop(event.critical_section_id, -1))
+                if task is None:
+                    return False
+                task._complete(state.lock_granted(event.critical_section_id))
             case EntityOperationCompleted():
                 task = state.pending.pop(state.entity_requests.pop(event.request_id, -1), None)
                 if task is None:
@@ -510,7 +528,8 @@ class OrchestrationExecutor:
         state.unmatched.clear()
         completion = self._completion
         if completion is not None and completion.status is not Status.Completed:
-            return []  # a failed or terminated instance starts nothing new
+            # A failed or terminated instance starts nothing new; it releases its locks.
+            return [action for action in actions if isinstance(action, UnlockEntity)]
         return actions
 
     def _status(self) -> OrchestrationRuntimeStatus:
@@ -545,7 +564,12 @@ def _completed_task_id(event: _Message) -> int | None:
             return event.task_scheduled_id
         case TimerFired():
             return event.timer_id
-        case EventRaised() | EntityOperationCompleted() | EntityOperationFailed():
+        case (
+            EventRaised()
+            | EntityOperationCompleted()
+            | EntityOperationFailed()
+            | EntityLockGranted()
+        ):
             return None  # (an entity's answer names its request, not a task)
         case _:
             assert_never(event)

@@ -25,10 +25,13 @@ from typing import Any, assert_never, cast
 from durably.history import (
     AnyHistoryEvent,
     ContinueAsNew,
+    EntityLockGranted,
+    EntityLockRequested,
     EntityOperationCalled,
     EntityOperationCompleted,
     EntityOperationFailed,
     EntityOperationSignaled,
+    EntityUnlockSent,
     EventRaised,
     EventSent,
     ExecutionCompleted,
@@ -180,6 +183,9 @@ def _result_of(event: AnyHistoryEvent) -> int | None:
             | EntityOperationSignaled()
             | EntityOperationCompleted()
             | EntityOperationFailed()
+            | EntityLockRequested()
+            | EntityLockGranted()
+            | EntityUnlockSent()
         ):
             return None  # (an entity's failed answer is not rewound: entities keep state)
         case _:

@@ -42,7 +42,10 @@ class OrchestrationState:
     pending: dict[int, AtomicTask] = field(default_factory=dict)
     """Tasks waiting for a completion event, by task id."""
     entity_requests: dict[str, int] = field(default_factory=dict)
-    """Entity calls waiting for their answer: request id -> task id."""
+    """Entity calls and lock requests waiting for their answer: request id (a critical
+    section's id for a lock) -> task id."""
+    sections: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Critical sections asked for and not released: id -> the entities they lock."""
     unmatched: dict[int, AnyAction] = field(default_factory=dict)
     """Actions asked for and not yet matched to a history event, by task id."""
     waiters: dict[str, deque[ExternalEventTask]] = field(default_factory=dict)
@@ -75,6 +78,12 @@ class OrchestrationState:
         """Record a new task: it waits for its completion and its action for history."""
         self.pending[task.task_id] = task
         self.unmatched[task.task_id] = task.action
+
+    def lock_granted(self, section_id: str) -> Any:
+        """The critical section whose locks are now all held."""
+        from durably.engine.locks import CriticalSection
+
+        return CriticalSection(self, section_id, self.sections.get(section_id, ()))
 
     def cancel_timer(self, timer: TimerTask) -> None:
         """Stop waiting for ``timer`` (its action stays, as history recorded it)."""

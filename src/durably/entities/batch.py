@@ -64,14 +64,28 @@ def run_batch(
     """Apply ``requests`` in order to the entity stored with ``state``."""
     outcome = BatchOutcome(state=state)
     for request in requests:
-        outcome.events.append(request)
-        answer = _apply(entity, entity_id, outcome, request, now, codec, limit)
-        if isinstance(request, EntityOperationCalled) and request.parent_instance_id:
-            outcome.events.append(answer)
-            outcome.responses.append(
-                Response(request.parent_instance_id, request.parent_execution_id, answer)
-            )
+        apply_request(entity, entity_id, outcome, request, now, codec=codec, limit=limit)
     return outcome
+
+
+def apply_request(
+    entity: Callable[..., Any] | type,
+    entity_id: EntityId,
+    outcome: BatchOutcome,
+    request: Request,
+    now: _dt.datetime,
+    *,
+    codec: Codec | None = None,
+    limit: int | None = None,
+) -> None:
+    """Apply one request to ``outcome``: its state, its events, its answer."""
+    outcome.events.append(request)
+    answer = _apply(entity, entity_id, outcome, request, now, codec, limit)
+    if isinstance(request, EntityOperationCalled) and request.parent_instance_id:
+        outcome.events.append(answer)
+        outcome.responses.append(
+            Response(request.parent_instance_id, request.parent_execution_id, answer)
+        )
 
 
 def _apply(

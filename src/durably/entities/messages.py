@@ -5,16 +5,47 @@ from __future__ import annotations
 import datetime as _dt
 import uuid
 
-from durably.actions import CallEntity
+from durably.actions import CallEntity, LockEntities, UnlockEntity
 from durably.backends.base import InstanceRecord, NewInstance
 from durably.entities.ids import EntityId
-from durably.history import EntityOperationCalled, EntityOperationSignaled, ExecutionStarted
+from durably.history import (
+    EntityLockRequested,
+    EntityOperationCalled,
+    EntityOperationSignaled,
+    EntityUnlockSent,
+    ExecutionStarted,
+    HistoryEvent,
+)
+
+
+def entity_message(
+    action: CallEntity | LockEntities | UnlockEntity, caller: InstanceRecord, now: _dt.datetime
+) -> tuple[str, HistoryEvent]:
+    """The entity ``action`` goes to and the message it receives there (a call or a lock
+    request names the caller, to answer it)."""
+    if isinstance(action, LockEntities):
+        return action.lock_set[0], EntityLockRequested(
+            timestamp=now,
+            critical_section_id=action.section_id,
+            lock_set=list(action.lock_set),
+            position=0,
+            parent_instance_id=caller.instance_id,
+            parent_execution_id=caller.execution_id,
+        )
+    if isinstance(action, UnlockEntity):
+        return action.instance_id, EntityUnlockSent(
+            timestamp=now,
+            critical_section_id=action.section_id,
+            parent_instance_id=caller.instance_id,
+            target_instance_id=action.instance_id,
+        )
+    return action.instance_id, entity_request(action, caller, now)
 
 
 def entity_request(
     action: CallEntity, caller: InstanceRecord, now: _dt.datetime
 ) -> EntityOperationCalled | EntityOperationSignaled:
-    """The message an entity receives for ``action`` (a call names who to answer)."""
+    """The message an entity receives for an operation (a call names who to answer)."""
     if action.signal:
         return EntityOperationSignaled(
             timestamp=now,

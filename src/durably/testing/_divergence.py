@@ -13,9 +13,11 @@ from durably.actions import (
     CallEntity,
     CompleteOrchestration,
     CreateTimer,
+    LockEntities,
     ScheduleTask,
     SendEvent,
     StartSubOrchestration,
+    UnlockEntity,
 )
 from durably.engine.replay import EpisodeResult, OrchestrationExecutor
 from durably.history import (
@@ -256,6 +258,10 @@ def _describe_action(action: AnyAction) -> str:
         case CallEntity():
             verb = "signal" if action.signal else "call"
             what = f"entity {verb} {action.operation!r} on {action.instance_id!r}"
+        case LockEntities():
+            what = f"the locks of {', '.join(action.lock_set)}"
+        case UnlockEntity():
+            what = f"the release of the lock on {action.instance_id!r}"
         case CompleteOrchestration():
             what = "its completion"
         case _:

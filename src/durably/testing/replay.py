@@ -35,10 +35,13 @@ from durably.errors import NonDeterministicOrchestrationError
 from durably.history import (
     AnyHistoryEvent,
     ContinueAsNew,
+    EntityLockGranted,
+    EntityLockRequested,
     EntityOperationCalled,
     EntityOperationCompleted,
     EntityOperationFailed,
     EntityOperationSignaled,
+    EntityUnlockSent,
     EventRaised,
     EventSent,
     ExecutionCompleted,
@@ -339,6 +342,9 @@ def _recorded_outcome(
                 | EntityOperationSignaled()
                 | EntityOperationCompleted()
                 | EntityOperationFailed()
+                | EntityLockRequested()
+                | EntityLockGranted()
+                | EntityUnlockSent()
             ):
                 pass  # the outcome does not change
             case _:

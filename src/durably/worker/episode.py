@@ -19,9 +19,11 @@ from durably.actions import (
     CallEntity,
     CompleteOrchestration,
     CreateTimer,
+    LockEntities,
     ScheduleTask,
     SendEvent,
     StartSubOrchestration,
+    UnlockEntity,
 )
 from durably.backends.base import (
     ActivityClaim,
@@ -33,7 +35,7 @@ from durably.backends.base import (
     OrchestrationWorkItem,
 )
 from durably.engine.replay import EpisodeResult
-from durably.entities.messages import entity_instance, entity_request
+from durably.entities.messages import entity_instance, entity_message
 from durably.errors import InstanceExistsError
 from durably.history import (
     EventRaised,
@@ -166,13 +168,11 @@ def _route(
             messages.append(
                 NewMessage(instance_id=action.instance_id, event=raised, visible_at=now)
             )
-        case CallEntity():
-            request = entity_request(action, instance, now)
-            if all(new.instance_id != action.instance_id for new in new_instances):
-                new_instances.append(entity_instance(action.instance_id, now))
-            messages.append(
-                NewMessage(instance_id=action.instance_id, event=request, visible_at=now)
-            )
+        case CallEntity() | LockEntities() | UnlockEntity():
+            target, request = entity_message(action, instance, now)
+            if all(new.instance_id != target for new in new_instances):
+                new_instances.append(entity_instance(target, now))
+            messages.append(NewMessage(instance_id=target, event=request, visible_at=now))
         case CompleteOrchestration():
             pass
         case _:
