@@ -10,10 +10,13 @@ import pytest
 from durably.history import (
     EVENT_TYPES,
     ContinueAsNew,
+    EntityLockGranted,
+    EntityLockRequested,
     EntityOperationCalled,
     EntityOperationCompleted,
     EntityOperationFailed,
     EntityOperationSignaled,
+    EntityUnlockSent,
     EventSent,
     ExecutionCompleted,
     GenericEvent,
@@ -84,6 +87,23 @@ EVERY_KIND: list[HistoryEvent] = [
     ),
     EntityOperationCompleted(timestamp=at(1), request_id="r1", output="2"),
     EntityOperationFailed(timestamp=at(1), request_id="r1", failure_details=failure()),
+    EntityLockRequested(
+        event_id=6,
+        timestamp=at(0),
+        critical_section_id="s1",
+        lock_set=["@account@a", "@account@b"],
+        position=1,
+        parent_instance_id="p",
+        parent_execution_id="e",
+    ),
+    EntityLockGranted(timestamp=at(1), critical_section_id="s1"),
+    EntityUnlockSent(
+        event_id=7,
+        timestamp=at(2),
+        critical_section_id="s1",
+        parent_instance_id="p",
+        target_instance_id="@account@a",
+    ),
 ]
 
 
