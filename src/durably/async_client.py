@@ -36,7 +36,10 @@ from durably.backends.base import (
 from durably.client import Client, _checked, _now, started_children
 from durably.engine.context import function_name
 from durably.engine.rewind import rewind_request
-from durably.errors import InstanceNotFoundError, InvalidInstanceStateError
+from durably.entities.ids import EntityId, entity_id
+from durably.entities.messages import entity_instance
+from durably.entities.state import EntityStateResponse
+from durably.errors import InstanceExistsError, InstanceNotFoundError, InvalidInstanceStateError
 from durably.history import (
     EventRaised,
     ExecutionResumed,
@@ -195,6 +198,31 @@ class AsyncClient:
         new = self.sync._new_instance(record.name, target, record.input)
         await self._store.create_instance(new)
         return target
+
+    # -- entities ----------------------------------------------------------------------
+    async def signal_entity(
+        self,
+        entity: EntityId | tuple[str, str],
+        operation: str,
+        input_: Any = None,
+        *,
+        signal_time: _dt.datetime | None = None,
+    ) -> None:
+        """As :meth:`Client.signal_entity`."""
+        target = entity_id(entity)
+        message = self.sync._signal_message(target, operation, input_, signal_time)
+        for _ in range(3):  # the row may be purged between the two: create it again
+            with contextlib.suppress(InstanceExistsError):
+                await self._store.create_instance(entity_instance(target.instance_id, _now()))
+            with contextlib.suppress(InstanceNotFoundError):
+                await self._store.send_message(message)
+                return
+        raise InstanceNotFoundError(target.instance_id)
+
+    async def read_entity_state(self, entity: EntityId | tuple[str, str]) -> EntityStateResponse:
+        """As :meth:`Client.read_entity_state`."""
+        record = await self._store.get_instance(entity_id(entity).instance_id)
+        return self.sync._entity_state(record)
 
     # -- queries -----------------------------------------------------------------------
     async def get_status(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import time
 import uuid
@@ -23,13 +22,9 @@ from durably.backends.derived import with_fast_paths
 from durably.codecs import Codec
 from durably.engine.context import function_name
 from durably.engine.rewind import rewind_request
-from durably.entities.batch import load_state
-from durably.entities.ids import EntityId, entity_id
-from durably.entities.messages import entity_instance
-from durably.entities.state import EntityStateResponse
-from durably.errors import InstanceExistsError, InstanceNotFoundError, InvalidInstanceStateError
+from durably.entities.client import EntityClient
+from durably.errors import InstanceNotFoundError, InvalidInstanceStateError
 from durably.history import (
-    EntityOperationSignaled,
     EventRaised,
     ExecutionResumed,
     ExecutionStarted,
@@ -39,7 +34,7 @@ from durably.history import (
     OrchestrationRuntimeStatus,
     SubOrchestrationInstanceCreated,
 )
-from durably.ids import new_instance_id, validate_instance_id, validate_name
+from durably.ids import new_instance_id, validate_instance_id
 from durably.limits import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_limit
 from durably.queries import MAX_PAGE_SIZE, StatusFilter, parse_statuses, purge_query
 from durably.status import DurableOrchestrationStatus, InstancePage, PurgeHistoryResult
@@ -62,7 +57,7 @@ def connect(store: str | Backend | None, app: App | None) -> FastBackend:
     return with_fast_paths(store)
 
 
-class Client:
+class Client(EntityClient):
     """Manages orchestration instances in a store.
 
     A client that knows the app (``worker.client()`` or ``Client(store, app=app)``)
@@ -210,47 +205,6 @@ class Client:
         else:
             target = validate_instance_id(new_instance_id)
         return self._create(record.name, target, record.input)
-
-    # -- entities ---------------------------------------------------------------------
-    def signal_entity(
-        self,
-        entity: EntityId | tuple[str, str],
-        operation: str,
-        input_: Any = None,
-        *,
-        signal_time: _dt.datetime | None = None,
-    ) -> None:
-        """Send ``operation`` to the entity (created by its first operation); with
-        ``signal_time`` it is delivered then, not before."""
-        target = entity_id(entity)
-        text = self._dumps(input_, "entity operation input")
-        now = _now()
-        at = now if signal_time is None else max(now, _aware(signal_time))
-        request = EntityOperationSignaled(
-            timestamp=now,
-            request_id=uuid.uuid4().hex,
-            operation=validate_name(operation, "an entity operation's name"),
-            input=text,
-            scheduled_time=signal_time,
-            target_instance_id=target.instance_id,
-        )
-        message = NewMessage(instance_id=target.instance_id, event=request, visible_at=at)
-        for _ in range(3):  # the row may be purged between the two: create it again
-            with contextlib.suppress(InstanceExistsError):
-                self.backend.create_instance(entity_instance(target.instance_id, now))
-            with contextlib.suppress(InstanceNotFoundError):
-                self.backend.send_message(message)
-                return
-        raise InstanceNotFoundError(target.instance_id)
-
-    def read_entity_state(self, entity: EntityId | tuple[str, str]) -> EntityStateResponse:
-        """Whether the entity exists, and its state."""
-        record = self.backend.get_instance(entity_id(entity).instance_id)
-        if record is None or record.input is None:
-            return EntityStateResponse(entity_exists=False)
-        return EntityStateResponse(
-            entity_exists=True, entity_state=load_state(record.input, self._codec)
-        )
 
     # -- queries ----------------------------------------------------------------------
     def get_status(
@@ -520,10 +474,6 @@ class Client:
         if record is None or not record.runtime_status.is_terminal:
             return 0
         return int(self.backend.purge_instance(instance_id))
-
-
-def _aware(moment: _dt.datetime) -> _dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.UTC)
 
 
 def _checked(instance_id: object) -> str:

@@ -222,3 +222,38 @@ def test_a_failing_holder_releases_its_locks(backend: Backend) -> None:
         client.signal_entity(held, "deposit", 10)  # would wait forever on a lock kept
         _until(lambda: client.read_entity_state(held).entity_state == {"balance": 11})
         assert client.get_status("@account@held").custom_status is None
+
+
+# -- the HTTP API, the client twins ----------------------------------------------------
+def test_http_routes_read_and_signal_entities(backend: Backend) -> None:
+    import httpx
+
+    from tests.web.server import serving
+
+    base = "/runtime/webhooks/durabletask/entities"
+    with serving(app, backend) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get(f"{base}/counter/web").status_code == 404
+        assert http.post(f"{base}/counter/web?op=add", json=5).status_code == 202
+        assert http.post(f"{base}/Counter/web?op=add", json=6).status_code == 202
+        _until(lambda: http.get(f"{base}/counter/web").status_code == 200)
+        _until(lambda: http.get(f"{base}/counter/web").json() == 11)
+        assert http.post(f"{base}/counter/web", json=1).status_code == 400  # no op
+        assert http.post(f"{base}/counter/web?op=add", content=b"{").status_code == 400
+
+
+def test_the_async_client_signals_and_reads(backend: Backend) -> None:
+    import asyncio
+
+    entity = EntityId("counter", "async")
+
+    async def main(worker: durably.Worker) -> durably.EntityStateResponse:
+        async with worker.async_client() as client:
+            await client.signal_entity(entity, "add", 4)
+            deadline = time.monotonic() + 30
+            while not (found := await client.read_entity_state(entity)).entity_exists:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            return found
+
+    with _worker(backend) as worker:
+        assert asyncio.run(main(worker)) == durably.EntityStateResponse(True, 4)

@@ -45,4 +45,4 @@ def test_no_request_gets_a_server_error(tmp_path: Path) -> None:
             timeout=280,
         )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert "Operations:       12 selected / 12 total" in run.stdout
+    assert "Operations:       14 selected / 14 total" in run.stdout

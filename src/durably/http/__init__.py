@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from durably.async_client import AsyncClient
 from durably.client import Client
-from durably.http import api, dashboard, errors
+from durably.http import api, dashboard, entities, errors
 from durably.http.auth import TokenAuth
 
 __all__ = ["create_app", "serve"]
@@ -47,6 +47,7 @@ def create_app(client: Client | AsyncClient, *, token: str | None = None) -> Fas
     max_body = client.max_payload_bytes + 1024  # the payload, and room for JSON quoting
     errors.install_error_handlers(app, client.max_payload_bytes)
     app.include_router(api.build_router(client, auth, max_body))
+    app.include_router(entities.build_router(client, auth, max_body))
     app.include_router(dashboard.build_router(client.backend, auth))
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(auth)])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -108,7 +109,24 @@ def _statuses(values: list[str] | None) -> list[str] | None:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _body_json(body: bytes, what: str) -> Any:
+def body_reader(max_body: int) -> Callable[[Request], Awaitable[bytes]]:
+    """Reads a request's body, refusing one over ``max_body`` bytes (``TooLarge``)."""
+
+    async def read_body(request: Request) -> bytes:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > max_body:
+            raise TooLarge(int(length))
+        body = bytearray()
+        async for chunk in request.stream():  # a chunked body has no length: count it
+            body += chunk
+            if len(body) > max_body:
+                raise TooLarge(len(body))
+        return bytes(body)
+
+    return read_body
+
+
+def body_json(body: bytes, what: str) -> Any:
     """The JSON value of a request body (empty: None); ``ValueError`` if it is not JSON."""
     if not body.strip():
         return None
@@ -135,17 +153,7 @@ def finished_or_conflict(exc: InvalidInstanceStateError) -> JSONResponse:
 def build_router(client: AsyncClient, auth: TokenAuth, max_body: int) -> APIRouter:
     """The API's routes on ``client``, each behind ``auth``."""
     router = APIRouter(dependencies=[Depends(auth)])
-
-    async def read_body(request: Request) -> bytes:
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > max_body:
-            raise TooLarge(int(length))
-        body = bytearray()
-        async for chunk in request.stream():  # a chunked body has no length: count it
-            body += chunk
-            if len(body) > max_body:
-                raise TooLarge(len(body))
-        return bytes(body)
+    read_body = body_reader(max_body)
 
     # -- starting ---------------------------------------------------------------------
     known = sorted(client.app.orchestrators) if client.app is not None else None
@@ -181,7 +189,7 @@ def build_router(client: AsyncClient, auth: TokenAuth, max_body: int) -> APIRout
         return await _start(request, name, instance_id)
 
     async def _start(request: Request, name: str, instance_id: str | None) -> JSONResponse:
-        data = _body_json(await read_body(request), "orchestration input")
+        data = body_json(await read_body(request), "orchestration input")
         with tracing.incoming(request.headers):  # the request's trace continues
             started = await client.start_new(name, instance_id, data)
         return accepted(request, started)
@@ -301,7 +309,7 @@ def build_router(client: AsyncClient, auth: TokenAuth, max_body: int) -> APIRout
     async def raise_event(
         request: Request, instance_id: InstanceId, event_name: Annotated[str, Path()]
     ) -> Response:
-        data = _body_json(await read_body(request), "event data")
+        data = body_json(await read_body(request), "event data")
         _text(event_name, "the event name")
         await client.raise_event(instance_id, event_name, data)
         return Response(status_code=202)
