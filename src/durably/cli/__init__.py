@@ -18,7 +18,7 @@ import click
 
 from durably import logs
 from durably.backends import store_url
-from durably.cli import code, serve, top
+from durably.cli import code, entity, serve, top
 from durably.cli.code import load_app
 from durably.cli.options import (
     STATUS_CHOICE,
@@ -415,3 +415,4 @@ main.add_command(code.replay)
 main.add_command(code.check_)
 main.add_command(serve.serve)
 main.add_command(top.top)
+main.add_command(entity.entity)

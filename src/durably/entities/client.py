@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import json
 import uuid
 from typing import Any
 
-from durably.backends.base import FastBackend, InstanceRecord, NewMessage
+from durably.backends.base import FastBackend, InstanceQuery, InstanceRecord, NewMessage
 from durably.codecs import Codec
 from durably.entities.batch import load_state
-from durably.entities.ids import EntityId, entity_id
+from durably.entities.ids import PREFIX, EntityId, entity_id, entity_name
 from durably.entities.messages import entity_instance
-from durably.entities.state import EntityStateResponse
+from durably.entities.state import EntityMetadata, EntityPage, EntityStateResponse
 from durably.errors import InstanceExistsError, InstanceNotFoundError
 from durably.history import EntityOperationSignaled
 from durably.ids import validate_name
@@ -55,6 +56,47 @@ class EntityClient:
     def read_entity_state(self, entity: EntityId | tuple[str, str]) -> EntityStateResponse:
         """Whether the entity exists, and its state."""
         return self._entity_state(self.backend.get_instance(entity_id(entity).instance_id))
+
+    def list_entities(
+        self,
+        name: str | None = None,
+        *,
+        last_operation_from: _dt.datetime | None = None,
+        last_operation_to: _dt.datetime | None = None,
+        include_deleted: bool = False,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+    ) -> EntityPage:
+        """A page of entities (of one name, if given), by instance id, with their state,
+        filtered by the time of their last operation. Deleted ones (no state) are left
+        out unless ``include_deleted``; a filtered page may hold fewer than
+        ``page_size``: follow the token to the end."""
+        prefix = f"{PREFIX}{entity_name(name)}{PREFIX}" if name is not None else PREFIX
+        query = InstanceQuery(
+            instance_id_prefix=prefix, page_size=page_size, continuation_token=continuation_token
+        )
+        page = self.backend.list_instances(query)
+        entities = [self._metadata(record) for record in page.instances]
+        kept = [
+            e
+            for e in entities
+            if (include_deleted or e.entity_exists)
+            and (last_operation_from is None or e.last_operation_time >= last_operation_from)
+            and (last_operation_to is None or e.last_operation_time < last_operation_to)
+        ]
+        return EntityPage(entities=kept, continuation_token=page.continuation_token)
+
+    def _metadata(self, record: InstanceRecord) -> EntityMetadata:
+        found = self._entity_state(record)
+        lock = json.loads(record.custom_status) if record.custom_status else {}
+        return EntityMetadata(
+            entity_id=EntityId.of(record.instance_id),
+            last_operation_time=record.last_updated_time,
+            entity_exists=found.entity_exists,
+            entity_state=found.entity_state,
+            locked_by=lock.get("lockedBy"),
+            waiting_operations=len(lock.get("queue", ())),
+        )
 
     def _entity_state(self, record: InstanceRecord | None) -> EntityStateResponse:
         if record is None or record.input is None:

@@ -18,13 +18,11 @@ class EntityId:
     key: str
 
     def __post_init__(self) -> None:
-        name = validate_name(self.name, "an entity's name")
-        if PREFIX in name:
-            raise ValueError(f"an entity's name must not contain '@': {name!r}")
+        name = entity_name(self.name)
         if not isinstance(self.key, str) or not self.key:
             raise ValueError(f"an entity's key must be a non-empty string, got {self.key!r}")
         validate_instance_id(self.key)  # the same characters as an instance id
-        object.__setattr__(self, "name", name.lower())
+        object.__setattr__(self, "name", name)
 
     @property
     def instance_id(self) -> str:
@@ -41,6 +39,15 @@ class EntityId:
 
     def __str__(self) -> str:
         return self.instance_id
+
+
+def entity_name(name: object) -> str:
+    """An entity's name as stored: lower-cased; ``ValueError`` for one a store cannot
+    keep or that holds '@'."""
+    checked = validate_name(name, "an entity's name")
+    if PREFIX in checked:
+        raise ValueError(f"an entity's name must not contain '@': {checked!r}")
+    return checked.lower()
 
 
 def is_entity(instance_id: str) -> bool:

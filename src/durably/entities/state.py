@@ -1,9 +1,12 @@
-"""EntityStateResponse: what a client reads of an entity."""
+"""What a client reads of entities: one entity's state, and pages of them."""
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 from typing import Any
+
+from durably.entities.ids import EntityId
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,3 +15,25 @@ class EntityStateResponse:
 
     entity_exists: bool
     entity_state: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntityMetadata:
+    """An entity as listed: its id, when an operation last ran on it, its state, and
+    what waits on it (the orchestration holding its lock, the operations kept until
+    the lock is released)."""
+
+    entity_id: EntityId
+    last_operation_time: _dt.datetime
+    entity_exists: bool
+    entity_state: Any = None
+    locked_by: str | None = None
+    waiting_operations: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EntityPage:
+    """A page of entities, and the token of the next one (None on the last page)."""
+
+    entities: list[EntityMetadata]
+    continuation_token: str | None = None
