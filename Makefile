@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,postgres,http
 
-.PHONY: help venv demo test lint unit bench bench-dashboard bench-forms bench-tracing bench-peers chaos overload golden clean
+.PHONY: help venv demo test lint unit bench bench-dashboard bench-entities bench-forms bench-tracing bench-peers chaos overload golden clean
 
 help:
-	@echo "make demo | test | lint | bench | bench-dashboard | bench-forms | bench-tracing | bench-peers | chaos | overload | golden | clean"
+	@echo "make demo | test | lint | bench | bench-dashboard | bench-entities | bench-forms | bench-tracing | bench-peers | chaos | overload | golden | clean"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/durably demo --store sqlite:///durably.db
 
 # The example apps (and the demo's) the determinism checker reads (docs/determinism.md).
-EXAMPLE_APPS := examples.async_http_api:app examples.eternal:app examples.fan_out_fan_in:app \
+EXAMPLE_APPS := examples.async_http_api:app examples.entities_bank:app examples.eternal:app examples.fan_out_fan_in:app \
 	examples.fastapi_progress:app \
 	examples.function_chaining:app examples.human_interaction:app examples.monitor:app \
 	examples.retries_and_errors:app examples.sub_orchestrations:app durably.demo:app
@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-forms BENCH_ARGS=
 	$(MAKE) --no-print-directory bench-tracing BENCH_ARGS=
+	$(MAKE) --no-print-directory bench-entities BENCH_ARGS=
 
 # The dashboard and API with 100,000 instances: page times to benchmarks/results/.
 bench-dashboard: $(STAMP)
@@ -56,6 +57,11 @@ bench-forms: $(STAMP)
 	$(BIN)/python -m benchmarks.ab --base-tree . --new-env DURABLY_BENCH_FORM=async \
 		--only latency,chain,chain-inflight,hello5 --rounds 3 --store sqlite \
 		--out benchmarks/results/forms $(BENCH_ARGS)
+
+# Entity operations per second against orchestrations doing the same counting by
+# read-modify-writes of a row: benchmarks/results/entities.md.
+bench-entities: $(STAMP)
+	$(BIN)/python -m benchmarks.entities $(BENCH_ARGS)
 
 # No tracer provider against an SDK provider exporting every span, one sampling a trace
 # in ten, and one sampling none, interleaved on SQLite (docs/observability.md).

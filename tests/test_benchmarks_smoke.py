@@ -78,3 +78,10 @@ def test_the_dashboard_benchmark_times_every_request(tmp_path: Path) -> None:
     report = (tmp_path / "dashboard-2000.md").read_text()
     for label in ("summary strip", "list: page 40 (by token)", "instance page data"):
         assert label in report
+
+
+def test_the_entity_benchmark_runs_and_writes_its_table(tmp_path: Path) -> None:
+    from benchmarks import entities
+
+    assert entities.main(["--increments", "200", "--out", str(tmp_path)]) == 0
+    assert "| 100 |" in (tmp_path / "entities.md").read_text()

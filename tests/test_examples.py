@@ -23,6 +23,11 @@ EXPECTED: dict[str, Any] = {
         d: [f"{d} register: ok", f"{d} configure: ok", f"{d} activate: ok"]
         for d in ("a1", "b2", "c3")
     },
+    "entities_bank": {
+        "visits": 10,
+        "transfers": ["ana paid bob 30", "bob cannot pay 80", "bob paid ana 5"],
+        "balances": {"ana": 75, "bob": 45},
+    },
     "retries_and_errors": {
         "charged": "order-42 charged after 3 attempts",
         "shipping_error": "RuntimeError: no courier available for order-42",

@@ -99,6 +99,12 @@ def retries_and_errors(client: durably.Client, export: Export) -> None:
     export("retries_and_errors", _finish(client, "place_order", "order-42", "order-42"))
 
 
+def entities_bank(client: durably.Client, export: Export) -> None:
+    export("entities_bank", _finish(client, "count_visits", "visits", 3))
+    client.signal_entity(("account", "ana"), "deposit", 50)
+    export("entities_bank.transfer", _finish(client, "transfer", "pay", ["ana", "bob", 20]))
+
+
 RECIPES: dict[str, Callable[[durably.Client, Export], None]] = {
     recipe.__name__: recipe
     for recipe in (
@@ -111,6 +117,7 @@ RECIPES: dict[str, Callable[[durably.Client, Export], None]] = {
         eternal,
         sub_orchestrations,
         retries_and_errors,
+        entities_bank,
     )
 }
 """One recipe per module of examples/, named after it."""
