@@ -147,3 +147,12 @@ def fails_holding_a_lock(context: durably.OrchestrationContext) -> Any:
     with (yield context.lock([EntityId("account", "held")])):
         yield context.call_entity(EntityId("account", "held"), "deposit", 1)
         raise RuntimeError("failed inside the critical section")
+
+
+@app.orchestrator
+def holds_a_lock(context: durably.OrchestrationContext) -> Any:
+    busy = EntityId("account", "busy")
+    with (yield context.lock([busy])):
+        yield context.call_entity(busy, "deposit", 1)
+        yield context.wait_for_external_event("release")
+    return "released"

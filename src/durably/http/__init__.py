@@ -48,6 +48,7 @@ def create_app(client: Client | AsyncClient, *, token: str | None = None) -> Fas
     errors.install_error_handlers(app, client.max_payload_bytes)
     app.include_router(api.build_router(client, auth, max_body))
     app.include_router(entities.build_router(client, auth, max_body))
+    app.include_router(entities.build_dashboard_router(client, auth))
     app.include_router(dashboard.build_router(client.backend, auth))
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(auth)])

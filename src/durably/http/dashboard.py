@@ -27,6 +27,7 @@ from durably.http.auth import COOKIE, TokenAuth
 
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
+    "entities.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
 SECURITY_HEADERS = {

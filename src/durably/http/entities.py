@@ -7,11 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from durably.async_client import AsyncClient
 from durably.entities.ids import EntityId
+from durably.entities.state import EntityMetadata
 from durably.http.api import body_json, body_reader, error
 from durably.http.auth import TokenAuth
+from durably.worker.entities import Envelope
 
 ENTITIES = "/runtime/webhooks/durabletask/entities"
 # Module level: the route annotations are strings, resolved in this module.
@@ -62,3 +65,58 @@ def build_router(client: AsyncClient, auth: TokenAuth, max_body: int) -> APIRout
         return Response(status_code=202)
 
     return router
+
+
+def build_dashboard_router(client: AsyncClient, auth: TokenAuth) -> APIRouter:
+    """What the dashboard's entity pages read: a page of entities, and one entity with
+    its lock, the operations waiting for it and its last batch."""
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(auth)])
+
+    @router.get("/dashboard/api/entities")
+    async def list_entities(name: str | None = None, token: str | None = None) -> Any:
+        page = await run_in_threadpool(
+            client.sync.list_entities,
+            name or None,
+            include_deleted=True,
+            page_size=100,
+            continuation_token=token or None,
+        )
+        return {
+            "entities": [_metadata(e) for e in page.entities],
+            "continuationToken": page.continuation_token,
+        }
+
+    @router.get("/dashboard/api/entities/{name}/{key}")
+    async def get_entity(name: Name, key: Key) -> Any:
+        entity = EntityId(name, key)
+        record = await run_in_threadpool(client.backend.get_instance, entity.instance_id)
+        if record is None:
+            return error(404, f"entity {entity.instance_id!r} has never had an operation")
+        body = _metadata(client.sync._metadata(record))
+        envelope = Envelope.load(record.custom_status)
+        body["waiting"] = [
+            {"operation": _operation(m), "from": getattr(m, "parent_instance_id", None)}
+            for m in envelope.queue
+        ]
+        history = await client.get_history(entity.instance_id)
+        body["history"] = [event.to_dict() for event in history]
+        return body
+
+    return router
+
+
+def _metadata(entity: EntityMetadata) -> dict[str, Any]:
+    return {
+        "name": entity.entity_id.name,
+        "key": entity.entity_id.key,
+        "exists": entity.entity_exists,
+        "state": entity.entity_state,
+        "lastOperationTime": entity.last_operation_time.isoformat(),
+        "lockedBy": entity.locked_by,
+        "waitingOperations": entity.waiting_operations,
+    }
+
+
+def _operation(message: Any) -> str:
+    operation = getattr(message, "operation", None)
+    return operation if isinstance(operation, str) else "lock"

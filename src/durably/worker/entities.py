@@ -100,7 +100,9 @@ def entity_commit(item: OrchestrationWorkItem, app: App, now: _dt.datetime) -> O
     return OrchestrationCommit(
         work_item=item,
         new_events=tuple(outcome.events),
-        reset_history=True,
+        # The history shows the last batch that handled something (one that only kept
+        # messages for the lock leaves the one before).
+        reset_history=bool(outcome.events),
         runtime_status=OrchestrationRuntimeStatus.Running,
         execution_id=instance.execution_id,
         name=instance.name,

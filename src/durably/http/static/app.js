@@ -475,10 +475,13 @@ async function showInstance(instanceId) {
 async function route() {
   stopTimers();
   const match = location.hash.match(/^#\/instance\/(.+)$/);
+  const entity = location.hash.match(/^#\/entity\/([^/]+)\/(.+)$/);
   shownInstance.id = null;
   shownInstance.status = null;
   try {
     if (match) await showInstance(decodeURIComponent(match[1]));
+    else if (entity) await showEntity(decodeURIComponent(entity[1]), decodeURIComponent(entity[2]));
+    else if (location.hash.startsWith("#/entities")) await showEntities();
     else await showList();
   } catch (err) {
     if (err.message !== "unauthorized") notice(`Could not load: ${err.message}`, true);
