@@ -394,6 +394,8 @@ class EntityOperationCalled(HistoryEvent):
     parent_instance_id: str | None = None
     parent_execution_id: str | None = None
     target_instance_id: str
+    parent_trace_context: str | None = None
+    """The W3C traceparent of the caller's span (absent from the JSON when None)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -406,6 +408,8 @@ class EntityOperationSignaled(HistoryEvent):
     input: str | None = None
     scheduled_time: _dt.datetime | None = None
     target_instance_id: str
+    parent_trace_context: str | None = None
+    """The W3C traceparent of the sender's span (absent from the JSON when None)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,7 +5,8 @@ Counters and histograms come from the worker's reports (:mod:`durably.worker.obs
 - ``durably_orchestrations_total{name,status}``: executions that ended;
 - ``durably_activities_total{name,status}``: activity attempts that ended;
 - ``durably_activity_duration_seconds{name}``: how long attempts ran;
-- ``durably_episode_duration_seconds{name}``: how long episodes ran, replay included.
+- ``durably_episode_duration_seconds{name}``: how long episodes ran, replay included;
+- ``durably_entity_operations_total{name,status}``: entity operations that ran.
 
 Gauges are read from the store when scraped, from indexes, at most every few seconds
 (:data:`CACHE_SECONDS`), however often Prometheus asks:
@@ -77,6 +78,16 @@ class PrometheusObserver:
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
+
+        self.entity_operations = Counter(
+            "durably_entity_operations",
+            "Entity operations that ran, by entity name and status (Completed, Failed).",
+            ["name", "status"],
+            registry=registry,
+        )
+
+    def entity_operation_done(self, name: str, status: str) -> None:
+        self.entity_operations.labels(name, status).inc()
 
     def activity_done(self, name: str, status: str, seconds: float) -> None:
         self.activities.labels(name, status).inc()

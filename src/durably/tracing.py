@@ -196,6 +196,29 @@ def timer_span(
     span.end(end_time=_nanos(fired))
 
 
+def entity_span(
+    name: str,
+    operation: str,
+    instance_id: str,
+    trace_context: str,
+    at: _dt.datetime,
+    failure: FailureDetails | None,
+) -> None:
+    """An ``entity:{name}`` span of one operation, under the span that sent it."""
+    attributes = _attributes("entity", operation, instance_id)
+    span = _tracer().start_span(
+        f"entity:{name}",
+        context=_parent_of(trace_context),
+        attributes=attributes,
+        start_time=_nanos(at),
+    )
+    if failure is not None:
+        _fail(span, failure)
+    else:
+        span.set_attribute("durabletask.task.status", "Completed")
+    span.end(end_time=_nanos(at))
+
+
 def orchestration_span(
     name: str,
     instance_id: str,

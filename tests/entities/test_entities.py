@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import durably
 from durably import EntityId
@@ -21,6 +22,7 @@ from durably.history import (
     FailureDetails,
     HistoryEvent,
 )
+from tests.tracing.test_tracing import exporter, finished, named  # noqa: F401  (a fixture)
 
 from .app import COUNTER, Account, app, counter
 
@@ -106,15 +108,15 @@ def test_entity_ids() -> None:
 
 # -- on every store --------------------------------------------------------------------
 def test_signals_from_many_orchestrations_add_up_exactly(backend: Backend) -> None:
-    # The aggregator pattern: 20 orchestrations send 50 signals each to one counter.
+    # The aggregator pattern: 20 orchestrations send 500 signals each to one counter.
     with _worker(backend) as worker:
         client = worker.client()
-        ids = [client.start_new("add_many", client_input=[50, 1]) for _ in range(20)]
+        ids = [client.start_new("add_many", client_input=[500, 1]) for _ in range(20)]
         for instance_id in ids:
             client.wait_for_completion(instance_id, timeout=60)
-        _until(lambda: client.read_entity_state(COUNTER).entity_state == 1000)
+        _until(lambda: client.read_entity_state(COUNTER).entity_state == 10_000, timeout=90)
         time.sleep(0.2)  # nothing more arrives: each signal was applied once
-        assert client.read_entity_state(COUNTER) == durably.EntityStateResponse(True, 1000)
+        assert client.read_entity_state(COUNTER) == durably.EntityStateResponse(True, 10_000)
 
 
 def test_calls_answer_results_and_errors_and_roll_back(backend: Backend) -> None:
@@ -257,3 +259,37 @@ def test_the_async_client_signals_and_reads(backend: Backend) -> None:
 
     with _worker(backend) as worker:
         assert asyncio.run(main(worker)) == durably.EntityStateResponse(True, 4)
+
+
+# -- observability ---------------------------------------------------------------------
+def test_entity_operations_are_counted_for_prometheus(tmp_path: Any) -> None:
+    import httpx
+
+    from tests.test_metrics import _sample
+
+    store = f"sqlite:///{tmp_path / 'metrics.db'}"
+    with durably.Worker(app, store=store, poll_interval=0.02, metrics_port=0) as worker:
+        client = worker.client()
+        client.wait_for_completion(client.start_new("call_and_fail", "m1"), timeout=30)
+        text = httpx.get(f"http://127.0.0.1:{worker.metrics_port}/metrics").text
+    ops = "durably_entity_operations_total"
+    assert _sample(text, ops, name="counter", status="Completed") >= 2
+    assert _sample(text, ops, name="counter", status="Failed") >= 1
+
+
+def test_entity_operations_are_spans_under_their_caller(
+    backend: Backend,
+    exporter: InMemorySpanExporter,  # noqa: F811  (the fixture imported above)
+) -> None:
+    with _worker(backend) as worker:
+        client = worker.client()
+        client.wait_for_completion(client.start_new("call_and_fail", "t1"), timeout=30)
+    spans = finished(exporter)
+    (caller,) = named(spans, "orchestration:call_and_fail")
+    operations = named(spans, "entity:counter")
+    assert len(operations) == 3
+    assert {s["parent_id"] for s in operations} == {caller["span_id"]}
+    assert {s["trace_id"] for s in operations} == {caller["trace_id"]}
+    failed = [s for s in operations if s["status"] == "ERROR"]
+    assert [s["attributes"]["durabletask.task.name"] for s in failed] == ["fail_after_change"]
+    assert failed[0]["events"] == ["exception"]

@@ -81,8 +81,8 @@ def apply_request(
     """Apply one request to ``outcome``: its state, its events, its answer."""
     outcome.events.append(request)
     answer = _apply(entity, entity_id, outcome, request, now, codec, limit)
+    outcome.events.append(answer)  # a signal's too: its error shows in the history
     if isinstance(request, EntityOperationCalled) and request.parent_instance_id:
-        outcome.events.append(answer)
         outcome.responses.append(
             Response(request.parent_instance_id, request.parent_execution_id, answer)
         )

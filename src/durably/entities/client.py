@@ -10,6 +10,7 @@ import json
 import uuid
 from typing import Any
 
+from durably import tracing
 from durably.backends.base import FastBackend, InstanceQuery, InstanceRecord, NewMessage
 from durably.codecs import Codec
 from durably.entities.batch import load_state
@@ -116,6 +117,7 @@ class EntityClient:
             input=text,
             scheduled_time=signal_time,
             target_instance_id=target.instance_id,
+            parent_trace_context=tracing.caller_context(),
         )
         if signal_time is not None and signal_time.tzinfo is None:
             signal_time = signal_time.replace(tzinfo=_dt.UTC)

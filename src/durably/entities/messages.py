@@ -19,7 +19,10 @@ from durably.history import (
 
 
 def entity_message(
-    action: CallEntity | LockEntities | UnlockEntity, caller: InstanceRecord, now: _dt.datetime
+    action: CallEntity | LockEntities | UnlockEntity,
+    caller: InstanceRecord,
+    now: _dt.datetime,
+    trace: str | None = None,
 ) -> tuple[str, HistoryEvent]:
     """The entity ``action`` goes to and the message it receives there (a call or a lock
     request names the caller, to answer it)."""
@@ -39,13 +42,14 @@ def entity_message(
             parent_instance_id=caller.instance_id,
             target_instance_id=action.instance_id,
         )
-    return action.instance_id, entity_request(action, caller, now)
+    return action.instance_id, entity_request(action, caller, now, trace)
 
 
 def entity_request(
-    action: CallEntity, caller: InstanceRecord, now: _dt.datetime
+    action: CallEntity, caller: InstanceRecord, now: _dt.datetime, trace: str | None = None
 ) -> EntityOperationCalled | EntityOperationSignaled:
-    """The message an entity receives for an operation (a call names who to answer)."""
+    """The message an entity receives for an operation (a call names who to answer);
+    ``trace``: the caller's orchestration span."""
     if action.signal:
         return EntityOperationSignaled(
             timestamp=now,
@@ -53,6 +57,7 @@ def entity_request(
             operation=action.operation,
             input=action.input,
             target_instance_id=action.instance_id,
+            parent_trace_context=trace,
         )
     return EntityOperationCalled(
         timestamp=now,
@@ -62,6 +67,7 @@ def entity_request(
         parent_instance_id=caller.instance_id,
         parent_execution_id=caller.execution_id,
         target_instance_id=action.instance_id,
+        parent_trace_context=trace,
     )
 
 

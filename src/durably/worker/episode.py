@@ -169,7 +169,7 @@ def _route(
                 NewMessage(instance_id=action.instance_id, event=raised, visible_at=now)
             )
         case CallEntity() | LockEntities() | UnlockEntity():
-            target, request = entity_message(action, instance, now)
+            target, request = entity_message(action, instance, now, trace)
             if all(new.instance_id != target for new in new_instances):
                 new_instances.append(entity_instance(target, now))
             messages.append(NewMessage(instance_id=target, event=request, visible_at=now))

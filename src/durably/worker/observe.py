@@ -23,6 +23,10 @@ class Observer(Protocol):
     def orchestration_finished(self, name: str, status: str) -> None:
         """An execution of ``name`` ended with ``status`` (its commit landed)."""
 
+    def entity_operation_done(self, name: str, status: str) -> None:
+        """An operation on an entity ``name`` ran (``status``: Completed or Failed; its
+        commit landed)."""
+
 
 _observer: Observer | None = None
 

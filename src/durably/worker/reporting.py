@@ -5,12 +5,21 @@ instance's fields, :mod:`durably.logs`), when one is installed the observer's fi
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 from durably import logs, payload, tracing
 from durably.backends.base import OrchestrationCommit, OrchestrationWorkItem
 from durably.engine.replay import OrchestrationExecutor
-from durably.history import ExecutionCompleted, ExecutionStarted, OrchestrationRuntimeStatus
+from durably.entities.ids import EntityId, is_entity
+from durably.history import (
+    EntityOperationCalled,
+    EntityOperationFailed,
+    EntityOperationSignaled,
+    ExecutionCompleted,
+    ExecutionStarted,
+    OrchestrationRuntimeStatus,
+)
 from durably.worker import observe
 
 log = logging.getLogger("durably.worker")
@@ -30,6 +39,9 @@ def log_committed(
     finished execution is reported to the observer, if any, and traced (``executor``:
     the one that ran the episode, if any)."""
     instance = commit.work_item.instance
+    if is_entity(instance.instance_id):
+        report_entity(commit)
+        return
     if tracing.active():
         trace_committed(commit, executor)
     extra = logs.fields(instance.instance_id, commit.execution_id, instance.name)
@@ -91,3 +103,31 @@ def trace_committed(commit: OrchestrationCommit, executor: OrchestrationExecutor
         commit.runtime_status,
         completed.failure_details if completed is not None else None,
     )
+
+
+def report_entity(commit: OrchestrationCommit) -> None:
+    """An entity's batch landed: each operation to the observer and, traced, as an
+    ``entity:{name}`` span under its sender's span."""
+    observer = observe.current()
+    traced = tracing.active()
+    if observer is None and not traced:
+        return
+    name = EntityId.of(commit.work_item.instance.instance_id).name
+    events = commit.new_events
+    for request, answer in itertools.pairwise(events):
+        if not isinstance(request, EntityOperationCalled | EntityOperationSignaled):
+            continue
+        failed = isinstance(answer, EntityOperationFailed)
+        status = "Failed" if failed else "Completed"
+        if observer is not None:
+            observer.entity_operation_done(name, status)
+        if traced and request.parent_trace_context:
+            failure = answer.failure_details if isinstance(answer, EntityOperationFailed) else None
+            tracing.entity_span(
+                name,
+                request.operation,
+                commit.work_item.instance.instance_id,
+                request.parent_trace_context,
+                commit.last_updated_time,
+                failure,
+            )
