@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 from durably.app import App
 from durably.backends.base import (
     Backend,
+    EntityPurging,
     FastBackend,
     InstanceQuery,
     InstanceRecord,
@@ -36,10 +37,11 @@ from durably.backends.base import (
 from durably.client import Client, _checked, _now, started_children
 from durably.engine.context import function_name
 from durably.engine.rewind import rewind_request
+from durably.entities.client import send_to_entity
 from durably.entities.ids import EntityId, entity_id
 from durably.entities.messages import entity_instance
 from durably.entities.state import EntityStateResponse
-from durably.errors import InstanceExistsError, InstanceNotFoundError, InvalidInstanceStateError
+from durably.errors import InstanceNotFoundError, InvalidInstanceStateError
 from durably.history import (
     EventRaised,
     ExecutionResumed,
@@ -211,13 +213,11 @@ class AsyncClient:
         """As :meth:`Client.signal_entity`."""
         target = entity_id(entity)
         message = self.sync._signal_message(target, operation, input_, signal_time)
-        for _ in range(3):  # the row may be purged between the two: create it again
-            with contextlib.suppress(InstanceExistsError):
-                await self._store.create_instance(entity_instance(target.instance_id, _now()))
-            with contextlib.suppress(InstanceNotFoundError):
-                await self._store.send_message(message)
-                return
-        raise InstanceNotFoundError(target.instance_id)
+        await self._store.send_to_entity(entity_instance(target.instance_id, _now()), message)
+
+    async def purge_entities(self, name: str | None = None) -> int:
+        """As :meth:`Client.purge_entities` (on the client's thread)."""
+        return await self._run(self.sync.purge_entities, name)
 
     async def read_entity_state(self, entity: EntityId | tuple[str, str]) -> EntityStateResponse:
         """As :meth:`Client.read_entity_state`."""
@@ -407,6 +407,7 @@ class AsyncStore(Protocol):
     async def send_message(self, message: NewMessage) -> None: ...
     async def purge_instance(self, instance_id: str) -> bool: ...
     async def purge_instances(self, query: InstanceQuery) -> int: ...
+    async def send_to_entity(self, row: NewInstance, message: NewMessage) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -450,6 +451,13 @@ class _ThreadedStore:
 
     async def purge_instances(self, query: InstanceQuery) -> int:
         return await self._run(self._backend.purge_instances, query)
+
+    async def send_to_entity(self, row: NewInstance, message: NewMessage) -> None:
+        backend = self._backend
+        if isinstance(backend, EntityPurging):
+            await self._run(backend.send_to_entity, row, message)
+        else:
+            await self._run(send_to_entity, backend, row, message)
 
     async def close(self) -> None:
         pass

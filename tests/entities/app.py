@@ -156,3 +156,23 @@ def holds_a_lock(context: durably.OrchestrationContext) -> Any:
         yield context.call_entity(busy, "deposit", 1)
         yield context.wait_for_external_event("release")
     return "released"
+
+
+@app.entity
+def blink(ctx: EntityContext) -> None:
+    """Has state after ``on``, none after ``off``: empty between, as purges find it."""
+    if ctx.operation_name == "on":
+        ctx.set_state(ctx.get_input())
+    else:
+        ctx.delete_state()
+
+
+@app.orchestrator
+def blinks(context: durably.OrchestrationContext) -> Any:
+    count = context.get_input()
+    for n in range(count):
+        context.signal_entity(EntityId("blink", str(n % 4)), "on", n)
+        context.signal_entity(EntityId("blink", str(n % 4)), "off")
+        if n % 10 == 9:
+            yield context.create_timer(context.current_utc_datetime)  # another episode
+    return count

@@ -167,7 +167,7 @@ def test_an_unknown_entity_fails_the_call_naming_the_known_ones(backend: Backend
         status = client.wait_for_completion(client.start_new("calls_a_stranger"), timeout=30)
         assert status.runtime_status.value == "Failed"
         assert "no entity named 'stranger'" in str(status.output)
-        assert "account, counter, journal" in str(status.output)
+        assert "account, blink, counter, journal" in str(status.output)
 
 
 def test_the_entity_history_shows_its_last_batch(backend: Backend) -> None:

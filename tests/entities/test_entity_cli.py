@@ -36,5 +36,11 @@ def test_signal_get_and_list_from_a_shell(tmp_path: Path) -> None:
     assert "counter" in table.out and "k1" in table.out
     missing = durably_command("entity", "get", "counter", "nobody", store=store)
     assert missing.code == 1 and "does not exist" in missing.err
+    durably_command("entity", "signal", "counter", "k1", "delete", store=store)
+    with durably.Worker(app, store=store, poll_interval=0.02):
+        while durably_command("entity", "get", "counter", "k1", store=store).code == 0:
+            time.sleep(0.05)
+    purged = durably_command("entity", "purge", "counter", store=store)
+    assert purged.code == 0 and "purged 1 entity" in purged.out
     bad = durably_command("entity", "signal", "a@b", "k", "add", store=store)
     assert_one_line_error(bad, 2, "must not contain '@'")

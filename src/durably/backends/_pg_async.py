@@ -105,6 +105,25 @@ class PgAsyncStore:
         await self._writing_once(send, landed)
         self._backend.wrote("orchestration", message.visible_at)
 
+    async def send_to_entity(self, row: NewInstance, message: NewMessage) -> None:
+        """As :meth:`SqlBackend.send_to_entity`: guarded against purges, one transaction."""
+        channel, payload = self._backend.notice("orchestration", message.visible_at)
+        guard = self._backend.dialect.entity_guard
+        assert guard is not None
+
+        async def send() -> bool:
+            plan = _send_to_entity(self._hub, guard, row, message, channel, payload)
+            await self._run(plan, transaction=True)
+            return True
+
+        async def landed() -> bool | None:
+            text = message.event.to_json()
+            params = (self._hub, message.instance_id, text) * 2
+            return True if await self._reading(lambda: _one(SENT, params)) else None
+
+        await self._writing_once(send, landed)
+        self._backend.wrote("orchestration", message.visible_at)
+
     async def purge_instance(self, instance_id: str) -> bool:
         """As :meth:`PostgresBackend.purge_instance`."""
         channel, payload = self._backend.notice("status")
@@ -263,6 +282,18 @@ def _replace(hub: str, new: NewInstance, channel: str, payload: str) -> reads.Pl
     text = rows.event_text(new.start_event, new.input)
     at = to_micros(new.visible_at)
     yield q.INSERT_MESSAGE, (hub, new.instance_id, new.execution_id, at, text)
+    yield _NOTIFY, (channel, payload)
+
+
+def _send_to_entity(
+    hub: str, guard: str, row: NewInstance, message: NewMessage, channel: str, payload: str
+) -> reads.Plan[None]:
+    yield guard, (hub, row.instance_id)
+    yield q.INSERT_INSTANCE, rows.new_instance(hub, row)  # there already: nothing
+    event = message.event.to_json()
+    at = to_micros(message.visible_at)
+    params = (message.execution_id, at, event, hub, message.instance_id)
+    yield q.ENQUEUE_IF_EXISTS, params
     yield _NOTIFY, (channel, payload)
 
 

@@ -435,6 +435,22 @@ class Summaries(Protocol):
 
 
 @runtime_checkable
+class EntityPurging(Protocol):
+    """What a store may add to purge durable entities that hold nothing. Clients send to
+    entities through :meth:`send_to_entity` then, and commits guard their own sends."""
+
+    def send_to_entity(self, row: NewInstance, message: NewMessage) -> None:
+        """Deliver ``message`` to an entity, creating its row (``row``) if it has none,
+        at once: never interleaved with a purge of the entity."""
+
+    def purge_entity(self, instance_id: str) -> bool:
+        """Delete the entity stored as ``instance_id`` if it has no state, no lock or
+        kept messages and nothing in its inbox, in one step that a message sent to it
+        meanwhile either precedes (and the entity is kept) or follows (and finds no row,
+        so its sender creates the entity again); False if it deleted nothing."""
+
+
+@runtime_checkable
 class FastPaths(Protocol):
     """What a store may add to :class:`Backend` for speed; every method or none.
 

@@ -144,6 +144,29 @@ class MemoryBackend:
         self._notify("status")
         return True
 
+    def send_to_entity(self, row: NewInstance, message: NewMessage) -> None:
+        """Deliver ``message`` to an entity, creating its row if it has none (at once)."""
+        check_json([message.event])
+        with self._locked() as store:
+            if row.instance_id not in store.instances:
+                store.create(row)
+            store.enqueue(message)
+        self._notify("orchestration", message.visible_at)
+
+    def purge_entity(self, instance_id: str) -> bool:
+        """Delete an entity that holds nothing (:class:`~durably.backends.base.
+        EntityPurging`)."""
+        with self._locked() as store:
+            instance = store.instances.get(instance_id)
+            record = instance.record if instance is not None else None
+            if record is None or record.input is not None or record.custom_status is not None:
+                return False
+            if instance is None or instance.inbox:
+                return False
+            store.delete(instance_id)
+        self._notify("status")
+        return True
+
     def purge_instances(self, query: InstanceQuery) -> int:
         """Delete every terminal instance matching ``query`` (paging ignored)."""
         with self._locked() as store:

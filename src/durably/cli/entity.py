@@ -117,3 +117,13 @@ def list_(
             str(e.waiting_operations or ""),
         )
     console.print(table if found else "no entities")
+
+
+@entity.command()
+@click.argument("name", required=False)
+@command
+def purge(name: str | None, store: str | None) -> None:
+    """Delete the entities (of NAME, if given) that hold nothing: no state, no lock."""
+    with Client(store) as client:
+        purged = client.purge_entities(name)
+    click.echo(f"purged {purged} entit{'y' if purged == 1 else 'ies'}")

@@ -11,7 +11,15 @@ import uuid
 from typing import Any
 
 from durably import tracing
-from durably.backends.base import FastBackend, InstanceQuery, InstanceRecord, NewMessage
+from durably.backends.base import (
+    Backend,
+    EntityPurging,
+    FastBackend,
+    InstanceQuery,
+    InstanceRecord,
+    NewInstance,
+    NewMessage,
+)
 from durably.codecs import Codec
 from durably.entities.batch import load_state
 from durably.entities.ids import PREFIX, EntityId, entity_id, entity_name
@@ -46,13 +54,11 @@ class EntityClient:
         ``signal_time`` it is delivered then, not before."""
         target = entity_id(entity)
         message = self._signal_message(target, operation, input_, signal_time)
-        for _ in range(3):  # the row may be purged between the two: create it again
-            with contextlib.suppress(InstanceExistsError):
-                self.backend.create_instance(entity_instance(target.instance_id, _now()))
-            with contextlib.suppress(InstanceNotFoundError):
-                self.backend.send_message(message)
-                return
-        raise InstanceNotFoundError(target.instance_id)
+        row = entity_instance(target.instance_id, _now())
+        if isinstance(self.backend, EntityPurging):
+            self.backend.send_to_entity(row, message)
+            return
+        send_to_entity(self.backend, row, message)
 
     def read_entity_state(self, entity: EntityId | tuple[str, str]) -> EntityStateResponse:
         """Whether the entity exists, and its state."""
@@ -86,6 +92,26 @@ class EntityClient:
             and (last_operation_to is None or e.last_operation_time < last_operation_to)
         ]
         return EntityPage(entities=kept, continuation_token=page.continuation_token)
+
+    def purge_entities(self, name: str | None = None) -> int:
+        """Delete the entities (of ``name``, if given) that hold nothing: no state, no
+        lock, no operation waiting or on its way; how many. (An entity without state
+        keeps its row until then: it exists again from its next operation either way.)
+        ``TypeError`` for a store that cannot purge entities."""
+        backend = self.backend
+        if not isinstance(backend, EntityPurging):
+            raise TypeError(f"the store {type(backend).__name__} cannot purge entities")
+        purged, token = 0, None
+        while True:
+            page = self.list_entities(
+                name, include_deleted=True, page_size=1000, continuation_token=token
+            )
+            for found in page.entities:
+                if not found.entity_exists and found.locked_by is None:
+                    purged += backend.purge_entity(found.entity_id.instance_id)
+            token = page.continuation_token
+            if token is None:
+                return purged
 
     def _metadata(self, record: InstanceRecord) -> EntityMetadata:
         found = self._entity_state(record)
@@ -123,6 +149,18 @@ class EntityClient:
             signal_time = signal_time.replace(tzinfo=_dt.UTC)
         at = now if signal_time is None else max(now, signal_time)
         return NewMessage(instance_id=target.instance_id, event=request, visible_at=at)
+
+
+def send_to_entity(backend: Backend, row: NewInstance, message: NewMessage) -> None:
+    """Deliver ``message`` to an entity with the core calls: create its row (if it has
+    none), then send (again if a purge deleted the row in between)."""
+    for _ in range(3):
+        with contextlib.suppress(InstanceExistsError):
+            backend.create_instance(row)
+        with contextlib.suppress(InstanceNotFoundError):
+            backend.send_message(message)
+            return
+    raise InstanceNotFoundError(row.instance_id)
 
 
 def _now() -> _dt.datetime:

@@ -207,6 +207,23 @@ class SqlBackend:
         # A broken purge of an instance that is gone since did delete it.
         return self._writing_once(purge, lambda: None if self.get_instance(instance_id) else True)
 
+    def send_to_entity(self, row: NewInstance, message: NewMessage) -> None:
+        """Deliver ``message`` to an entity, creating its row if it has none, in one
+        transaction that a purge of the entity cannot interleave with."""
+        with self._write(prompt=True) as tx:
+            instances.send_to_entity(tx, row, message)
+
+    def purge_entity(self, instance_id: str) -> bool:
+        """Delete an entity that holds nothing (:class:`~durably.backends.base.
+        EntityPurging`): a message sent meanwhile commits wholly before it (the entity
+        is kept) or after it (the sender creates the row again)."""
+
+        def purge() -> bool:
+            with self._write(prompt=True) as tx:
+                return instances.purge_entity(tx, instance_id)
+
+        return self._writing_once(purge, lambda: None if self.get_instance(instance_id) else True)
+
     def purge_instances(self, query: InstanceQuery) -> int:
         """Delete every finished instance matching ``query`` (paging ignored)."""
 

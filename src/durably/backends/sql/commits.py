@@ -25,6 +25,7 @@ from durably.backends.sql import activities, instances, rows
 from durably.backends.sql import statements as q
 from durably.backends.sql.activities import Claimed
 from durably.backends.sql.tx import Tx
+from durably.entities.ids import is_entity
 from durably.errors import InstanceExistsError
 
 
@@ -144,6 +145,9 @@ def _episode_writes(tx: Tx, commit: OrchestrationCommit, claims: Claimed | None)
         history = (tx.hub, instance_id, start, rows.history_text(commit.new_events, commit.input))
         tx.executemany(q.INSERT_HISTORY, [history])
     for new in commit.new_instances:
+        if is_entity(new.instance_id):
+            instances.ensure_entity(tx, new)
+            continue
         try:
             instances.create(tx, new)
         except InstanceExistsError:

@@ -41,6 +41,15 @@ class Dialect:
     skip_locked: str = ""
     """Appended to the selects that pick work, so competing workers pass each other by;
     those selects alias the row to lock ``w`` (PostgreSQL: ``FOR UPDATE OF w SKIP LOCKED``)."""
+    lock_or_skip: str = ""
+    """Appended to a select of one row to lock it now, or find nothing if it is locked."""
+    entity_guard: str | None = None
+    """Taken by a transaction before it sends to an entity (task hub, instance id), so
+    that a purge of the entity waits for it or it for the purge (None: transactions run
+    one at a time anyway)."""
+    entity_purge_guard: str | None = None
+    """Taken, without waiting, by a purge of an entity (its one column: whether it got
+    it)."""
 
     def render(self, template: str) -> str:
         """The statement for this database (computed once per statement)."""
@@ -53,6 +62,7 @@ class Dialect:
             statement = _RENDERED[key] = (
                 template.replace("{for_update}", self.for_update)
                 .replace("{skip_locked}", self.skip_locked)
+                .replace("{lock_or_skip}", self.lock_or_skip)
                 .replace("?", self.param)
             )
         return statement
@@ -70,6 +80,11 @@ POSTGRES = Dialect(
     # version, so a check-then-write under FOR UPDATE sees what it will overwrite.
     for_update=" FOR UPDATE",
     skip_locked=" FOR UPDATE OF w SKIP LOCKED",
+    lock_or_skip=" FOR UPDATE SKIP LOCKED",
+    # Transaction-level advisory locks on (task hub, entity): senders share them, a
+    # purge takes one alone or skips the entity. (Two-key locks: their own key space.)
+    entity_guard="SELECT pg_advisory_xact_lock_shared(hashtext(?), hashtext(?))",
+    entity_purge_guard="SELECT pg_try_advisory_xact_lock(hashtext(?), hashtext(?))",
 )
 
 

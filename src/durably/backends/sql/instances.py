@@ -148,6 +148,46 @@ def purge(tx: Tx, instance_id: str) -> bool:
     return True
 
 
+def guard_entity(tx: Tx, instance_id: str) -> None:
+    """Before this transaction sends to the entity: a purge of it is not under way, and
+    none starts until the commit (see ``Dialect.entity_guard``)."""
+    if tx.dialect.entity_guard is not None:
+        tx.execute(tx.dialect.entity_guard, tx.hub, instance_id)
+
+
+def ensure_entity(tx: Tx, row: NewInstance) -> None:
+    """Create an entity's row unless it is there, before this transaction sends to it.
+    Neither reads nor locks the row (an entity's row is taken by its own episodes, and
+    a lock here would deadlock batches that message each other's entities); no start
+    message: the messages sent to it are its work."""
+    guard_entity(tx, row.instance_id)
+    tx.execute(q.INSERT_INSTANCE, *rows.new_instance(tx.hub, row))  # there already: nothing
+
+
+def send_to_entity(tx: Tx, row: NewInstance, message: NewMessage) -> None:
+    """Deliver ``message`` to an entity, creating its row first if it has none."""
+    ensure_entity(tx, row)
+    enqueue(tx, message)
+
+
+def purge_entity(tx: Tx, instance_id: str) -> bool:
+    """Delete an entity's row if it holds nothing: no state, no lock or kept messages,
+    no message in its inbox. False (nothing deleted) otherwise, if there is none, or if
+    a sender or an episode has it now (it is skipped: a purge never waits)."""
+    if tx.dialect.entity_purge_guard is not None:
+        got = tx.one(tx.dialect.entity_purge_guard, tx.hub, instance_id)
+        if not (got and got[0]):
+            return False
+    row = tx.one(q.SELECT_EMPTY_ENTITY, tx.hub, instance_id)
+    if row is None or row[0] is not None or row[1] is not None:
+        return False
+    if tx.one(q.HAS_INBOX, tx.hub, instance_id) is not None:
+        return False
+    delete(tx, instance_id)
+    tx.notify("status")
+    return True
+
+
 def purge_matching(tx: Tx, query: InstanceQuery) -> int:
     """Delete every finished instance that matches ``query``; how many."""
     where, params = _where(query)

@@ -75,6 +75,11 @@ INSERT_INSTANCE = (
     " history_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
     " ON CONFLICT (task_hub, instance_id) DO NOTHING"
 )
+SELECT_EMPTY_ENTITY = (
+    "SELECT input, custom_status FROM durably_instances WHERE task_hub = ? AND instance_id = ?"
+    "{lock_or_skip}"
+)
+HAS_INBOX = "SELECT 1 FROM durably_inbox WHERE task_hub = ? AND instance_id = ? LIMIT 1"
 INSERT_COMMITTED_INSTANCE = (
     # A local start's instance, written once as its first episode left it.
     "INSERT INTO durably_instances (task_hub, instance_id, name, execution_id, runtime_status,"
