@@ -176,3 +176,14 @@ def blinks(context: durably.OrchestrationContext) -> Any:
         if n % 10 == 9:
             yield context.create_timer(context.current_utc_datetime)  # another episode
     return count
+
+
+@app.orchestrator
+def continues_holding_a_lock(context: durably.OrchestrationContext) -> Any:
+    round_ = context.get_input()
+    if round_ >= 1:
+        return round_
+    with (yield context.lock([EntityId("account", "renewed")])):
+        yield context.call_entity(EntityId("account", "renewed"), "deposit", 1)
+        context.continue_as_new(round_ + 1)
+    return None

@@ -293,3 +293,15 @@ def test_entity_operations_are_spans_under_their_caller(
     failed = [s for s in operations if s["status"] == "ERROR"]
     assert [s["attributes"]["durabletask.task.name"] for s in failed] == ["fail_after_change"]
     assert failed[0]["events"] == ["exception"]
+
+
+def test_continuing_as_new_releases_the_locks(backend: Backend) -> None:
+    renewed = EntityId("account", "renewed")
+    with _worker(backend) as worker:
+        client = worker.client()
+        status = client.wait_for_completion(
+            client.start_new("continues_holding_a_lock", "c", 0), 30
+        )
+        assert status.output == 1
+        client.signal_entity(renewed, "deposit", 10)  # would wait forever on a lock kept
+        _until(lambda: client.read_entity_state(renewed).entity_state == {"balance": 11})

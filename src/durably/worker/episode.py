@@ -79,9 +79,16 @@ def build_commit(
     version = version if version is not None else instance.version
     if completion is not None and completion.status is Status.ContinuedAsNew:
         trace_parent = started.parent_trace_context if started is not None else None
-        return _continue_as_new(
+        commit = _continue_as_new(
             item, completion, result.custom_status, parent, now, version, trace_parent
         )
+        # The locks of the execution that ends are released with it.
+        unlocks = [a for a in result.actions if isinstance(a, UnlockEntity)]
+        if not unlocks:
+            return commit
+        sent = [entity_message(action, instance, now) for action in unlocks]
+        released = tuple(NewMessage(instance_id=t, event=e, visible_at=now) for t, e in sent)
+        return dataclasses.replace(commit, messages=(*commit.messages, *released))
     activities: list[ActivityTask] = []
     messages: list[NewMessage] = []
     new_instances: list[NewInstance] = []
