@@ -34,7 +34,7 @@ from durably.backends.base import (
     NewMessage,
     RecordPage,
 )
-from durably.client import Client, _checked, _now, started_children
+from durably.client import Client, _checked, _now, refuse_entity_rewind, started_children
 from durably.engine.context import function_name
 from durably.engine.rewind import rewind_request
 from durably.entities.client import send_to_entity
@@ -184,6 +184,7 @@ class AsyncClient:
         record = await self._existing(instance_id)
         if record.runtime_status is not Status.Failed:
             raise InvalidInstanceStateError(instance_id, record.runtime_status, "rewind")
+        refuse_entity_rewind(instance_id, await self._store.get_history(instance_id))
         await self._send(instance_id, rewind_request(text, _now()))
 
     async def restart(self, instance_id: str, new_instance_id: str | None = None) -> str:

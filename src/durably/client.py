@@ -187,6 +187,7 @@ class Client(EntityClient):
         record = self._record(instance_id)
         if record.runtime_status is not Status.Failed:
             raise InvalidInstanceStateError(instance_id, record.runtime_status, "rewind")
+        refuse_entity_rewind(instance_id, self.backend.get_history(instance_id))
         self._send(instance_id, rewind_request(text, _now()))
 
     def restart(self, instance_id: str, new_instance_id: str | None = None) -> str:
@@ -484,6 +485,16 @@ def _checked(instance_id: object) -> str:
             f"instance_id must be a string, got {type(instance_id).__name__}: {instance_id!r}"
         )
     return instance_id
+
+
+def refuse_entity_rewind(instance_id: str, history: list[HistoryEvent]) -> None:
+    """``ValueError`` for an instance that used entities: its calls and critical
+    sections cannot be taken up again where they were (not supported yet)."""
+    if any(e.event_type.startswith("Entity") for e in history):
+        raise ValueError(
+            f"instance {instance_id!r} called entities or held their locks: rewinding it"
+            " is not supported (its entity calls and critical sections would not resume)"
+        )
 
 
 def started_children(history: list[HistoryEvent]) -> list[str]:

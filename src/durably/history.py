@@ -130,7 +130,7 @@ class HistoryEvent:
         return cls.from_dict(_loads(text))
 
 
-_OMITTED = frozenset({"parent_trace_context"})
+_OMITTED = frozenset({"parent_trace_context", "sender_instance_id"})
 """Fields the JSON leaves out while they are None: added later, so that the events of
 those who do not use them stay as they were."""
 _compact = json.JSONEncoder(separators=(",", ":"))
@@ -410,6 +410,8 @@ class EntityOperationSignaled(HistoryEvent):
     target_instance_id: str
     parent_trace_context: str | None = None
     """The W3C traceparent of the sender's span (absent from the JSON when None)."""
+    sender_instance_id: str | None = None
+    """The orchestration that sent it (None: a client); absent from the JSON when None."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

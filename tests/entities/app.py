@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 import durably
@@ -186,4 +187,53 @@ def continues_holding_a_lock(context: durably.OrchestrationContext) -> Any:
     with (yield context.lock([EntityId("account", "renewed")])):
         yield context.call_entity(EntityId("account", "renewed"), "deposit", 1)
         context.continue_as_new(round_ + 1)
+    return None
+
+
+@app.orchestrator
+def tries_a_lock(context: durably.OrchestrationContext) -> Any:
+    """Gives up on the locks after a moment (the request stays on its way)."""
+    mode = context.get_input()
+    if mode == "done":
+        return "gave up"
+    entities = [EntityId("journal", "contended"), EntityId("journal", "untouched")]
+    lock = context.lock(entities)
+    timeout = context.create_timer(context.current_utc_datetime + _dt.timedelta(seconds=0.05))
+    winner = yield context.task_any([lock, timeout])
+    if winner is lock:
+        return "locked"
+    if mode == "continue":
+        context.continue_as_new("done")
+        return None
+    return "gave up"
+
+
+@app.orchestrator
+def holds_then_releases(context: durably.OrchestrationContext) -> Any:
+    with (yield context.lock([EntityId("journal", "contended")])):
+        yield context.wait_for_external_event("release")
+    return "released"
+
+
+@app.orchestrator
+def signals_then_calls_inside(context: durably.OrchestrationContext) -> Any:
+    mine = EntityId("journal", context.instance_id)
+    with (yield context.lock([mine])):
+        context.signal_entity(mine, "append", "signalled")
+        yield context.call_entity(mine, "append", "called")
+    return None
+
+
+@app.orchestrator
+def nests_sections(context: durably.OrchestrationContext) -> Any:
+    with (yield context.lock([EntityId("journal", "n1")])):  # noqa: SIM117  (nesting is the point)
+        with (yield context.lock([EntityId("journal", "n2")])):
+            pass
+    return None
+
+
+@app.orchestrator
+def calls_outside_its_section(context: durably.OrchestrationContext) -> Any:
+    with (yield context.lock([EntityId("journal", "o1")])):
+        yield context.call_entity(EntityId("journal", "o2"), "append", 1)
     return None

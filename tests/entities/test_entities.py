@@ -305,3 +305,83 @@ def test_continuing_as_new_releases_the_locks(backend: Backend) -> None:
         assert status.output == 1
         client.signal_entity(renewed, "deposit", 10)  # would wait forever on a lock kept
         _until(lambda: client.read_entity_state(renewed).entity_state == {"balance": 11})
+
+
+def test_given_up_lock_requests_never_leave_an_entity_locked(backend: Backend) -> None:
+    # 70 orchestrations ask for locks held by another and give up (some continuing as
+    # new): once the holder releases, both entities are free.
+    contended, untouched = EntityId("journal", "contended"), EntityId("journal", "untouched")
+    with _worker(backend) as worker:
+        client = worker.client()
+        client.start_new("holds_then_releases", "holder")
+        _until(lambda: client.get_status(contended.instance_id) is not None)
+        _until(lambda: "holder" in str(client.get_status(contended.instance_id).custom_status))
+        modes = ["continue" if n % 2 else "return" for n in range(70)]
+        ids = [client.start_new("tries_a_lock", client_input=mode) for mode in modes]
+        for instance_id in ids:
+            assert client.wait_for_completion(instance_id, timeout=60).output == "gave up"
+        client.raise_event("holder", "release")
+        client.wait_for_completion("holder", timeout=30)
+        for entity in (contended, untouched):
+            client.signal_entity(entity, "append", "free")
+            _until(lambda e=entity: "free" in (client.read_entity_state(e).entity_state or []))
+
+
+def test_the_holder_s_own_signals_keep_their_order(backend: Backend) -> None:
+    with _worker(backend) as worker:
+        client = worker.client()
+        client.wait_for_completion(client.start_new("signals_then_calls_inside", "s1"), 30)
+        journal = EntityId("journal", "s1")
+        _until(lambda: len(client.read_entity_state(journal).entity_state or []) == 2)
+        assert client.read_entity_state(journal).entity_state == ["signalled", "called"]
+
+
+def test_nested_sections_and_calls_outside_a_section_are_refused(backend: Backend) -> None:
+    with _worker(backend) as worker:
+        client = worker.client()
+        nested = client.wait_for_completion(client.start_new("nests_sections"), 30)
+        assert "a critical section is already open" in str(nested.output)
+        outside = client.wait_for_completion(client.start_new("calls_outside_its_section"), 30)
+        assert "only its entities can be called" in str(outside.output)
+        client.signal_entity(EntityId("journal", "n1"), "append", "free")  # released
+        _until(lambda: client.read_entity_state(EntityId("journal", "n1")).entity_exists)
+
+
+def test_a_holder_that_fails_on_replay_releases_its_locks(backend: Backend) -> None:
+    # The holder's code changes under it (an activity added before the lock): the next
+    # episode's replay fails it, and the locks history records it holding are released.
+    changed = durably.App()
+    changed.activities.update(app.activities)
+    changed.entities.update(app.entities)
+
+    @changed.activity
+    def new_step(x: Any) -> Any:
+        return x
+
+    @changed.orchestrator(name="holds_then_releases")
+    def holds_differently(context: durably.OrchestrationContext) -> Any:
+        yield context.call_activity(new_step, 1)
+        with (yield context.lock([EntityId("journal", "contended")])):
+            yield context.wait_for_external_event("release")
+        return "released"
+
+    contended = EntityId("journal", "contended")
+    with _worker(backend) as worker:
+        client = worker.client()
+        client.start_new("holds_then_releases", "old-holder")
+        _until(lambda: "old-holder" in str(client.get_status(contended.instance_id).custom_status))
+    with durably.Worker(changed, store=backend, poll_interval=0.02) as worker:
+        client = worker.client()
+        client.raise_event("old-holder", "release")
+        status = client.wait_for_completion("old-holder", timeout=30)
+        assert status.runtime_status.value == "Failed"
+        _until(lambda: client.get_status(contended.instance_id).custom_status is None)
+
+
+def test_rewinding_an_instance_that_used_entities_is_refused(backend: Backend) -> None:
+    with _worker(backend) as worker:
+        client = worker.client()
+        failed = client.start_new("fails_holding_a_lock", "r1")
+        assert client.wait_for_completion(failed, timeout=30).runtime_status.value == "Failed"
+        with pytest.raises(ValueError, match="rewinding it is not supported"):
+            client.rewind("r1")

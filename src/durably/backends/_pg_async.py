@@ -111,17 +111,11 @@ class PgAsyncStore:
         guard = self._backend.dialect.entity_guard
         assert guard is not None
 
-        async def send() -> bool:
-            plan = _send_to_entity(self._hub, guard, row, message, channel, payload)
+        plan = _send_to_entity(self._hub, guard, row, message, channel, payload)
+        try:  # not tried again: an entity's history cannot tell whether it landed
             await self._run(plan, transaction=True)
-            return True
-
-        async def landed() -> bool | None:
-            text = message.event.to_json()
-            params = (self._hub, message.instance_id, text) * 2
-            return True if await self._reading(lambda: _one(SENT, params)) else None
-
-        await self._writing_once(send, landed)
+        except Disconnected as exc:
+            raise StoreError(f"{exc}; the operation may or may not have been sent") from exc
         self._backend.wrote("orchestration", message.visible_at)
 
     async def purge_instance(self, instance_id: str) -> bool:

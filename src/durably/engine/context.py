@@ -293,6 +293,7 @@ class OrchestrationContext:
         error is raised as ``TaskFailedError``). The entity exists from its first
         operation; operations on one entity run one at a time, in the order sent."""
         target = entity_id(entity)
+        self._check_in_section(target)
         text = self._dumps(input_, "entity operation input")
         action = self._entity_action(target, operation, text, signal=False)
         task: AtomicTask = AtomicTask(action)
@@ -319,6 +320,11 @@ class OrchestrationContext:
         if not lock_set:
             raise ValueError("context.lock needs at least one entity")
         state = self._state
+        if state.sections:
+            raise ValueError(
+                "a critical section is already open: leave it before context.lock takes"
+                " others (one section at a time, so sections cannot deadlock)"
+            )
         task_id = state.take_task_id()
         section = str(
             uuid.uuid5(_UUID_NAMESPACE, f"{self._instance_id}/lock/{task_id}/{state.now}")
@@ -328,6 +334,18 @@ class OrchestrationContext:
         state.entity_requests[section] = task_id
         state.sections[section] = lock_set
         return task
+
+    def _check_in_section(self, target: EntityId) -> None:
+        """Inside a critical section, only its locked entities may be called: a call to
+        another could wait on that entity's own holder, which may wait on this one."""
+        state = self._state
+        for section in state.held:
+            locked = state.sections.get(section, ())
+            if target.instance_id not in locked:
+                raise ValueError(
+                    f"inside a critical section only its entities can be called"
+                    f" ({', '.join(locked)}), not {target.instance_id!r}"
+                )
 
     def _entity_action(
         self, target: EntityId, operation: str, text: str | None, *, signal: bool

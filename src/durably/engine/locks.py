@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from durably.actions import UnlockEntity
+from durably.actions import LockEntities, UnlockEntity
 from durably.engine.tasks import AtomicTask
 
 if TYPE_CHECKING:
@@ -65,6 +65,17 @@ def release(state: OrchestrationState, section_id: str) -> None:
     lock_set = state.sections.pop(section_id, None)
     if lock_set is None:
         return
+    state.held.discard(section_id)
+    unsent = [
+        task_id
+        for task_id, action in state.unmatched.items()
+        if isinstance(action, LockEntities) and action.section_id == section_id
+    ]
+    if unsent:  # asked for in this very episode: the request is dropped, not sent
+        for task_id in unsent:
+            del state.unmatched[task_id]
+            state.pending.pop(task_id, None)
+        return
     for instance_id in lock_set:
         task_id = state.take_task_id()
         state.unmatched[task_id] = UnlockEntity(
@@ -72,7 +83,15 @@ def release(state: OrchestrationState, section_id: str) -> None:
         )
 
 
-def release_all(state: OrchestrationState) -> None:
-    """At the end of the execution: release every section asked for, held or not yet."""
+def release_all(
+    state: OrchestrationState, recorded: dict[str, tuple[str, ...]] | None = None
+) -> None:
+    """At the end of the execution: release every section asked for, held or not yet,
+    and those ``recorded`` in history as requested and not released (unless this
+    episode released them already)."""
+    releasing = {a.section_id for a in state.unmatched.values() if isinstance(a, UnlockEntity)}
+    for section_id, lock_set in (recorded or {}).items():
+        if section_id not in releasing:
+            state.sections.setdefault(section_id, lock_set)
     for section_id in list(state.sections):
         release(state, section_id)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias, assert_never, cast
 
 from durably import payload
-from durably.actions import AnyAction, CompleteOrchestration, UnlockEntity
+from durably.actions import AnyAction, CompleteOrchestration, LockEntities, UnlockEntity
 from durably.codecs import Codec
 from durably.engine.awaiting import awaited_by, needs_an_event_loop, not_a_task, raised_in
 from durably.engine.context import OrchestrationContext
@@ -130,6 +130,7 @@ class OrchestrationExecutor:
         self.started: ExecutionStarted | None = None
         """The start event of the execution (once seen)."""
         self.timers_fired: list[TimerTask] = []
+        self._recorded_sections: dict[str, tuple[str, ...]] = {}  # requested, not released
         """The timers that fired in the last episode (for their trace spans)."""
 
     @property
@@ -171,7 +172,9 @@ class OrchestrationExecutor:
             if self._apply(event, replaying=False):
                 recorded.append(event)
         if self._completion is not None and self._state is not None:
-            release_all(self._state)  # a section still held ends with the execution
+            # A section still held ends with the execution: those the code asked for,
+            # and those history recorded (the code may have failed before asking again).
+            release_all(self._state, self._recorded_sections)
         actions = self._take_new_actions()
         if self._state is not None:
             recorded.extend(self._state.take_patch_markers(now))
@@ -180,6 +183,11 @@ class OrchestrationExecutor:
         if length > self._max_history_events and self._completion is None:
             self.fail(history_too_long(length, self._max_history_events))
             actions = []
+        for action in actions:  # what history will record, for a later episode's end
+            if isinstance(action, LockEntities):
+                self._recorded_sections[action.section_id] = action.lock_set
+            elif isinstance(action, UnlockEntity):
+                self._recorded_sections.pop(action.section_id, None)
         recorded.extend(action_event(action, now) for action in actions)
         recorded.append(OrchestratorCompleted(timestamp=now))
         completion = self._completion
@@ -301,6 +309,10 @@ class OrchestrationExecutor:
     def _apply_scheduled(self, event: ScheduledEvent) -> bool:
         """Match a recorded scheduling event with the action the orchestrator asked for."""
         state = self._state
+        if isinstance(event, EntityLockRequested):  # kept even if the code now diverges
+            self._recorded_sections[event.critical_section_id] = tuple(event.lock_set)
+        elif isinstance(event, EntityUnlockSent):
+            self._recorded_sections.pop(event.critical_section_id, None)
         action = state.unmatched.pop(event.event_id, None) if state is not None else None
         check_scheduled(event, action, position=self._position)
         return True
@@ -317,7 +329,8 @@ class OrchestrationExecutor:
                     return False
                 task.complete_json(event.result, state.codec)
             case EntityLockGranted():
-                task = state.pending.pop(state.entity_requests.pop(event.critical_section_id, -1))
+                section = state.entity_requests.pop(event.critical_section_id, -1)
+                task = state.pending.pop(section, None)
                 if task is None:
                     return False
                 task._complete(state.lock_granted(event.critical_section_id))

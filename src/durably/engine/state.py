@@ -46,6 +46,8 @@ class OrchestrationState:
     section's id for a lock) -> task id."""
     sections: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Critical sections asked for and not released: id -> the entities they lock."""
+    held: set[str] = field(default_factory=set)
+    """The sections among them whose locks are all held."""
     unmatched: dict[int, AnyAction] = field(default_factory=dict)
     """Actions asked for and not yet matched to a history event, by task id."""
     waiters: dict[str, deque[ExternalEventTask]] = field(default_factory=dict)
@@ -83,6 +85,8 @@ class OrchestrationState:
         """The critical section whose locks are now all held."""
         from durably.engine.locks import CriticalSection
 
+        if section_id in self.sections:
+            self.held.add(section_id)
         return CriticalSection(self, section_id, self.sections.get(section_id, ()))
 
     def cancel_timer(self, timer: TimerTask) -> None:

@@ -58,6 +58,7 @@ def entity_request(
             input=action.input,
             target_instance_id=action.instance_id,
             parent_trace_context=trace,
+            sender_instance_id=caller.instance_id,
         )
     return EntityOperationCalled(
         timestamp=now,

@@ -43,8 +43,6 @@ from durably.history import (
 EntityMessage = (
     EntityOperationCalled | EntityOperationSignaled | EntityLockRequested | EntityUnlockSent
 )
-RELEASED_KEPT = 64
-"""Sections released before their lock request arrived, remembered per entity."""
 
 
 @dataclass(slots=True)
@@ -76,7 +74,7 @@ class Envelope:
         if self.queue:
             data["queue"] = [event.to_dict() for event in self.queue]
         if self.released:
-            data["released"] = self.released[-RELEASED_KEPT:]
+            data["released"] = self.released  # each leaves when its request comes
         return json.dumps(data, separators=(",", ":")) if data else None
 
 
@@ -196,6 +194,8 @@ def _sender(message: EntityMessage) -> str | None:
     """The orchestration a message comes from (None: a signal, from anyone)."""
     if isinstance(message, EntityOperationCalled | EntityLockRequested):
         return message.parent_instance_id
+    if isinstance(message, EntityOperationSignaled):
+        return message.sender_instance_id
     return None
 
 

@@ -86,9 +86,15 @@ def build_commit(
         unlocks = [a for a in result.actions if isinstance(a, UnlockEntity)]
         if not unlocks:
             return commit
-        sent = [entity_message(action, instance, now) for action in unlocks]
-        released = tuple(NewMessage(instance_id=t, event=e, visible_at=now) for t, e in sent)
-        return dataclasses.replace(commit, messages=(*commit.messages, *released))
+        released: list[NewMessage] = []
+        rows: list[NewInstance] = []
+        for unlock in unlocks:
+            _route(unlock, instance, now, [], released, rows, version, None)
+        return dataclasses.replace(
+            commit,
+            messages=(*commit.messages, *released),
+            new_instances=(*commit.new_instances, *rows),
+        )
     activities: list[ActivityTask] = []
     messages: list[NewMessage] = []
     new_instances: list[NewInstance] = []

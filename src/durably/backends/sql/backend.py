@@ -44,6 +44,7 @@ from durably.backends.sql.commits import (
     apply_locked,
     apply_unchanged,
     create_committed,
+    ensure_entities,
     notify_if_messages_wait,
 )
 from durably.backends.sql.dialect import Cursor, Dialect, Disconnected, Refused
@@ -259,6 +260,7 @@ class SqlBackend:
         if not commits:
             return []
         with self._write() as tx:
+            ensure_entities(tx, commits)
             return [
                 commit.work_item.instance.instance_id
                 for commit in commits
@@ -352,7 +354,9 @@ class SqlBackend:
                 if not items:
                     return EpisodeBatch()
                 claims: Claimed = []
-                for commit in runner(items):
+                commits = runner(items)
+                ensure_entities(tx, commits)
+                for commit in commits:
                     apply_held(tx, commit, claims)
                 claimed = activity_work.insert_claimed(tx, claims)  # work items, once committed
                 self._wake_for_arrivals(tx, [i.instance.instance_id for i in items])

@@ -137,6 +137,20 @@ def _consume(tx: Tx, commit: OrchestrationCommit) -> None:
         tx.execute(q.DELETE_HISTORY, tx.hub, instance_id)
 
 
+def ensure_entities(tx: Tx, commits: Sequence[OrchestrationCommit]) -> None:
+    """Make sure of the rows of the entities the commits send to, in one global order
+    (by instance id) for the whole transaction: two transactions that create the same
+    new entities never wait on each other's inserts in opposite orders."""
+    rows = {
+        new.instance_id: new
+        for commit in commits
+        for new in commit.new_instances
+        if is_entity(new.instance_id)
+    }
+    for instance_id in sorted(rows):
+        instances.ensure_entity(tx, rows[instance_id])
+
+
 def _episode_writes(tx: Tx, commit: OrchestrationCommit, claims: Claimed | None) -> None:
     """What every commit writes after its instance row (and its consumed messages)."""
     instance_id = commit.work_item.instance.instance_id
@@ -144,9 +158,9 @@ def _episode_writes(tx: Tx, commit: OrchestrationCommit, claims: Claimed | None)
     if commit.new_events:
         history = (tx.hub, instance_id, start, rows.history_text(commit.new_events, commit.input))
         tx.executemany(q.INSERT_HISTORY, [history])
+    ensure_entities(tx, [commit])
     for new in commit.new_instances:
         if is_entity(new.instance_id):
-            instances.ensure_entity(tx, new)
             continue
         try:
             instances.create(tx, new)

@@ -160,6 +160,9 @@ def ensure_entity(tx: Tx, row: NewInstance) -> None:
     Neither reads nor locks the row (an entity's row is taken by its own episodes, and
     a lock here would deadlock batches that message each other's entities); no start
     message: the messages sent to it are its work."""
+    if row.instance_id in tx.entities:
+        return
+    tx.entities.add(row.instance_id)
     guard_entity(tx, row.instance_id)
     tx.execute(q.INSERT_INSTANCE, *rows.new_instance(tx.hub, row))  # there already: nothing
 

@@ -29,6 +29,8 @@ class Tx:
     """Instances this transaction created."""
     finished: list[OrchestrationCommit] = field(default_factory=list)
     """Commits that brought their instance to a terminal status (for status watches)."""
+    entities: set[str] = field(default_factory=set)
+    """Entity rows this transaction made sure of (created or found, guarded)."""
 
     def execute(self, template: str, *params: Any) -> int:
         """Run a statement; the number of rows it changed."""
