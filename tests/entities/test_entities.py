@@ -385,3 +385,33 @@ def test_rewinding_an_instance_that_used_entities_is_refused(backend: Backend) -
         assert client.wait_for_completion(failed, timeout=30).runtime_status.value == "Failed"
         with pytest.raises(ValueError, match="rewinding it is not supported"):
             client.rewind("r1")
+
+
+def test_a_batch_delivered_too_often_fails_its_operations_unrun() -> None:
+    # An operation that kills its worker every time: after max_dequeue_count deliveries
+    # the batch's calls fail with PoisonWorkError and the state stays as it was.
+    from durably.backends.base import InboxMessage, InstanceRecord, OrchestrationWorkItem
+    from durably.worker.entities import entity_commit
+
+    call = _call("add", "1")
+    record = InstanceRecord(
+        instance_id=COUNTER.instance_id,
+        name="@counter",
+        execution_id="x",
+        runtime_status=durably.OrchestrationRuntimeStatus.Running,
+        input="41",
+        created_time=NOW,
+        last_updated_time=NOW,
+    )
+    item = OrchestrationWorkItem(
+        instance=record,
+        messages=(InboxMessage(message_id=1, event=call, execution_id=None),),
+        lock_token="t",
+        dequeue_count=7,
+    )
+    poison = FailureDetails(error_type="PoisonWorkError", message="delivered 6 times")
+    commit = entity_commit(item, app, NOW, poison=poison)
+    assert commit.input == "41"
+    (answer,) = commit.messages
+    assert isinstance(answer.event, EntityOperationFailed)
+    assert answer.event.failure_details.error_type == "PoisonWorkError"

@@ -78,15 +78,23 @@ class Envelope:
         return json.dumps(data, separators=(",", ":")) if data else None
 
 
-def entity_commit(item: OrchestrationWorkItem, app: App, now: _dt.datetime) -> OrchestrationCommit:
+def entity_commit(
+    item: OrchestrationWorkItem,
+    app: App,
+    now: _dt.datetime,
+    *,
+    poison: FailureDetails | None = None,
+) -> OrchestrationCommit:
     """Handle the messages of ``item`` on its entity; the commit keeps the state in the
     instance row's input, the lock and waiting messages in its custom status, and
-    records what the episode handled as the instance's history."""
+    records what the episode handled as the instance's history. With ``poison`` (the
+    batch was delivered too often without a commit: an operation kills its worker) the
+    operations fail with it, unrun, and the state stays as it was."""
     instance = item.instance
     entity_id = EntityId.of(instance.instance_id)
     envelope = Envelope.load(instance.custom_status)
     arrived = [m.event for m in item.messages if isinstance(m.event, EntityMessage)]
-    episode = _Episode(app, entity_id, envelope, BatchOutcome(state=instance.input), now)
+    episode = _Episode(app, entity_id, envelope, BatchOutcome(state=instance.input), now, poison)
     episode.handle(deque([*envelope.queue, *arrived]))
     outcome = episode.outcome
     answers = [
@@ -120,6 +128,7 @@ class _Episode:
     envelope: Envelope
     outcome: BatchOutcome
     now: _dt.datetime
+    poison: FailureDetails | None = None
     sent: list[NewMessage] = field(default_factory=list)
     created: list[NewInstance] = field(default_factory=list)
 
@@ -181,13 +190,31 @@ class _Episode:
     def _operate(self, request: Request) -> None:
         app, entity_id = self.app, self.entity_id
         entity = app.entities.get(entity_id.name)
-        if entity is None:
-            _refuse(app, entity_id, self.outcome, request, self.now)
+        if entity is None or self.poison is not None:
+            known = ", ".join(sorted(app.entities)) or "none"
+            failure = self.poison or FailureDetails(
+                error_type="ValueError",
+                message=f"no entity named {entity_id.name!r}; this app's entities: {known}",
+            )
+            _refuse(self.outcome, request, self.now, failure)
             return
         limit = app.max_payload_bytes
         apply_request(
             entity, entity_id, self.outcome, request, self.now, codec=app.codec, limit=limit
         )
+
+
+def poisoned(item: OrchestrationWorkItem, max_dequeue_count: int) -> FailureDetails | None:
+    """The failure of a batch delivered more than ``max_dequeue_count`` times without a
+    commit (one of its operations kills or hangs its worker), or None."""
+    if item.dequeue_count <= max_dequeue_count:
+        return None
+    return FailureDetails(
+        error_type="PoisonWorkError",
+        message=f"the operations waiting on {item.instance.instance_id!r} were delivered"
+        f" {item.dequeue_count - 1} times without a commit: one of them kills or hangs its"
+        f" worker (max_dequeue_count={max_dequeue_count}); none of them ran",
+    )
 
 
 def _sender(message: EntityMessage) -> str | None:
@@ -200,16 +227,11 @@ def _sender(message: EntityMessage) -> str | None:
 
 
 def _refuse(
-    app: App, entity_id: EntityId, outcome: BatchOutcome, request: Request, now: _dt.datetime
+    outcome: BatchOutcome, request: Request, now: _dt.datetime, failure: FailureDetails
 ) -> None:
-    """A request to an entity the app lacks: a call fails, naming the ones it has."""
+    """A request that is not run: it fails with ``failure`` (answered to a caller)."""
     outcome.events.append(request)
     if isinstance(request, EntityOperationCalled) and request.parent_instance_id:
-        known = ", ".join(sorted(app.entities)) or "none"
-        failure = FailureDetails(
-            error_type="ValueError",
-            message=f"no entity named {entity_id.name!r}; this app's entities: {known}",
-        )
         answer = EntityOperationFailed(
             timestamp=now, request_id=request.request_id, failure_details=failure
         )

@@ -41,7 +41,7 @@ from durably.versions import InstanceFilter
 from durably.worker import observe
 from durably.worker.cache import ExecutorCache
 from durably.worker.claims import ActivityHandOff, Claims
-from durably.worker.entities import entity_commit
+from durably.worker.entities import entity_commit, poisoned
 from durably.worker.episode import ClaimActivities, build_commit, consume_only, hand_back
 from durably.worker.management import rewind_commit, rewind_requested, terminate_children
 from durably.worker.reporting import fields_of, log_committed
@@ -440,7 +440,8 @@ class OrchestrationDispatcher:
     ) -> tuple[OrchestrationCommit, OrchestrationExecutor | None]:
         instance = item.instance
         if is_entity(instance.instance_id):
-            return entity_commit(item, self._app, now), None
+            poison = poisoned(item, self._max_dequeue_count)
+            return entity_commit(item, self._app, now, poison=poison), None
         if instance.runtime_status.is_terminal:
             request = rewind_requested(item)
             if request is None:
