@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import uuid
 
 from durably.actions import CallEntity, LockEntities, UnlockEntity
 from durably.backends.base import InstanceRecord, NewInstance
+from durably.engine.recording import action_event
 from durably.entities.ids import EntityId
 from durably.history import (
     EntityLockRequested,
@@ -24,52 +26,31 @@ def entity_message(
     now: _dt.datetime,
     trace: str | None = None,
 ) -> tuple[str, HistoryEvent]:
-    """The entity ``action`` goes to and the message it receives there (a call or a lock
-    request names the caller, to answer it)."""
-    if isinstance(action, LockEntities):
-        return action.lock_set[0], EntityLockRequested(
-            timestamp=now,
-            critical_section_id=action.section_id,
-            lock_set=list(action.lock_set),
-            position=0,
-            parent_instance_id=caller.instance_id,
-            parent_execution_id=caller.execution_id,
-        )
-    if isinstance(action, UnlockEntity):
-        return action.instance_id, EntityUnlockSent(
-            timestamp=now,
-            critical_section_id=action.section_id,
-            parent_instance_id=caller.instance_id,
-            target_instance_id=action.instance_id,
-        )
-    return action.instance_id, entity_request(action, caller, now, trace)
-
-
-def entity_request(
-    action: CallEntity, caller: InstanceRecord, now: _dt.datetime, trace: str | None = None
-) -> EntityOperationCalled | EntityOperationSignaled:
-    """The message an entity receives for an operation (a call names who to answer);
-    ``trace``: the caller's orchestration span."""
-    if action.signal:
-        return EntityOperationSignaled(
-            timestamp=now,
-            request_id=action.request_id,
-            operation=action.operation,
-            input=action.input,
-            target_instance_id=action.instance_id,
-            parent_trace_context=trace,
-            sender_instance_id=caller.instance_id,
-        )
-    return EntityOperationCalled(
-        timestamp=now,
-        request_id=action.request_id,
-        operation=action.operation,
-        input=action.input,
-        parent_instance_id=caller.instance_id,
-        parent_execution_id=caller.execution_id,
-        target_instance_id=action.instance_id,
-        parent_trace_context=trace,
-    )
+    """The entity ``action`` goes to and the message it receives there: the event the
+    caller's history records for it, naming the caller (to answer a call or grant a
+    lock) and, for an operation, its span (``trace``)."""
+    event = dataclasses.replace(action_event(action, now), event_id=-1)
+    parent, execution = caller.instance_id, caller.execution_id
+    match event:
+        case EntityOperationSignaled():
+            event = dataclasses.replace(
+                event, parent_trace_context=trace, sender_instance_id=parent
+            )
+        case EntityOperationCalled():
+            event = dataclasses.replace(
+                event,
+                parent_instance_id=parent,
+                parent_execution_id=execution,
+                parent_trace_context=trace,
+            )
+        case EntityLockRequested():
+            event = dataclasses.replace(
+                event, parent_instance_id=parent, parent_execution_id=execution
+            )
+        case EntityUnlockSent():
+            event = dataclasses.replace(event, parent_instance_id=parent)
+    target = action.lock_set[0] if isinstance(action, LockEntities) else action.instance_id
+    return target, event
 
 
 def entity_instance(instance_id: str, now: _dt.datetime) -> NewInstance:
