@@ -63,12 +63,16 @@ bench-forms: $(STAMP)
 bench-entities: $(STAMP)
 	$(BIN)/python -m benchmarks.entities $(BENCH_ARGS)
 
-# No tracer provider against an SDK provider exporting every span, one sampling a trace
-# in ten, and one sampling none, interleaved on SQLite (docs/observability.md).
+# No tracer provider against an SDK provider exporting every span, the same dropping
+# every span unencoded, one sampling a trace in ten, and one sampling none, interleaved
+# on SQLite (docs/observability.md).
 bench-tracing: $(STAMP)
 	$(BIN)/python -m benchmarks.ab --base-tree . --new-env DURABLY_BENCH_TRACING=export \
 		--only latency,chain,hello5 --rounds 3 --store sqlite \
 		--out benchmarks/results/tracing $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.ab --base-tree . --new-env DURABLY_BENCH_TRACING=drop \
+		--only latency,chain,hello5 --rounds 3 --store sqlite \
+		--out benchmarks/results/tracing-drop $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.ab --base-tree . --new-env DURABLY_BENCH_TRACING=sampled \
 		--only latency,chain,hello5 --rounds 3 --store sqlite \
 		--out benchmarks/results/tracing-sampled $(BENCH_ARGS)

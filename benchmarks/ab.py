@@ -145,7 +145,24 @@ def table(doc: dict[str, Any]) -> str:
             f"| {key} | {metric.label} ({metric.unit}) | {shown['base']} | {shown['new']} | "
             f"{_change(fig)} | {cpu['base']:.2f} | {cpu['new']:.2f} | {_change(cpu)} |"
         )
+    notes = [_export_share(key, sides) for key, sides in doc["results"].items()]
+    if any(notes):
+        lines += ["", *(note for note in notes if note)]
     return "\n".join(lines) + "\n"
+
+
+def _export_share(key: str, sides: dict[str, list[dict[str, Any]]]) -> str | None:
+    """How much of the new side's CPU a span exporter spent encoding, when the runs
+    traced (``export_cpu_s``), against the base side's whole CPU."""
+    encoded = [r["figures"]["export_cpu_s"] for r in sides["new"] if "export_cpu_s" in r["figures"]]
+    if not encoded:
+        return None
+    median = statistics.median(encoded)
+    base_cpu = statistics.median(r["cpu_s"] for r in sides["base"])
+    return (
+        f"- {key}: the exporter encoding spans took {median:.2f} s of CPU (median), "
+        f"{100 * median / base_cpu:.1f}% of the base side's CPU"
+    )
 
 
 def _spread(fmt: str, median: float, values: list[float]) -> str:

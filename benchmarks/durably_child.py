@@ -26,25 +26,30 @@ FORM = os.environ.get("DURABLY_BENCH_FORM", "generator")
 """The orchestrators' form: ``generator`` or ``async`` (``async def``, the same steps)."""
 TRACING = os.environ.get("DURABLY_BENCH_TRACING", "off")
 """``export``: an OpenTelemetry SDK provider whose batch processor hands every span to an
-exporter that encodes it as OTLP-style JSON and drops it (the work of a real exporter
-without a collector to send it to); ``drop``: the same exporter dropping spans unencoded
-(the cost of making spans alone); ``sampled``: as ``export``, one trace in ten sampled;
-``unsampled``: none sampled (what durably itself costs once a provider is set); ``off``:
-no provider."""
+exporter that encodes each batch as the OTLP exporters do (protobuf) and drops the bytes
+(the work of a real exporter without a collector to send it to); ``drop``: the same
+exporter dropping spans unencoded (the cost of making spans alone); ``sampled``: as
+``export``, one trace in ten sampled; ``unsampled``: none sampled (what durably itself
+costs once a provider is set); ``off``: no provider. Traced runs report the CPU seconds
+the exporter spent encoding the workload's spans (``export_cpu_s``)."""
+EXPORT_CPU = [0.0]
+"""CPU seconds the exporter's thread has spent encoding so far."""
 
 
 def _trace_to_nowhere() -> None:
     from collections.abc import Sequence
 
     from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
     class EncodingExporter(SpanExporter):
         def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
             if TRACING != "drop":
-                for span in spans:
-                    span.to_json(indent=None)
+                started = time.thread_time()
+                encode_spans(spans).SerializeToString()
+                EXPORT_CPU[0] += time.thread_time() - started
             return SpanExportResult.SUCCESS
 
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
@@ -257,8 +262,22 @@ def main() -> None:
         bench = Bench(worker.client(), timeout=workload.timeout_s)
         if not args.quick:
             bench.warm_up()
+        encoded = _export_cpu()
         figures = RUNNERS[workload.name](bench, params)
+        if encoded is not None:
+            figures["export_cpu_s"] = _export_cpu() - encoded  # type: ignore[operator]
     common.emit({"params": params, "worker_kw": kwargs, **figures})
+
+
+def _export_cpu() -> float | None:
+    """The exporter's encoding CPU seconds once every span so far is exported (None
+    untraced)."""
+    if TRACING == "off":
+        return None
+    from opentelemetry import trace
+
+    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+    return EXPORT_CPU[0]
 
 
 if __name__ == "__main__":

@@ -67,11 +67,34 @@ def active() -> bool:
     provider = _trace.get_tracer_provider()
     if provider is not _seen[0]:
         unset = (_trace.ProxyTracerProvider, _trace.NoOpTracerProvider)
-        _seen = (provider, not isinstance(provider, unset))
+        _seen = (provider, not isinstance(provider, unset), _follows_parent(provider))
     return _seen[1]
 
 
-_seen: tuple[object, bool] = (None, False)  # the provider last looked at, and the answer
+_seen: tuple[object, bool, bool] = (None, False, False)
+"""The provider last looked at, whether it is set, and :func:`_follows_parent` of it."""
+
+
+def _follows_parent(provider: object) -> bool:
+    """Whether the provider's sampler never samples a span whose parent is not sampled:
+    the SDK's own samplers that decide by the parent (``ParentBased``, the default,
+    unless told otherwise for unsampled remote parents) or by the trace id alone
+    (``TraceIdRatioBased``, ``ALWAYS_OFF``). Then durably makes no span at all under an
+    unsampled orchestration, where the SDK would make a non-recording one at a good
+    part of the cost of a recorded one. Any other sampler is asked for every span."""
+    sampler = getattr(provider, "sampler", None)
+    if type(sampler).__module__ != "opentelemetry.sdk.trace.sampling":
+        return False
+    description = str(sampler.get_description())  # type: ignore[union-attr]
+    if description.startswith("ParentBased{"):
+        return "remoteParentNotSampled:AlwaysOffSampler" in description
+    return description == "AlwaysOffSampler" or description.startswith("TraceIdRatioBased{")
+
+
+def _unsampled(traceparent: str) -> bool:
+    """Whether no span is made under ``traceparent``: its sampled flag (bit 0 of the
+    flags, the last hex digit) is clear and the sampler follows the parent."""
+    return _seen[2] and traceparent[-1:] in "02468ace"
 
 
 def caller_context() -> str | None:
@@ -153,7 +176,13 @@ class ActivitySpan:
 
     def __enter__(self) -> ActivitySpan:
         item = self._item
-        if item.trace_context is not None and active():
+        if item.trace_context is None or not active():
+            return self
+        if _unsampled(item.trace_context):
+            # the orchestration's unsampled context stays current: spans the activity
+            # makes itself join the trace, unsampled as it is
+            self._token = _otel_context.attach(_parent_of(item.trace_context))
+        else:
             self._span = span = _tracer().start_span(
                 f"activity:{item.name}",
                 context=_parent_of(item.trace_context),
@@ -178,8 +207,9 @@ class ActivitySpan:
         return result
 
     def __exit__(self, *exc: object) -> None:
-        if self._span is not None:
+        if self._token is not None:
             _otel_context.detach(self._token)
+        if self._span is not None:
             self._span.end()
 
 
@@ -187,6 +217,8 @@ def timer_span(
     instance_id: str, trace_context: str, task_id: int, created: _dt.datetime, fired: _dt.datetime
 ) -> None:
     """A ``timer`` span from the timer's creation to the episode that saw it fire."""
+    if _unsampled(trace_context):
+        return
     span = _tracer().start_span(
         "timer",
         context=_parent_of(trace_context),
@@ -205,6 +237,8 @@ def entity_span(
     failure: FailureDetails | None,
 ) -> None:
     """An ``entity:{name}`` span of one operation, under the span that sent it."""
+    if _unsampled(trace_context):
+        return
     attributes = _attributes("entity", operation, instance_id)
     span = _tracer().start_span(
         f"entity:{name}",
@@ -231,17 +265,23 @@ def orchestration_span(
 ) -> None:
     """The ``orchestration:{name}`` span of a finished execution, under its derived id."""
     parent = started.parent_trace_context if started is not None else None
-    trace_id, span_id, _ = _parse(orchestration_context(execution_id, parent))  # type: ignore[misc]
+    context = orchestration_context(execution_id, parent)
+    if _unsampled(context):
+        return
+    trace_id, span_id, _ = _parse(context)  # type: ignore[misc]
     attributes = _attributes("orchestration", name, instance_id)
     attributes["durabletask.task.status"] = status.value
     tracer = _fixed_id_tracer()
-    with _FixedIds.using(trace_id, span_id):
+    _FixedIds.given.ids = (trace_id, span_id)
+    try:
         span = tracer.start_span(
             f"orchestration:{name}",
             context=_parent_of(parent) if parent else _otel_context.Context(),
             attributes=attributes,
             start_time=_nanos(start),
         )
+    finally:
+        _FixedIds.given.ids = None
     if failure is not None:
         _fail(span, failure)
     span.end(end_time=_nanos(end))
@@ -312,7 +352,7 @@ def _root_sampled(trace_id: int) -> bool:
     """Whether the provider's sampler (an SDK provider's; others: yes) samples a root
     span of ``trace_id`` (ratio samplers decide by the trace id alone, so the
     orchestration span, written later, gets the same answer)."""
-    sampler = getattr(_trace.get_tracer_provider(), "sampler", None) if _trace else None
+    sampler = getattr(_trace.get_tracer_provider(), "sampler", None) if _api() else None
     if sampler is None:
         return True
     try:
@@ -333,33 +373,24 @@ def _nanos(moment: _dt.datetime) -> int:
 
 
 class _FixedIds:
-    """An SDK id generator that hands out given ids while :meth:`using` them on this
-    thread, and otherwise the wrapped generator's."""
+    """An SDK id generator that hands out the ids in ``given.ids`` (a pair, on this
+    thread) while they are set, and otherwise the wrapped generator's."""
 
-    _given = threading.local()
+    given = threading.local()
 
     def __init__(self, wrapped: Any) -> None:
         self._wrapped = wrapped
 
-    @classmethod
-    @contextlib.contextmanager
-    def using(cls, trace_id: int, span_id: int) -> Iterator[None]:
-        cls._given.ids = (trace_id, span_id)
-        try:
-            yield
-        finally:
-            cls._given.ids = None
-
     def generate_trace_id(self) -> int:
-        ids = getattr(self._given, "ids", None)
+        ids = getattr(self.given, "ids", None)
         return ids[0] if ids else int(self._wrapped.generate_trace_id())
 
     def generate_span_id(self) -> int:
-        ids = getattr(self._given, "ids", None)
+        ids = getattr(self.given, "ids", None)
         return ids[1] if ids else int(self._wrapped.generate_span_id())
 
     def is_trace_id_random(self) -> bool:
-        ids = getattr(self._given, "ids", None)
+        ids = getattr(self.given, "ids", None)
         return False if ids else bool(self._wrapped.is_trace_id_random())
 
 

@@ -48,6 +48,23 @@ def two_halves(context: durably.OrchestrationContext) -> Any:
     return [first, second]
 
 
+@app.activity
+def inner_work(number: int) -> int:
+    from opentelemetry import trace
+
+    with trace.get_tracer("the app").start_as_current_span("inner work"):
+        return number * 2
+
+
+@app.orchestrator
+def pair(context: durably.OrchestrationContext) -> Any:
+    number = context.get_input()
+    first = yield context.call_activity(inner_work, number)
+    second = yield context.call_activity(inner_work, first)
+    nested = yield context.call_sub_orchestrator(child)
+    return [first, second, nested]
+
+
 def span_record(span: Any) -> dict[str, Any]:
     """What the tests look at of a finished SDK span."""
     return {

@@ -4,6 +4,7 @@ span twice; failures marked; nothing at all without a tracer provider."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 
 import durably
 from durably.backends.base import Backend
@@ -29,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 Spans = list[dict[str, Any]]
 
 
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    """An SDK provider, made the global one for the test, keeping spans in memory."""
+@contextlib.contextmanager
+def _provider(sampler: Sampler | None = None) -> Iterator[InMemorySpanExporter]:
+    """An SDK provider, made the global one while in use, keeping spans in memory."""
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
+    provider = TracerProvider(sampler=sampler)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     previous = trace._TRACER_PROVIDER  # the API sets its global once per process
     trace._TRACER_PROVIDER = provider
@@ -42,6 +44,12 @@ def exporter() -> Iterator[InMemorySpanExporter]:
     finally:
         trace._TRACER_PROVIDER = previous
         provider.shutdown()
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    with _provider() as exporter:
+        yield exporter
 
 
 def finished(exporter: InMemorySpanExporter) -> Spans:
@@ -140,6 +148,51 @@ def test_replays_emit_no_span_twice(backend: Backend, exporter: InMemorySpanExpo
         client.wait_for_completion(instance_id, timeout=30)
     names = sorted(span["name"] for span in finished(exporter))
     assert names == ["activity:step", "activity:step", "orchestration:two_halves"]
+
+
+def test_a_sampled_trace_is_whole_and_an_unsampled_one_leaves_no_span(backend: Backend) -> None:
+    # One trace in two sampled: each orchestration's trace (its steps, its child and
+    # the spans its activities make themselves) is exported whole or not at all.
+    with (
+        _provider(ParentBased(TraceIdRatioBased(0.5))) as exporter,
+        durably.Worker(app, store=backend, poll_interval=0.02) as worker,
+    ):
+        client = worker.client()
+        ids = [client.start_new("pair", client_input=i) for i in range(24)]
+        for instance_id in ids:
+            assert client.wait_for_completion(instance_id, timeout=30).output is not None
+    spans = finished(exporter)
+    traces: dict[str, list[str]] = {}
+    for span in spans:
+        traces.setdefault(span["trace_id"], []).append(span["name"])
+    whole = sorted(
+        ["orchestration:pair", "orchestration:child", "activity:step"]
+        + ["activity:inner_work", "inner work"] * 2
+    )
+    assert all(sorted(names) == whole for names in traces.values()), traces
+    assert 0 < len(traces) < len(ids)
+    by_id = {span["span_id"]: span for span in spans}
+    for inner in named(spans, "inner work"):
+        assert by_id[inner["parent_id"]]["name"] == "activity:inner_work"
+
+
+def test_a_caller_span_not_sampled_leaves_no_span(backend: Backend) -> None:
+    # The default sampler follows the caller: its unsampled span keeps the
+    # orchestration and everything in it out of the trace.
+    caller = trace.SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0xF067AA0BA902B7, False)
+    with (
+        _provider(ParentBased(ALWAYS_ON)) as exporter,
+        durably.Worker(app, store=backend, poll_interval=0.02) as worker,
+    ):
+        client = worker.client()
+        with trace.use_span(trace.NonRecordingSpan(caller)):
+            instance_id = client.start_new("pair", client_input=1)
+        assert client.wait_for_completion(instance_id, timeout=30).output is not None
+        unsampled = [s.name for s in exporter.get_finished_spans()]
+        instance_id = client.start_new("pair", client_input=2)  # no caller: sampled
+        assert client.wait_for_completion(instance_id, timeout=30).output is not None
+    assert unsampled == []
+    assert len(named(finished(exporter), "activity:inner_work")) == 2
 
 
 def test_without_a_tracer_provider_nothing_is_traced_or_stored(backend: Backend) -> None:
