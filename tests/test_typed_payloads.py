@@ -12,6 +12,7 @@ import enum
 import json
 import re
 import uuid
+from collections.abc import Generator
 from typing import Any
 
 import pydantic
@@ -19,6 +20,7 @@ import pytest
 
 import durably
 from durably.backends.base import Backend
+from durably.testing import Harness
 from durably.typed import convert
 from tests.orchestrator_forms import orchestrator_form
 
@@ -205,3 +207,28 @@ def test_a_result_that_does_not_fit_fails_the_task_catchably() -> None:
         status = client.wait_for_completion(client.start_new(catches), timeout=30)
     assert status.runtime_status == "Completed"
     assert status.output.startswith("caught: ") and "result: expected UUID" in status.output
+
+
+@app.orchestrator
+def make_order(context: durably.OrchestrationContext) -> Generator[Any, Any, Order]:
+    order = yield context.call_activity(confirm, context.get_input(Order))
+    return order
+
+
+@app.orchestrator
+def orders_from_children(context: durably.OrchestrationContext) -> Any:
+    retry = durably.RetryOptions(first_retry_interval_in_milliseconds=10, max_number_of_attempts=2)
+    plain = yield context.call_sub_orchestrator(make_order, ORDER)
+    retried = yield context.call_sub_orchestrator_with_retry(make_order, retry, ORDER)
+    by_name = yield context.call_sub_orchestrator_with_retry(
+        "make_order", retry, ORDER, return_type=Order
+    )
+    return [type(child).__name__ for child in (plain, retried, by_name)]
+
+
+def test_a_generator_orchestrator_s_return_annotation_types_its_output() -> None:
+    # Generator[Y, S, R]: the parent gets an R, whether the child is retried or named.
+    with Harness(app) as harness:
+        client = harness.client()
+        status = client.wait_for_completion(client.start_new(orders_from_children))
+    assert status.output == ["Order", "Order", "Order"], status.output

@@ -37,10 +37,10 @@ from durably.backends.base import (
 from durably.client import Client, _checked, _now, refuse_entity_rewind, started_children
 from durably.engine.context import function_name
 from durably.engine.rewind import rewind_request
-from durably.entities.client import send_to_entity
-from durably.entities.ids import EntityId, entity_id
+from durably.entities.client import entity_query, send_to_entity
+from durably.entities.ids import EntityId, as_entity_id
 from durably.entities.messages import entity_instance
-from durably.entities.state import EntityStateResponse
+from durably.entities.state import EntityPage, EntityStateResponse
 from durably.errors import InstanceNotFoundError, InvalidInstanceStateError
 from durably.history import (
     EventRaised,
@@ -205,24 +205,39 @@ class AsyncClient:
     # -- entities ----------------------------------------------------------------------
     async def signal_entity(
         self,
-        entity: EntityId | tuple[str, str],
+        entity_id: EntityId | tuple[str, str],
         operation: str,
         input_: Any = None,
         *,
         signal_time: _dt.datetime | None = None,
     ) -> None:
         """As :meth:`Client.signal_entity`."""
-        target = entity_id(entity)
+        target = as_entity_id(entity_id)
         message = self.sync._signal_message(target, operation, input_, signal_time)
         await self._store.send_to_entity(entity_instance(target.instance_id, _now()), message)
+
+    async def list_entities(
+        self,
+        name: str | None = None,
+        *,
+        last_operation_from: _dt.datetime | None = None,
+        last_operation_to: _dt.datetime | None = None,
+        include_deleted: bool = False,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+    ) -> EntityPage:
+        """As :meth:`Client.list_entities`."""
+        query = entity_query(name, page_size, continuation_token)
+        page = await self._store.list_instances(query)
+        return self.sync._entity_page(page, last_operation_from, last_operation_to, include_deleted)
 
     async def purge_entities(self, name: str | None = None) -> int:
         """As :meth:`Client.purge_entities` (on the client's thread)."""
         return await self._run(self.sync.purge_entities, name)
 
-    async def read_entity_state(self, entity: EntityId | tuple[str, str]) -> EntityStateResponse:
+    async def read_entity_state(self, entity_id: EntityId | tuple[str, str]) -> EntityStateResponse:
         """As :meth:`Client.read_entity_state`."""
-        record = await self._store.get_instance(entity_id(entity).instance_id)
+        record = await self._store.get_instance(as_entity_id(entity_id).instance_id)
         return self.sync._entity_state(record)
 
     # -- queries -----------------------------------------------------------------------

@@ -222,7 +222,10 @@ def timer_span(
     span = _tracer().start_span(
         "timer",
         context=_parent_of(trace_context),
-        attributes=_attributes("timer", "timer", instance_id, task_id=task_id),
+        attributes={
+            **_attributes("timer", "timer", instance_id, task_id=task_id),
+            "durabletask.task.status": "Completed",
+        },
         start_time=_nanos(created),
     )
     span.end(end_time=_nanos(fired))

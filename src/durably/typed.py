@@ -17,6 +17,7 @@ that does not fit raises ``TypeError`` naming the type and where in the value.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import datetime as _dt
 import decimal
@@ -77,8 +78,13 @@ def convert(value: Any, annotation: Any, *, path: str = "$") -> Any:
 
 
 def return_type(function: Callable[..., Any]) -> Any:
-    """``function``'s return annotation (``NO_TYPE`` without one)."""
-    return _hints(function).get("return", NO_TYPE)
+    """What ``function`` returns by its annotation (``NO_TYPE`` without one): for a
+    generator orchestrator annotated ``Generator[Y, S, R]``, the ``R``."""
+    annotation = _hints(function).get("return", NO_TYPE)
+    if typing.get_origin(annotation) is collections.abc.Generator:
+        arguments = typing.get_args(annotation)
+        return arguments[2] if len(arguments) == 3 else NO_TYPE
+    return annotation
 
 
 @functools.cache

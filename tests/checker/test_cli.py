@@ -19,6 +19,13 @@ def test_a_clean_app_exits_0_with_a_summary() -> None:
     assert result.stdout == "All clean: 3 orchestrators and 0 helpers checked.\n"
 
 
+def test_store_is_accepted_as_on_every_command_and_read_by_nobody() -> None:
+    result = CliRunner().invoke(
+        main, ["check", f"{SAMPLES}.wall_clock:clean", "--store", "postgresql://nowhere/x"]
+    )
+    assert result.exit_code == 0, result.output
+
+
 def test_findings_exit_1_one_per_line_then_a_summary() -> None:
     result = _check(f"{SAMPLES}.helpers:app")
     assert result.exit_code == 1

@@ -237,3 +237,14 @@ def calls_outside_its_section(context: durably.OrchestrationContext) -> Any:
     with (yield context.lock([EntityId("journal", "o1")])):
         yield context.call_entity(EntityId("journal", "o2"), "append", 1)
     return None
+
+
+@app.orchestrator
+def by_keywords(context: durably.OrchestrationContext) -> Any:
+    """Every entity call with the documented keyword names."""
+    account = EntityId("account", context.instance_id)
+    tally = EntityId("counter", context.instance_id)
+    with (yield context.lock(entity_ids=[account, tally])):
+        deposited = yield context.call_entity(entity_id=account, operation="deposit", input_=7)
+        context.signal_entity(entity_id=tally, operation="add", input_=1)
+    return deposited

@@ -154,6 +154,17 @@ def test_clients_signal_read_and_schedule(backend: Backend) -> None:
         _until(lambda: not client.read_entity_state(entity).entity_exists)
 
 
+def test_the_documented_keyword_names_work(backend: Backend) -> None:
+    with _worker(backend) as worker:
+        client = worker.client()
+        status = client.wait_for_completion(client.start_new("by_keywords", "kw"), 30)
+        assert status.output == 7
+        tally = EntityId("counter", "kw")
+        _until(lambda: client.read_entity_state(entity_id=tally).entity_state == 1)
+        client.signal_entity(entity_id=tally, operation="add", input_=2)
+        _until(lambda: client.read_entity_state(entity_id=tally).entity_state == 3)
+
+
 def test_async_orchestrators_await_entities(backend: Backend) -> None:
     with _worker(backend) as worker:
         client = worker.client()
@@ -252,9 +263,12 @@ def test_the_async_client_signals_and_reads(backend: Backend) -> None:
         async with worker.async_client() as client:
             await client.signal_entity(entity, "add", 4)
             deadline = time.monotonic() + 30
-            while not (found := await client.read_entity_state(entity)).entity_exists:
+            while not (found := await client.read_entity_state(entity_id=entity)).entity_exists:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.02)
+            page = await client.list_entities("counter")
+            assert [e.entity_id for e in page.entities] == [entity]
+            assert (await client.list_entities("account")).entities == []
             return found
 
     with _worker(backend) as worker:

@@ -52,7 +52,10 @@ def durably_replay(
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DURABLY_STORE"},
+            "PYTHONPATH": str(ROOT / "src"),
+        },
     )
 
 
@@ -136,3 +139,26 @@ def test_an_app_that_cannot_be_loaded_is_a_usage_error(
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.strip() == error
     assert_no_traceback(result)
+
+
+def test_with_a_store_an_instance_id_replays_its_history(workdir: Path) -> None:
+    import durably
+    from examples.function_chaining import app as chaining  # what chain.json was made with
+
+    store = f"sqlite:///{workdir / 'shop.db'}"
+    with durably.Worker(chaining, store=store, poll_interval=0.02) as worker:
+        client = worker.client()
+        client.wait_for_completion(client.start_new("hello_sequence", "stored-1"), timeout=30)
+
+    result = durably_replay(workdir, "shop:app", "stored-1", "chain.json", "--store", store)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("stored-1: ok (hello_sequence, ")
+    diverges = durably_replay(workdir, "renamed_shop:app", "stored-1", "--store", store)
+    assert diverges.returncode == 1 and "history position 2" in diverges.stdout
+    unknown = durably_replay(workdir, "shop:app", "nobody", "--store", store)
+    assert unknown.returncode == 2
+    assert unknown.stderr == (
+        "Error: nobody: no such file, and no instance of that id in the store\n"
+    )
+    without = durably_replay(workdir, "shop:app", "stored-1")  # no store: files only
+    assert without.returncode == 2 and "cannot read it" in without.stderr

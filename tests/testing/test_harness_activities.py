@@ -98,7 +98,7 @@ def test_mock_by_name_or_by_function_and_the_calls_in_order() -> None:
     with Harness(app, start=T0) as harness:
         harness.mock_activity("charge", _accept)
         sent: list[str] = []
-        harness.mock_activity(notify, sent.append)
+        harness.mock_activity(name=notify, fn=sent.append)  # DESIGN's names
         client = harness.client()
         instance_id = client.start_new(checkout, "c1", {"id": "o-1"})
         status = client.wait_for_completion(instance_id)

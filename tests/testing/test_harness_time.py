@@ -191,3 +191,18 @@ def test_time_cannot_go_back_and_unknown_instances_are_refused() -> None:
             harness.advance(-DAY)
         with pytest.raises(durably.InstanceNotFoundError):
             harness.client().wait_for_completion("nobody")
+
+
+@app.entity
+def tally(context: durably.EntityContext) -> None:
+    context.set_state(context.get_state(lambda: 0) + context.get_input())
+
+
+@pytest.mark.parametrize("start", [None, T0])
+def test_a_client_s_signal_reaches_its_entity(start: dt.datetime | None) -> None:
+    with Harness(app, start=start) as harness:
+        client = harness.client()
+        client.signal_entity(entity_id=durably.EntityId("tally", "t"), operation="add", input_=2)
+        client.signal_entity(("tally", "t"), "add", 3)
+        found = client.read_entity_state(entity_id=("tally", "t"))
+    assert found == durably.EntityStateResponse(True, 5)

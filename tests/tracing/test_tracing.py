@@ -93,6 +93,7 @@ def test_one_trace_from_the_caller_through_every_step(
         "durabletask.task.status": "Completed",
     }
     assert timer["attributes"]["durabletask.type"] == "timer"
+    assert timer["attributes"]["durabletask.task.status"] == "Completed"
     assert {s["attributes"]["durabletask.task.task_id"] for s in steps if s is not child_step} == {
         0,
         3,

@@ -8,12 +8,16 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from durably.app import App
+from durably.backends import STORE_ENV
 from durably.cli.options import BadUsage
+from durably.client import Client
 from durably.errors import NonDeterministicOrchestrationError
+from durably.history import HistoryEvent
 
 
 def load_app(target: str) -> App:
@@ -42,29 +46,71 @@ def load_app(target: str) -> App:
 @click.argument("target", metavar="MODULE:APP")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--name", default=None, help="Orchestrator to replay with (default: the history's).")
-def replay(target: str, files: tuple[str, ...], name: str | None) -> None:
+@click.option(
+    "--store",
+    envvar=STORE_ENV,
+    default=None,
+    metavar="URL",
+    help=f"Store whose instances to replay: a FILE that is no file is an instance id there"
+    f" [default: ${STORE_ENV}; none: files only].",
+)
+def replay(target: str, files: tuple[str, ...], name: str | None, store: str | None) -> None:
     """Replay exported histories against the app's current orchestrator code.
 
-    Each FILE is the JSON that `durably history ID --json` writes (`-` reads stdin). One
-    line per file: `ok`, or the first history position where the code parts from the
-    history. Exit codes: 0 every file replays, 1 one diverges, 2 one cannot be checked
+    Each FILE is the JSON that `durably history ID --json` writes (`-` reads stdin), or,
+    with a store, the id of an instance whose history is read from it. One line per
+    file: `ok`, or the first history position where the code parts from the history.
+    Exit codes: 0 every file replays, 1 one diverges, 2 one cannot be checked
     (unreadable, not a history, an orchestrator the app lacks).
     """
     app = load_app(target)
+    histories = _StoreHistories(store)
     worst = 0
-    for file in files:
-        code, line = _replay_file(app, file, name)
-        click.echo(f"Error: {line}" if code == 2 else line, err=code == 2)
-        worst = max(worst, code)
+    try:
+        for file in files:
+            code, line = _replay_file(app, file, name, histories)
+            click.echo(f"Error: {line}" if code == 2 else line, err=code == 2)
+            worst = max(worst, code)
+    finally:
+        histories.close()
     sys.exit(worst)
 
 
-def _replay_file(app: App, file: str, name: str | None) -> tuple[int, str]:
+class _StoreHistories:
+    """The histories of a store's instances, for `replay` (the store opened at need)."""
+
+    def __init__(self, store: str | None) -> None:
+        self._store = store
+        self._client: Client | None = None
+
+    def wanted(self, file: str) -> bool:
+        """Whether ``file`` names an instance of the store rather than a file."""
+        return self._store is not None and file != "-" and not Path(file).exists()
+
+    def get(self, instance_id: str) -> list[HistoryEvent]:
+        if self._client is None:
+            self._client = Client(self._store)
+        if self._client.get_status(instance_id, show_input=False) is None:
+            raise ValueError("no such file, and no instance of that id in the store")
+        return self._client.get_history(instance_id)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _replay_file(
+    app: App, file: str, name: str | None, histories: _StoreHistories
+) -> tuple[int, str]:
     """(exit code, line) for one history file: 0 ok, 1 divergence, 2 not checkable."""
     from durably.testing.replay import replay as check_replay
 
     try:
-        source = sys.stdin.read() if file == "-" else Path(file)
+        source: Any
+        if histories.wanted(file):
+            source = histories.get(file)
+        else:
+            source = sys.stdin.read() if file == "-" else Path(file)
         report = check_replay(app, source, name=name)
     except NonDeterministicOrchestrationError as exc:
         return 1, f"{file}: {exc}"
@@ -84,7 +130,14 @@ def _replay_file(app: App, file: str, name: str | None) -> tuple[int, str]:
 
 @click.command(name="check")
 @click.argument("targets", nargs=-1, required=True, metavar="MODULE:APP...")
-def check_(targets: tuple[str, ...]) -> None:
+@click.option(
+    "--store",
+    envvar=STORE_ENV,
+    default=None,
+    metavar="URL",
+    help="Accepted as on every command; the check reads code only, never a store.",
+)
+def check_(targets: tuple[str, ...], store: str | None) -> None:
     """Check orchestrator code for what breaks replay (docs/determinism.md).
 
     Reads every orchestrator of each app and the functions of your code they call, and

@@ -34,7 +34,7 @@ from durably.engine.tasks import (
     WhenAllTask,
     WhenAnyTask,
 )
-from durably.entities.ids import EntityId, entity_id
+from durably.entities.ids import EntityId, as_entity_id
 from durably.ids import validate_instance_id, validate_name
 from durably.typed import NO_TYPE, convert, return_type
 
@@ -270,20 +270,27 @@ class OrchestrationContext:
         retry_options: RetryOptions,
         input_: Any = None,
         instance_id: str | None = None,
+        *,
+        return_type: Any = NO_TYPE,
     ) -> Task[Any]:
         """Start a sub-orchestration, started again by ``retry_options`` if it fails."""
         if instance_id is not None:
             validate_instance_id(instance_id)
         text = self._dumps(input_, "sub-orchestration input")
         orchestrator = function_name(name)
-        return self._retrying(
-            lambda: self._schedule_sub(orchestrator, text, instance_id), retry_options
-        )
+        wanted = _result_type(name, return_type)
+
+        def attempt() -> Task[Any]:
+            task = self._schedule_sub(orchestrator, text, instance_id)
+            task.return_type = wanted
+            return task
+
+        return self._retrying(attempt, retry_options)
 
     # -- entities ------------------------------------------------------------------------
     def call_entity(
         self,
-        entity: EntityId | tuple[str, str],
+        entity_id: EntityId | tuple[str, str],
         operation: str,
         input_: Any = None,
         *,
@@ -292,7 +299,7 @@ class OrchestrationContext:
         """Run ``operation`` on the entity and wait for its result (the operation's
         error is raised as ``TaskFailedError``). The entity exists from its first
         operation; operations on one entity run one at a time, in the order sent."""
-        target = entity_id(entity)
+        target = as_entity_id(entity_id)
         self._check_in_section(target)
         text = self._dumps(input_, "entity operation input")
         action = self._entity_action(target, operation, text, signal=False)
@@ -303,20 +310,20 @@ class OrchestrationContext:
         return task
 
     def signal_entity(
-        self, entity: EntityId | tuple[str, str], operation: str, input_: Any = None
+        self, entity_id: EntityId | tuple[str, str], operation: str, input_: Any = None
     ) -> None:
         """Send ``operation`` to the entity without waiting (nothing to ``yield``)."""
-        target = entity_id(entity)
+        target = as_entity_id(entity_id)
         text = self._dumps(input_, "entity operation input")
         action = self._entity_action(target, operation, text, signal=True)
         self._state.unmatched[action.task_id] = action
 
-    def lock(self, entities: Sequence[EntityId | tuple[str, str]]) -> LockTask:
+    def lock(self, entity_ids: Sequence[EntityId | tuple[str, str]]) -> LockTask:
         """A critical section: ``with (yield context.lock([a, b])):`` waits until the
         locks of every entity are held, so no other orchestration's operations run on
         them in between; leaving the block (or the end of the execution) releases them.
         Locks are taken in one global order, so sections never deadlock."""
-        lock_set = tuple(sorted({entity_id(e).instance_id for e in entities}))
+        lock_set = tuple(sorted({as_entity_id(e).instance_id for e in entity_ids}))
         if not lock_set:
             raise ValueError("context.lock needs at least one entity")
         state = self._state

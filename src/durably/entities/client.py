@@ -19,10 +19,11 @@ from durably.backends.base import (
     InstanceRecord,
     NewInstance,
     NewMessage,
+    RecordPage,
 )
 from durably.codecs import Codec
 from durably.entities.batch import load_state
-from durably.entities.ids import PREFIX, EntityId, entity_id, entity_name
+from durably.entities.ids import PREFIX, EntityId, as_entity_id, entity_name
 from durably.entities.messages import entity_instance
 from durably.entities.state import EntityMetadata, EntityPage, EntityStateResponse
 from durably.errors import InstanceExistsError, InstanceNotFoundError
@@ -44,7 +45,7 @@ class EntityClient:
 
     def signal_entity(
         self,
-        entity: EntityId | tuple[str, str],
+        entity_id: EntityId | tuple[str, str],
         operation: str,
         input_: Any = None,
         *,
@@ -52,7 +53,7 @@ class EntityClient:
     ) -> None:
         """Send ``operation`` to the entity (created by its first operation); with
         ``signal_time`` it is delivered then, not before."""
-        target = entity_id(entity)
+        target = as_entity_id(entity_id)
         message = self._signal_message(target, operation, input_, signal_time)
         row = entity_instance(target.instance_id, _now())
         if isinstance(self.backend, EntityPurging):
@@ -60,9 +61,9 @@ class EntityClient:
             return
         send_to_entity(self.backend, row, message)
 
-    def read_entity_state(self, entity: EntityId | tuple[str, str]) -> EntityStateResponse:
+    def read_entity_state(self, entity_id: EntityId | tuple[str, str]) -> EntityStateResponse:
         """Whether the entity exists, and its state."""
-        return self._entity_state(self.backend.get_instance(entity_id(entity).instance_id))
+        return self._entity_state(self.backend.get_instance(as_entity_id(entity_id).instance_id))
 
     def list_entities(
         self,
@@ -78,20 +79,8 @@ class EntityClient:
         filtered by the time of their last operation. Deleted ones (no state) are left
         out unless ``include_deleted``; a filtered page may hold fewer than
         ``page_size``: follow the token to the end."""
-        prefix = f"{PREFIX}{entity_name(name)}{PREFIX}" if name is not None else PREFIX
-        query = InstanceQuery(
-            instance_id_prefix=prefix, page_size=page_size, continuation_token=continuation_token
-        )
-        page = self.backend.list_instances(query)
-        entities = [self._metadata(record) for record in page.instances]
-        kept = [
-            e
-            for e in entities
-            if (include_deleted or e.entity_exists)
-            and (last_operation_from is None or e.last_operation_time >= last_operation_from)
-            and (last_operation_to is None or e.last_operation_time < last_operation_to)
-        ]
-        return EntityPage(entities=kept, continuation_token=page.continuation_token)
+        page = self.backend.list_instances(entity_query(name, page_size, continuation_token))
+        return self._entity_page(page, last_operation_from, last_operation_to, include_deleted)
 
     def purge_entities(self, name: str | None = None) -> int:
         """Delete the entities (of ``name``, if given) that hold nothing: no state, no
@@ -112,6 +101,24 @@ class EntityClient:
             token = page.continuation_token
             if token is None:
                 return purged
+
+    def _entity_page(
+        self,
+        page: RecordPage,
+        last_operation_from: _dt.datetime | None,
+        last_operation_to: _dt.datetime | None,
+        include_deleted: bool,
+    ) -> EntityPage:
+        """The entities of a page of their instance rows that pass the filters."""
+        entities = [self._metadata(record) for record in page.instances]
+        kept = [
+            e
+            for e in entities
+            if (include_deleted or e.entity_exists)
+            and (last_operation_from is None or e.last_operation_time >= last_operation_from)
+            and (last_operation_to is None or e.last_operation_time < last_operation_to)
+        ]
+        return EntityPage(entities=kept, continuation_token=page.continuation_token)
 
     def _metadata(self, record: InstanceRecord) -> EntityMetadata:
         found = self._entity_state(record)
@@ -149,6 +156,14 @@ class EntityClient:
             signal_time = signal_time.replace(tzinfo=_dt.UTC)
         at = now if signal_time is None else max(now, signal_time)
         return NewMessage(instance_id=target.instance_id, event=request, visible_at=at)
+
+
+def entity_query(name: str | None, page_size: int, continuation_token: str | None) -> InstanceQuery:
+    """The instance query of a page of entities (of ``name``, if given)."""
+    prefix = f"{PREFIX}{entity_name(name)}{PREFIX}" if name is not None else PREFIX
+    return InstanceQuery(
+        instance_id_prefix=prefix, page_size=page_size, continuation_token=continuation_token
+    )
 
 
 def send_to_entity(backend: Backend, row: NewInstance, message: NewMessage) -> None:

@@ -55,7 +55,7 @@ def is_entity(instance_id: str) -> bool:
     return instance_id.startswith(PREFIX)
 
 
-def entity_id(value: EntityId | tuple[str, str]) -> EntityId:
+def as_entity_id(value: EntityId | tuple[str, str]) -> EntityId:
     """``value`` as an EntityId (a (name, key) pair is accepted); ``TypeError`` otherwise."""
     if isinstance(value, EntityId):
         return value

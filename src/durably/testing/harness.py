@@ -23,6 +23,7 @@ from durably.backends.memory import MemoryBackend
 from durably.client import Client
 from durably.engine.context import function_name
 from durably.engine.replay import OrchestrationExecutor
+from durably.entities.ids import EntityId
 from durably.errors import InstanceNotFoundError
 from durably.history import (
     HistoryEvent,
@@ -107,20 +108,20 @@ class Harness:
         """
         return self._client
 
-    def mock_activity(self, activity: str | Callable[..., Any], fake: Callable[..., Any]) -> None:
-        """Run ``fake`` instead of the activity ``activity`` (a name or the function).
+    def mock_activity(self, name: str | Callable[..., Any], fn: Callable[..., Any]) -> None:
+        """Run ``fn`` instead of the activity ``name`` (its name or the function).
 
-        ``fake`` takes the activity's input (or nothing) and may be ``async def``; what
+        ``fn`` takes the activity's input (or nothing) and may be ``async def``; what
         it raises fails the task as the activity's own error would. Only this harness
         sees the fake: the app and the function are unchanged. ``ValueError`` for an
         activity the app does not register.
         """
-        name = function_name(activity)
-        if name not in self.app.activities:
-            raise self.app.unknown_activity(name)
-        self._runner.activities[name] = fake
+        activity = function_name(name)
+        if activity not in self.app.activities:
+            raise self.app.unknown_activity(activity)
+        self._runner.activities[activity] = fn
         # A fake need not be importable: it runs here, whatever the activity's isolation.
-        self._runner.activity_options.pop(name, None)
+        self._runner.activity_options.pop(activity, None)
 
     def advance(self, delta: _dt.timedelta | float) -> None:
         """Move the virtual time on by ``delta`` (a timedelta or seconds), running what
@@ -260,17 +261,24 @@ class _VirtualStore(MemoryBackend):
         self._clock = clock
 
     def create_instance(self, instance: NewInstance) -> None:
+        super().create_instance(self._virtual_instance(instance))
+
+    def send_message(self, message: NewMessage) -> None:
+        super().send_message(self._virtual_message(message))
+
+    def send_to_entity(self, row: NewInstance, message: NewMessage) -> None:
+        super().send_to_entity(self._virtual_instance(row), self._virtual_message(message))
+
+    def _virtual_instance(self, instance: NewInstance) -> NewInstance:
         at = self._virtual(instance.visible_at)
         start = dataclasses.replace(instance.start_event, timestamp=at)
         created = self._virtual(instance.created_time)
-        super().create_instance(
-            dataclasses.replace(instance, created_time=created, visible_at=at, start_event=start)
-        )
+        return dataclasses.replace(instance, created_time=created, visible_at=at, start_event=start)
 
-    def send_message(self, message: NewMessage) -> None:
+    def _virtual_message(self, message: NewMessage) -> NewMessage:
         at = self._virtual(message.visible_at)
         event = dataclasses.replace(message.event, timestamp=at)
-        super().send_message(dataclasses.replace(message, visible_at=at, event=event))
+        return dataclasses.replace(message, visible_at=at, event=event)
 
     def _virtual(self, stamp: _dt.datetime) -> _dt.datetime:
         ahead = _utc(stamp) - _dt.datetime.now(_dt.UTC)
@@ -308,6 +316,17 @@ class _HarnessClient(Client):
 
     def rewind(self, instance_id: str, reason: Any = None) -> None:
         super().rewind(instance_id, reason)
+        self._harness.run_until_idle()
+
+    def signal_entity(
+        self,
+        entity_id: EntityId | tuple[str, str],
+        operation: str,
+        input_: Any = None,
+        *,
+        signal_time: _dt.datetime | None = None,
+    ) -> None:
+        super().signal_entity(entity_id, operation, input_, signal_time=signal_time)
         self._harness.run_until_idle()
 
     def wait_for_completion(

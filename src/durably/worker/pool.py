@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import asyncio
 
+from durably import logs
 from durably.backends.base import ActivityWorkItem
 from durably.history import TaskCompleted, TaskFailed
 
@@ -180,7 +181,12 @@ class ThreadPool:
         try:
             outcome: Outcome | None = self._activities.execute(item)
         except BaseException:  # execute turns what the activity raises into TaskFailed
-            log.exception("activity %s (%d) did not finish", item.name, item.message_id)
+            log.exception(
+                "activity %s (%d) did not finish",
+                item.name,
+                item.message_id,
+                extra=logs.fields(item.instance_id, item.execution_id, item.name),
+            )
             outcome = None
         if run is not None:
             with self._watch:
