@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import durably
-from durably.async_client import POSTGRES_THREADS
+from durably.async_store import POSTGRES_THREADS
 from durably.backends.base import Backend
 
 app = durably.App()

@@ -21,23 +21,20 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from durably.app import App
+from durably.async_store import POSTGRES_THREADS, async_store, is_postgres
 from durably.backends.base import (
     Backend,
-    EntityPurging,
     FastBackend,
-    InstanceQuery,
     InstanceRecord,
-    NewInstance,
     NewMessage,
-    RecordPage,
 )
 from durably.client import Client, _checked, _now, refuse_entity_rewind, started_children
 from durably.engine.context import function_name
 from durably.engine.rewind import rewind_request
-from durably.entities.client import entity_query, send_to_entity
+from durably.entities.client import entity_query
 from durably.entities.ids import EntityId, as_entity_id
 from durably.entities.messages import entity_instance
 from durably.entities.state import EntityPage, EntityStateResponse
@@ -88,12 +85,12 @@ class AsyncClient:
         self.sync = client
         """The blocking client this one runs on its thread."""
         if threads is None:
-            threads = POSTGRES_THREADS if _is_postgres(client.backend) else 1
+            threads = POSTGRES_THREADS if is_postgres(client.backend) else 1
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
         self._thread = ThreadPoolExecutor(threads, thread_name_prefix="durably-async-client")
         self._wakes = _StatusWakes(client.backend)
-        self._store = _async_store(client.backend, self._thread)
+        self._store = async_store(client.backend, self._thread)
         # A worker's client may run the first episode of what it starts: on a thread here.
         self._plain_starts = type(client)._create_instance is Client._create_instance
 
@@ -402,81 +399,6 @@ class AsyncClient:
                     found.append(child)
                     parents.append(child)
         return found
-
-
-POSTGRES_THREADS = 8
-"""Store calls under way at once on PostgreSQL, by default."""
-
-
-def _is_postgres(backend: FastBackend) -> bool:
-    # By name: importing the PostgreSQL store would import psycopg.
-    return any(cls.__name__ == "PostgresBackend" for cls in type(backend).__mro__)
-
-
-class AsyncStore(Protocol):
-    """The store calls an AsyncClient makes, as coroutines."""
-
-    async def get_instance(self, instance_id: str) -> InstanceRecord | None: ...
-    async def get_history(self, instance_id: str) -> list[HistoryEvent]: ...
-    async def list_instances(self, query: InstanceQuery) -> RecordPage: ...
-    async def create_instance(self, new: NewInstance) -> None: ...
-    async def send_message(self, message: NewMessage) -> None: ...
-    async def purge_instance(self, instance_id: str) -> bool: ...
-    async def purge_instances(self, query: InstanceQuery) -> int: ...
-    async def send_to_entity(self, row: NewInstance, message: NewMessage) -> None: ...
-    async def close(self) -> None: ...
-
-
-def _async_store(backend: FastBackend, thread: ThreadPoolExecutor) -> AsyncStore:
-    """PostgreSQL's calls on async connections; any other store's on ``thread``."""
-    if _is_postgres(backend):
-        from durably.backends._pg_async import PgAsyncStore
-
-        return PgAsyncStore(backend)  # type: ignore[arg-type]
-    return _ThreadedStore(backend, thread)
-
-
-class _ThreadedStore:
-    """A blocking store's calls, each run on the client's threads."""
-
-    def __init__(self, backend: FastBackend, thread: ThreadPoolExecutor) -> None:
-        self._backend = backend
-        self._thread = thread
-
-    async def _run(self, call: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, functools.partial(call, *args))
-
-    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
-        return await self._run(self._backend.get_instance, instance_id)
-
-    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
-        return await self._run(self._backend.get_history, instance_id)
-
-    async def list_instances(self, query: InstanceQuery) -> RecordPage:
-        return await self._run(self._backend.list_instances, query)
-
-    async def create_instance(self, new: NewInstance) -> None:
-        await self._run(self._backend.create_instance, new)
-
-    async def send_message(self, message: NewMessage) -> None:
-        await self._run(self._backend.send_message, message)
-
-    async def purge_instance(self, instance_id: str) -> bool:
-        return await self._run(self._backend.purge_instance, instance_id)
-
-    async def purge_instances(self, query: InstanceQuery) -> int:
-        return await self._run(self._backend.purge_instances, query)
-
-    async def send_to_entity(self, row: NewInstance, message: NewMessage) -> None:
-        backend = self._backend
-        if isinstance(backend, EntityPurging):
-            await self._run(backend.send_to_entity, row, message)
-        else:
-            await self._run(send_to_entity, backend, row, message)
-
-    async def close(self) -> None:
-        pass
 
 
 class _StatusWakes:
