@@ -97,6 +97,10 @@ def run(store: str | None, count: int = 40) -> int:
     with Worker(app, store=store) as worker:
         client = worker.client()
         console.print(f"[bold]durably demo[/]: {count} orders on {store_url(store)}")
+        console.print(
+            "[dim]The payment gateway fails now and then on purpose: each failure is logged"
+            " below and retried by the orders' RetryOptions.[/]"
+        )
         ids = [client.start_new(fulfil_order, o["id"], o) for o in orders]
         for instance_id in ids[::2]:  # half the customers confirm; the others time out
             client.raise_event(instance_id, "Confirmed", True)

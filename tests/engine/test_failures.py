@@ -189,3 +189,46 @@ def test_non_json_activity_input_raises_type_error_at_the_call() -> None:
 
     result = Run(bad_input).start()
     assert "activity input is not JSON-serialisable" in output(result)
+
+
+def test_a_stack_trace_starts_at_the_user_s_code() -> None:
+    import durably
+    from durably.testing import Harness
+
+    app = durably.App()
+
+    @app.activity
+    def breaks(x: int) -> int:
+        raise ValueError(f"bad {x}")
+
+    @app.orchestrator
+    def calls_it(context: OrchestrationContext) -> Generator[Any, Any, Any]:
+        return (yield context.call_activity(breaks, 1))
+
+    with Harness(app) as harness:
+        client = harness.client()
+        instance_id = client.start_new(calls_it)
+        status = client.wait_for_completion(instance_id)
+        (task_failed,) = [
+            e for e in client.get_history(instance_id) if e.event_type == "TaskFailed"
+        ]
+    trace = task_failed.to_dict()["FailureDetails"]["StackTrace"]
+    # The user's frame comes first: durably's worker and dispatch frames are left out.
+    assert trace.splitlines()[1].endswith(", in breaks"), trace
+    assert "durably/worker" not in trace and "durably/engine" not in trace
+    assert "durably/engine" not in str(status.output)
+    assert ", in calls_it" in str(status.output)
+
+
+def test_an_error_durably_raises_itself_has_no_stack_trace() -> None:
+    import durably
+    from durably.backends.memory import MemoryBackend
+
+    store = MemoryBackend()
+    instance_id = durably.Client(store).start_new("nope")  # a client without the app
+    with durably.Worker(durably.App(), store=store, poll_interval=0.02) as worker:
+        status = worker.client().wait_for_completion(instance_id, timeout=30)
+    assert (
+        status.output
+        == "ValueError: no orchestrator named 'nope'; known orchestrators: none registered"
+    )

@@ -179,6 +179,12 @@ def test_an_unknown_entity_fails_the_call_naming_the_known_ones(backend: Backend
         assert status.runtime_status.value == "Failed"
         assert "no entity named 'stranger'" in str(status.output)
         assert "account, blink, counter, journal" in str(status.output)
+        # A signal has no caller to fail: its failure is in the entity's history.
+        client.signal_entity(("stranger", "y"), "hello")
+        history = lambda: client.get_history("@stranger@y")  # noqa: E731
+        _until(lambda: any(e.event_type == "EntityOperationFailed" for e in history()))
+        (failed,) = [e for e in history() if e.event_type == "EntityOperationFailed"]
+        assert "no entity named 'stranger'" in failed.to_dict()["FailureDetails"]["ErrorMessage"]
 
 
 def test_the_entity_history_shows_its_last_batch(backend: Backend) -> None:

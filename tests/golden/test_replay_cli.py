@@ -162,3 +162,4 @@ def test_with_a_store_an_instance_id_replays_its_history(workdir: Path) -> None:
     )
     without = durably_replay(workdir, "shop:app", "stored-1")  # no store: files only
     assert without.returncode == 2 and "cannot read it" in without.stderr
+    assert "pass --store URL" in without.stderr

@@ -76,12 +76,19 @@ def replay(target: str, files: tuple[str, ...], name: str | None, store: str | N
     sys.exit(worst)
 
 
+_NOT_A_FILE = " (an instance id? pass --store URL to read its history from a store)"
+
+
 class _StoreHistories:
     """The histories of a store's instances, for `replay` (the store opened at need)."""
 
     def __init__(self, store: str | None) -> None:
         self._store = store
         self._client: Client | None = None
+
+    @property
+    def reads_store(self) -> bool:
+        return self._store is not None
 
     def wanted(self, file: str) -> bool:
         """Whether ``file`` names an instance of the store rather than a file."""
@@ -115,7 +122,9 @@ def _replay_file(
     except NonDeterministicOrchestrationError as exc:
         return 1, f"{file}: {exc}"
     except OSError as exc:
-        return 2, f"{file}: cannot read it: {exc.strerror or exc}"
+        missing = isinstance(exc, FileNotFoundError) and not histories.reads_store
+        hint = _NOT_A_FILE if missing else ""
+        return 2, f"{file}: cannot read it: {exc.strerror or exc}{hint}"
     except json.JSONDecodeError as exc:
         return 2, f"{file}: not JSON: {exc}"
     except UnicodeDecodeError:

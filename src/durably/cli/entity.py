@@ -36,7 +36,7 @@ def get(name: str, key: str, store: str | None) -> None:
     with Client(store) as client:
         found = client.read_entity_state(target)
     if not found.entity_exists:
-        click.echo(f"entity {target.instance_id} does not exist", err=True)
+        click.echo(f"Error: entity {target.instance_id} does not exist", err=True)
         raise SystemExit(1)
     click.echo(json.dumps(found.entity_state, indent=2))
 

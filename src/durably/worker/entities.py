@@ -229,13 +229,13 @@ def _sender(message: EntityMessage) -> str | None:
 def _refuse(
     outcome: BatchOutcome, request: Request, now: _dt.datetime, failure: FailureDetails
 ) -> None:
-    """A request that is not run: it fails with ``failure`` (answered to a caller)."""
-    outcome.events.append(request)
+    """A request that is not run: it fails with ``failure``, recorded in the entity's
+    history as an operation's own failure is (a signal's too), and answered to a caller."""
+    answer = EntityOperationFailed(
+        timestamp=now, request_id=request.request_id, failure_details=failure
+    )
+    outcome.events += (request, answer)
     if isinstance(request, EntityOperationCalled) and request.parent_instance_id:
-        answer = EntityOperationFailed(
-            timestamp=now, request_id=request.request_id, failure_details=failure
-        )
-        outcome.events.append(answer)
         outcome.responses.append(
             Response(request.parent_instance_id, request.parent_execution_id, answer)
         )
