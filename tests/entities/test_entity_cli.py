@@ -35,7 +35,7 @@ def test_signal_get_and_list_from_a_shell(tmp_path: Path) -> None:
     table = durably_command("entity", "list", store=store)
     assert "counter" in table.out and "k1" in table.out
     missing = durably_command("entity", "get", "counter", "nobody", store=store)
-    assert missing.code == 1 and "does not exist" in missing.err
+    assert_one_line_error(missing, 1, "entity @counter@nobody does not exist")
     durably_command("entity", "signal", "counter", "k1", "delete", store=store)
     with durably.Worker(app, store=store, poll_interval=0.02):
         while durably_command("entity", "get", "counter", "k1", store=store).code == 0:

@@ -164,9 +164,11 @@ def worker(
         metrics_host=metrics_host,
     )
     version = f", version {app.version}" if app.version else ""
+    entities = f", {len(app.entities)} entities" if app.entities else ""
     console.print(
         f"durably worker [bold]{durably_worker.worker_id}[/] on {store_url(store)}: "
-        f"{len(app.orchestrators)} orchestrators, {len(app.activities)} activities{version}",
+        f"{len(app.orchestrators)} orchestrators, {len(app.activities)} activities"
+        f"{entities}{version}",
         markup=True,
     )
     durably_worker.run_forever(stop_timeout=stop_timeout)
