@@ -64,3 +64,41 @@ def test_durably_top_once_prints_the_view(tmp_path: Path) -> None:
     for text in ("durably top", "Completed 4", "Failed 1", "job", "long-runner", "job-bad"):
         assert text in shown.out, (text, shown.out)
     assert "backlog  orchestration 1, oldest" in shown.out
+
+
+def test_the_live_view_stopped_by_sigterm_leaves_its_last_frame_in_a_pipe(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    store = f"sqlite:///{tmp_path / 'top.db'}"
+    _fill(store)
+    env = {**os.environ, "COLUMNS": "200", "DURABLY_STORE": store}
+    view = subprocess.Popen(
+        [sys.executable, "-m", "durably.cli", "top", "--interval", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    # Once the view catches SIGTERM (Linux lists the caught signals in /proc).
+    deadline = time.monotonic() + 30
+    while not _catches(view.pid, signal.SIGTERM):
+        assert time.monotonic() < deadline and view.poll() is None
+        time.sleep(0.05)
+    view.send_signal(signal.SIGTERM)
+    out, err = view.communicate(timeout=30)
+    assert view.returncode == 0, err
+    assert "durably top" in out and "job-bad" in out
+
+
+def _catches(pid: int, signum: int) -> bool:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
+    return False

@@ -11,9 +11,11 @@ Each refresh reads the store once:
 from __future__ import annotations
 
 import datetime as _dt
+import signal
 import statistics
 import time
 from dataclasses import dataclass, field
+from types import FrameType
 
 import click
 from rich.console import Group
@@ -171,9 +173,18 @@ def top(window: float, interval: float, once: bool, store: str | None) -> None:
             console.print(render(read(client.backend, span)))
             return
         with Live(render(read(client.backend, span)), console=console, screen=False) as live:
+            # SIGTERM ends the view as Ctrl-C does, so its last frame is written (to a
+            # file or pipe, that frame is all the view writes).
+            previous = signal.signal(signal.SIGTERM, _interrupt)
             try:
                 while True:
                     time.sleep(interval)
                     live.update(render(read(client.backend, span)))
             except KeyboardInterrupt:
                 pass
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
