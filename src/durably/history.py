@@ -12,11 +12,12 @@ import dataclasses
 import datetime as _dt
 import enum
 import json
-import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias, get_args, get_type_hints
+
+from durably.tracebacks import from_user_code
 
 
 class OrchestrationRuntimeStatus(enum.StrEnum):
@@ -68,7 +69,7 @@ class FailureDetails:
         (durably's own frames around it are left out, and an error durably raised
         itself has none)."""
         error = traceback.TracebackException.from_exception(exc)
-        text = "".join(error.format()) if _from_user_code(error, set()) else None
+        text = "".join(error.format()) if from_user_code(error) else None
         return cls(error_type=type(exc).__name__, message=str(exc), details=text)
 
     def __str__(self) -> str:
@@ -502,27 +503,3 @@ class patterns ending in ``assert_never``, so that mypy proves every event is ha
 EVENT_TYPES: dict[str, type[HistoryEvent]] = {
     kind.event_type: kind for kind in get_args(AnyHistoryEvent)
 }
-
-
-_OWN_FILES = os.path.dirname(os.path.abspath(__file__)) + os.sep
-"""Where durably's own modules are: frames there around the user's are dropped."""
-
-
-def _from_user_code(error: traceback.TracebackException, seen: set[int]) -> bool:
-    """Drop durably's own frames before the user's first and after their last from
-    ``error`` and the errors chained to it (the dispatch that ran the user's function,
-    the task that raised at their ``await``: noise to its author); whether any frame is
-    left."""
-    if id(error) in seen:
-        return False
-    seen.add(id(error))
-    frames = list(error.stack)
-    users = [i for i, frame in enumerate(frames) if not frame.filename.startswith(_OWN_FILES)]
-    kept = frames[users[0] : users[-1] + 1] if users else []
-    if len(kept) != len(frames):
-        error.stack = traceback.StackSummary.from_list(kept)
-    left = bool(kept)
-    for chained in (error.__cause__, error.__context__):
-        if chained is not None:
-            left = _from_user_code(chained, seen) or left
-    return left
