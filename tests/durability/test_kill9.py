@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import collections
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,22 +13,13 @@ import pytest
 import durably
 from durably.history import TaskCompleted, TaskFailed, TaskScheduled
 from tests.durability.crash_app import expected
+from tests.processes import spawn_ready
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(240)
 
 
 def _spawn_worker(store: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.durability.crash_app", store],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == "worker ready"
-    return process
+    return spawn_ready("tests.durability.crash_app", store)
 
 
 def _close(process: subprocess.Popen[str]) -> None:

@@ -3,10 +3,8 @@ lost, none is applied twice, and each sender's arrive in the order sent."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,22 +13,13 @@ import pytest
 import durably
 from durably import EntityId
 from tests.entities.storm_app import KEYS, expected
+from tests.processes import spawn_ready
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
 
 def _spawn(store: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.entities.storm_app", store],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == "worker ready"
-    return process
+    return spawn_ready("tests.entities.storm_app", store)
 
 
 def _storm_with_kills(store: str) -> None:

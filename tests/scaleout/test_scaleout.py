@@ -10,15 +10,12 @@ once), which a duplicate episode commit would break.
 from __future__ import annotations
 
 import collections
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -31,9 +28,9 @@ from durably.history import (
     TaskScheduled,
 )
 from tests import pg
+from tests.processes import start_app, wait_ready
 from tests.scaleout.app import CHAIN_LENGTH, expected
 
-ROOT = Path(__file__).resolve().parents[2]
 INSTANCES = 500
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -54,19 +51,9 @@ class Cluster:
 
     def spawn(self, count: int) -> list[subprocess.Popen[str]]:
         """Start ``count`` worker processes at once; returns when all are ready."""
-        started = [
-            subprocess.Popen(
-                [sys.executable, "-m", "tests.scaleout.app", self.store],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )
-            for _ in range(count)
-        ]
+        started = [start_app("tests.scaleout.app", self.store) for _ in range(count)]
         for process in started:
-            assert process.stdout is not None
-            assert process.stdout.readline().strip() == "worker ready"
+            wait_ready(process)
         self.workers += started
         return started
 

@@ -16,7 +16,7 @@ from durably.app import App
 from durably.backends import STORE_ENV
 from durably.cli.options import BadUsage
 from durably.client import Client
-from durably.errors import NonDeterministicOrchestrationError
+from durably.errors import InstanceNotFoundError, NonDeterministicOrchestrationError
 from durably.history import HistoryEvent
 
 
@@ -97,9 +97,10 @@ class _StoreHistories:
     def get(self, instance_id: str) -> list[HistoryEvent]:
         if self._client is None:
             self._client = Client(self._store)
-        if self._client.get_status(instance_id, show_input=False) is None:
-            raise ValueError("no such file, and no instance of that id in the store")
-        return self._client.get_history(instance_id)
+        try:
+            return self._client.get_history(instance_id)
+        except InstanceNotFoundError:
+            raise ValueError("no such file, and no instance of that id in the store") from None
 
     def close(self) -> None:
         if self._client is not None:

@@ -43,6 +43,17 @@ ScheduledEvent: TypeAlias = (
     | EntityUnlockSent
 )
 """The history events that record an action the orchestrator asked for."""
+SCHEDULED_EVENTS = (
+    TaskScheduled,
+    TimerCreated,
+    SubOrchestrationInstanceCreated,
+    EventSent,
+    EntityOperationCalled,
+    EntityOperationSignaled,
+    EntityLockRequested,
+    EntityUnlockSent,
+)
+"""The classes of :data:`ScheduledEvent`, for ``isinstance`` (keep the two together)."""
 
 
 def check_scheduled(event: ScheduledEvent, action: AnyAction | None, *, position: int) -> None:

@@ -25,7 +25,7 @@ from durably.codecs import Codec
 from durably.engine.awaiting import awaited_by, needs_an_event_loop, not_a_task, raised_in
 from durably.engine.context import OrchestrationContext
 from durably.engine.locks import release_all
-from durably.engine.nondeterminism import ScheduledEvent, check_scheduled
+from durably.engine.nondeterminism import SCHEDULED_EVENTS, ScheduledEvent, check_scheduled
 from durably.engine.recording import (
     action_event,
     completion_event,
@@ -42,13 +42,10 @@ from durably.history import (
     ContinueAsNew,
     EntityLockGranted,
     EntityLockRequested,
-    EntityOperationCalled,
     EntityOperationCompleted,
     EntityOperationFailed,
-    EntityOperationSignaled,
     EntityUnlockSent,
     EventRaised,
-    EventSent,
     ExecutionCompleted,
     ExecutionResumed,
     ExecutionStarted,
@@ -60,12 +57,9 @@ from durably.history import (
     OrchestratorCompleted,
     OrchestratorStarted,
     SubOrchestrationInstanceCompleted,
-    SubOrchestrationInstanceCreated,
     SubOrchestrationInstanceFailed,
     TaskCompleted,
     TaskFailed,
-    TaskScheduled,
-    TimerCreated,
     TimerFired,
 )
 from durably.limits import DEFAULT_MAX_HISTORY_EVENTS
@@ -216,20 +210,11 @@ class OrchestrationExecutor:
             state.is_replaying = replaying
         if self._completion is not None:
             return self._apply_after_completion(event)
+        if isinstance(event, SCHEDULED_EVENTS):
+            return self._apply_scheduled(event)
         match event:  # the arms are tried in turn: the most frequent events come first
             case OrchestratorStarted():
                 return self._apply_orchestrator_started(event)
-            case (
-                TaskScheduled()
-                | TimerCreated()
-                | SubOrchestrationInstanceCreated()
-                | EventSent()
-                | EntityOperationCalled()
-                | EntityOperationSignaled()
-                | EntityLockRequested()
-                | EntityUnlockSent()
-            ):
-                return self._apply_scheduled(event)
             case (
                 TaskCompleted()
                 | TaskFailed()
@@ -265,18 +250,9 @@ class OrchestrationExecutor:
         """
         completion = self._completion
         assert completion is not None
+        if isinstance(event, SCHEDULED_EVENTS):
+            return self._apply_scheduled(event)
         match event:
-            case (
-                TaskScheduled()
-                | TimerCreated()
-                | SubOrchestrationInstanceCreated()
-                | EventSent()
-                | EntityOperationCalled()
-                | EntityOperationSignaled()
-                | EntityLockRequested()
-                | EntityUnlockSent()
-            ):
-                return self._apply_scheduled(event)
             case EventRaised():
                 if completion.status is not Status.ContinuedAsNew:
                     return False
